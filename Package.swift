@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "ParcelFlow",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "parcelctl", targets: ["parcelctl"]),
+        .executable(name: "parcel-worker", targets: ["parcel-worker"]),
+        .library(name: "AMQP", targets: ["AMQP"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // rabbitmq-c (Debian librabbitmq-dev). Only the AMQP module imports it.
+        .systemLibrary(
+            name: "CRabbitMQ",
+            pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"])]
+        ),
+        .target(
+            name: "AMQP",
+            dependencies: [
+                "CRabbitMQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "ParcelBench",
+            dependencies: ["AMQP"]
+        ),
+        .executableTarget(
+            name: "parcelctl",
+            dependencies: [
+                "AMQP",
+                "ParcelBench",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "parcel-worker",
+            dependencies: [
+                "AMQP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "AMQPTests",
+            dependencies: ["AMQP"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

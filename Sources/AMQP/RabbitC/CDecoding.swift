@@ -1,0 +1,74 @@
+import Foundation
+internal import CRabbitMQ
+
+// Copies of what rabbitmq-c decoded into its frame pools: everything is turned into Swift values at
+// once, so the pools can be released after each read burst.
+
+extension amqp_bytes_t {
+    var string: String {
+        guard len > 0, let bytes else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(start: bytes, count: len), as: UTF8.self)
+    }
+
+    var byteArray: [UInt8] {
+        guard len > 0, let bytes else { return [] }
+        return Array(UnsafeRawBufferPointer(start: bytes, count: len))
+    }
+}
+
+enum CDecode {
+    static func table(_ table: amqp_table_t) -> AMQPTable {
+        var result: AMQPTable = [:]
+        guard table.num_entries > 0, let entries = table.entries else { return result }
+        for index in 0..<Int(table.num_entries) {
+            let entry = entries[index]
+            result[entry.key.string] = fieldValue(entry.value)
+        }
+        return result
+    }
+
+    static func fieldValue(_ field: amqp_field_value_t) -> AMQPFieldValue {
+        switch UInt32(field.kind) {
+        case AMQP_FIELD_KIND_BOOLEAN.rawValue: .bool(field.value.boolean != 0)
+        case AMQP_FIELD_KIND_I8.rawValue: .int8(field.value.i8)
+        case AMQP_FIELD_KIND_U8.rawValue: .uint8(field.value.u8)
+        case AMQP_FIELD_KIND_I16.rawValue: .int16(field.value.i16)
+        case AMQP_FIELD_KIND_U16.rawValue: .uint16(field.value.u16)
+        case AMQP_FIELD_KIND_I32.rawValue: .int32(field.value.i32)
+        case AMQP_FIELD_KIND_U32.rawValue: .uint32(field.value.u32)
+        case AMQP_FIELD_KIND_I64.rawValue: .int64(field.value.i64)
+        case AMQP_FIELD_KIND_U64.rawValue: .uint64(field.value.u64)
+        case AMQP_FIELD_KIND_F32.rawValue: .float(field.value.f32)
+        case AMQP_FIELD_KIND_F64.rawValue: .double(field.value.f64)
+        case AMQP_FIELD_KIND_DECIMAL.rawValue:
+            .decimal(scale: field.value.decimal.decimals, value: field.value.decimal.value)
+        case AMQP_FIELD_KIND_UTF8.rawValue: .string(field.value.bytes.string)
+        case AMQP_FIELD_KIND_BYTES.rawValue: .bytes(field.value.bytes.byteArray)
+        case AMQP_FIELD_KIND_TIMESTAMP.rawValue: .timestamp(field.value.u64)
+        case AMQP_FIELD_KIND_TABLE.rawValue: .table(table(field.value.table))
+        case AMQP_FIELD_KIND_ARRAY.rawValue:
+            .array((0..<Int(field.value.array.num_entries)).map { fieldValue(field.value.array.entries[$0]) })
+        default: .void
+        }
+    }
+
+    static func properties(_ c: amqp_basic_properties_t) -> AMQPProperties {
+        let flags = c._flags
+        func has(_ flag: Int32) -> Bool { flags & UInt32(flag) != 0 }
+        var p = AMQPProperties()
+        if has(AMQP_BASIC_CONTENT_TYPE_FLAG) { p.contentType = c.content_type.string }
+        if has(AMQP_BASIC_CONTENT_ENCODING_FLAG) { p.contentEncoding = c.content_encoding.string }
+        if has(AMQP_BASIC_HEADERS_FLAG) { p.headers = table(c.headers) }
+        if has(AMQP_BASIC_DELIVERY_MODE_FLAG) { p.deliveryMode = c.delivery_mode }
+        if has(AMQP_BASIC_PRIORITY_FLAG) { p.priority = c.priority }
+        if has(AMQP_BASIC_CORRELATION_ID_FLAG) { p.correlationID = c.correlation_id.string }
+        if has(AMQP_BASIC_REPLY_TO_FLAG) { p.replyTo = c.reply_to.string }
+        if has(AMQP_BASIC_EXPIRATION_FLAG) { p.expiration = c.expiration.string }
+        if has(AMQP_BASIC_MESSAGE_ID_FLAG) { p.messageID = c.message_id.string }
+        if has(AMQP_BASIC_TIMESTAMP_FLAG) { p.timestamp = c.timestamp }
+        if has(AMQP_BASIC_TYPE_FLAG) { p.type = c.type.string }
+        if has(AMQP_BASIC_USER_ID_FLAG) { p.userID = c.user_id.string }
+        if has(AMQP_BASIC_APP_ID_FLAG) { p.appID = c.app_id.string }
+        return p
+    }
+}
