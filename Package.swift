@@ -28,6 +28,10 @@ let package = Package(
             ]
         ),
         .target(
+            name: "ParcelCore",
+            dependencies: [.product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
             name: "ParcelBench",
             dependencies: ["AMQP"]
         ),
@@ -35,6 +39,7 @@ let package = Package(
             name: "parcelctl",
             dependencies: [
                 "AMQP",
+                "ParcelCore",
                 "ParcelBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -43,6 +48,7 @@ let package = Package(
             name: "parcel-worker",
             dependencies: [
                 "AMQP",
+                "ParcelCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

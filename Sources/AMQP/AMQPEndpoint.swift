@@ -126,7 +126,7 @@ private struct URIParser {
         var portText: Substring?
         if hostPort.hasPrefix("[") {
             guard let close = hostPort.firstIndex(of: "]") else { throw fail("unclosed '[' in IPv6 host") }
-            endpoint.host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
+            endpoint.host = try decode(hostPort[hostPort.index(after: hostPort.startIndex)..<close], "host")
             let after = hostPort[hostPort.index(after: close)...]
             if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty {
                 throw fail("unexpected text after IPv6 host")
@@ -140,7 +140,8 @@ private struct URIParser {
         if endpoint.host.isEmpty { endpoint.host = "localhost" }
         if let portText {
             guard let port = Int(portText), (1...65535).contains(port) else {
-                throw fail("port '\(portText)' is not a number from 1 to 65535")
+                // Not quoted: in a URL with an unencoded '/' or '?' in the password, this is the password.
+                throw fail("the port is not a number from 1 to 65535 (percent-encode '/', '?' and '@' in a password)")
             }
             endpoint.port = port
         }

@@ -80,7 +80,8 @@ public struct AMQPError: Error, Sendable, Equatable, CustomStringConvertible {
          .connectionLost, .connectionClosedByBroker].contains(code)
     }
 
-    func with(context: String) -> AMQPError {
+    /// This error with `context` filled in, unless it already names one.
+    public func with(context: String) -> AMQPError {
         var copy = self
         if copy.context == nil { copy.context = context }
         return copy

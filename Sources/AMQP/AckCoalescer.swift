@@ -25,7 +25,13 @@ struct AckCoalescer {
 
     /// Records a delivery that the consumer must settle (not for automatic-ack consumers).
     mutating func delivered(_ tag: UInt64) {
-        outstanding.append(tag)
+        guard let last = outstanding.last, tag < last else {
+            outstanding.append(tag)
+            return
+        }
+        // Recorded late (its content was still arriving while a later one completed): keep the order,
+        // which both the lookup and the front run rely on.
+        outstanding.insert(tag, at: insertionIndex(tag))
     }
 
     /// The frames to send for `requests`, in order, and how many requests were dropped as unknown or
@@ -81,13 +87,19 @@ struct AckCoalescer {
 
     private func isOutstanding(_ tag: UInt64) -> Bool {
         guard !settledBehindFront.contains(tag) else { return false }
+        let index = insertionIndex(tag)
+        return index < outstanding.count && outstanding[index] == tag
+    }
+
+    /// The first position from `head` whose tag is not below `tag`.
+    private func insertionIndex(_ tag: UInt64) -> Int {
         var low = head
         var high = outstanding.count
         while low < high {
             let mid = (low + high) / 2
             if outstanding[mid] < tag { low = mid + 1 } else { high = mid }
         }
-        return low < outstanding.count && outstanding[low] == tag
+        return low
     }
 
     private mutating func compactIfNeeded() {

@@ -156,4 +156,44 @@ struct ConsumeTests {
         try await channel.deleteQueue(queue)
         await connection.close()
     }
+
+    @Test("basic.get returns the right message while the same channel publishes and consumes", .timeLimit(.minutes(1)))
+    func getAmidTraffic() async throws {
+        let connection = try await TestBroker.connect()
+        let channel = try await connection.openChannel()
+        let (gets, busy) = (TestBroker.unique("get"), TestBroker.unique("busy"))
+        for queue in [gets, busy] { try await channel.declareQueue(queue, options: AMQPQueueOptions(durable: false)) }
+        try await channel.enableConfirms()
+        _ = await channel.publish(contentsOf: (0..<50).map { .text("get \($0)", to: gets) })
+        let consumer = try await channel.consume(queue: busy)
+        let consumed = Task {
+            var n = 0
+            for try await delivery in consumer {
+                #expect(String(decoding: delivery.body, as: UTF8.self).hasPrefix("busy "))
+                try delivery.ack()
+                n += 1
+                if n == 2_000 { break }
+            }
+            return n
+        }
+        // Confirms and deliveries keep arriving on this channel while each basic.get waits for its reply.
+        let publishing = Task {
+            for round in 0..<20 {
+                _ = await channel.publish(contentsOf: (0..<100).map { .text("busy \(round)-\($0)", to: busy) })
+            }
+        }
+        for index in 0..<50 {
+            let delivery = try #require(try await channel.get(queue: gets))
+            #expect(String(decoding: delivery.body, as: UTF8.self) == "get \(index)")
+            try delivery.ack()
+        }
+        #expect(try await channel.get(queue: gets) == nil)
+        await publishing.value
+        #expect(try await consumed.value == 2_000)
+        #expect(channel.closedReason == nil)
+        try await consumer.cancel()
+        try await channel.deleteQueue(gets)
+        try await channel.deleteQueue(busy)
+        await connection.close()
+    }
 }

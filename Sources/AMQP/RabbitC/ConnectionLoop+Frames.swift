@@ -38,7 +38,7 @@ extension ConnectionLoop {
         consumersWithDeliveries.removeAll(keepingCapacity: true)
     }
 
-    private func dispatch(_ frame: amqp_frame_t) throws(AMQPError) {
+    func dispatch(_ frame: amqp_frame_t) throws(AMQPError) {
         switch Int32(frame.frame_type) {
         case AMQP_FRAME_METHOD:
             try handleMethod(frame.channel, frame.payload.method)
@@ -158,6 +158,12 @@ extension ConnectionLoop {
                 redelivered: redelivered, exchange: incoming.exchange, routingKey: incoming.routingKey,
                 consumerTag: consumer.tag, channel: consumer.autoAck ? nil : channel.handle))
             if consumer.batch.count == 1 { consumersWithDeliveries.append(consumer) }
+        case .got(let deliveryTag, let redelivered, let autoAck):
+            if !autoAck { channel.acks.delivered(deliveryTag) }
+            channel.gotDelivery = AMQPDelivery(
+                body: incoming.body, properties: incoming.properties, deliveryTag: deliveryTag, redelivered: redelivered,
+                exchange: incoming.exchange, routingKey: incoming.routingKey, consumerTag: "",
+                channel: autoAck ? nil : channel.handle)
         case .returned(let replyCode, let replyText):
             let error = AMQPError(.unroutable,
                                   "\(replyText): no queue is bound to exchange '\(incoming.exchange)' "

@@ -212,15 +212,25 @@ extension ConnectionLoop {
         try checkReply(reply, channel, "basic.get '\(queue)'")
         guard reply.reply.id == AMQP_BASIC_GET_OK_METHOD else { return nil }
         let ok = reply.reply.decoded.assumingMemoryBound(to: amqp_basic_get_ok_t.self).pointee
-        let (tag, redelivered) = (ok.delivery_tag, ok.redelivered != 0)
-        let (exchange, routingKey) = (ok.exchange.string, ok.routing_key.string)
-        var message = amqp_message_t()
-        try checkReply(amqp_read_message(connection, channel.id, &message, 0), channel, "reading a message from '\(queue)'")
-        defer { amqp_destroy_message(&message) }
-        let body = message.body.len > 0 ? Data(bytes: message.body.bytes, count: message.body.len) : Data()
-        if !autoAck { channel.acks.delivered(tag) }
-        return AMQPDelivery(body: body, properties: CDecode.properties(message.properties), deliveryTag: tag,
-                            redelivered: redelivered, exchange: exchange, routingKey: routingKey, consumerTag: "",
-                            channel: autoAck ? nil : handle)
+        let incoming = IncomingContent(
+            kind: .got(deliveryTag: ok.delivery_tag, redelivered: ok.redelivered != 0, autoAck: autoAck),
+            exchange: ok.exchange.string, routingKey: ok.routing_key.string)
+        // Frames queued during the request came before get-ok (confirms, other deliveries): handle them
+        // first. The message's own header and body follow get-ok on the wire, so they are read through
+        // the same assembly as deliveries — never with amqp_read_message, which would take whatever
+        // frame of this channel was queued first.
+        try dispatchQueuedFrames()
+        channel.incoming = incoming
+        var timeout = timeval(milliseconds: requestTimeoutMilliseconds)
+        var frame = amqp_frame_t()
+        while channel.gotDelivery == nil {
+            guard channels[channel.id] === channel else { throw closedReason(handle) }
+            let status = amqp_simple_wait_frame_noblock(connection, &frame, &timeout)
+            guard CStatus.isOK(status) else { throw CStatus.error(status, "reading the message from '\(queue)'") }
+            try dispatch(frame)
+        }
+        handOverDeliveries()
+        defer { channel.gotDelivery = nil }
+        return channel.gotDelivery
     }
 }

@@ -19,6 +19,7 @@ final class ConnectionLoop {
     let socketFD: Int32
     let heartbeatSeconds: Int
     let channelMax: UInt16
+    let requestTimeoutMilliseconds: Int
     let arena = CArena()
     var channels: [UInt16: ChannelState] = [:]
     private var nextChannelID: UInt16 = 1
@@ -32,8 +33,10 @@ final class ConnectionLoop {
     private var unexecuted: [ConnectionDriver.Command] = []
     var lastWrite = ContinuousClock.now
 
-    private init(driver: ConnectionDriver, connection: amqp_connection_state_t, endpoint: AMQPEndpoint) {
+    private init(driver: ConnectionDriver, connection: amqp_connection_state_t, endpoint: AMQPEndpoint,
+                 requestTimeout: Duration) {
         self.driver = driver
+        self.requestTimeoutMilliseconds = requestTimeout.milliseconds
         self.connection = connection
         self.endpoint = endpoint
         self.logger = driver.logger
@@ -79,14 +82,18 @@ final class ConnectionLoop {
 
     private static func connectFirst(driver: ConnectionDriver, configuration: AMQPConfiguration) throws(AMQPError) -> ConnectionLoop {
         var failures: [AMQPError] = []
-        for endpoint in configuration.endpoints {
+        for (index, endpoint) in configuration.endpoints.enumerated() {
             do {
                 let connection = try open(endpoint, configuration)
                 driver.logger.info("AMQP connection open", metadata: [
                     "endpoint": "\(endpoint)", "connection_name": "\(configuration.connectionName)"])
-                return ConnectionLoop(driver: driver, connection: connection, endpoint: endpoint)
+                return ConnectionLoop(driver: driver, connection: connection, endpoint: endpoint,
+                                      requestTimeout: configuration.requestTimeout)
             } catch {
-                driver.logger.warning("AMQP connect failed", metadata: ["error": "\(error)"])
+                // The caller gets the error; a warning only when another node is tried next.
+                let more = index + 1 < configuration.endpoints.count
+                driver.logger.log(level: more ? .warning : .debug, "AMQP connect failed",
+                                  metadata: ["error": "\(error)"])
                 failures.append(error)
             }
         }
@@ -232,7 +239,11 @@ final class ConnectionLoop {
     /// The open channel with this id, or the reason it is closed.
     func channel(_ handle: ChannelHandle) throws(AMQPError) -> ChannelState {
         if let channel = channels[handle.id], channel.handle === handle { return channel }
-        throw handle.closedReason ?? AMQPError(.closedByApplication, "the channel is closed")
+        throw closedReason(handle)
+    }
+
+    func closedReason(_ handle: ChannelHandle) -> AMQPError {
+        handle.closedReason ?? AMQPError(.closedByApplication, "the channel is closed")
     }
 }
 
@@ -250,6 +261,8 @@ final class ChannelState {
     /// The last consumer a delivery went to, to find it again without building a String per message.
     var lastConsumerTag: [UInt8] = []
     var lastConsumer: ConsumerState?
+    /// Where the assembly puts the message of a `basic.get` in progress.
+    var gotDelivery: AMQPDelivery?
     var lastExchange = CachedString()
     var lastRoutingKey = CachedString()
 
@@ -276,6 +289,8 @@ struct IncomingContent {
     enum Kind {
         case delivery(consumer: ConsumerState?, deliveryTag: UInt64, redelivered: Bool)
         case returned(replyCode: UInt16, replyText: String)
+        /// The message of a `basic.get`.
+        case got(deliveryTag: UInt64, redelivered: Bool, autoAck: Bool)
     }
 
     let kind: Kind

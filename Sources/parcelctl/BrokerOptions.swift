@@ -1,0 +1,23 @@
+import AMQP
+import ArgumentParser
+import Foundation
+import ParcelCore
+
+/// The options every command that talks to the broker shares.
+struct BrokerOptions: ParsableArguments {
+    @Option(name: .customLong("url"),
+            help: ArgumentHelp("Broker URL, or several separated by commas for a cluster.",
+                               discussion: "Default: PARCELFLOW_AMQP_URL, else \(BrokerSettings.defaultURL).",
+                               valueName: "amqp-url"))
+    var url: String?
+
+    @Option(help: ArgumentHelp("Seconds to wait for a broker to answer when connecting.", valueName: "seconds"))
+    var connectTimeout: Double = 5
+
+    func configuration(name: String) throws -> AMQPConfiguration {
+        var configuration = try AMQPConfiguration(
+            url: BrokerSettings.url(flag: url, environment: ProcessInfo.processInfo.environment), connectionName: name)
+        configuration.connectTimeout = .milliseconds(Int(connectTimeout * 1000))
+        return configuration
+    }
+}

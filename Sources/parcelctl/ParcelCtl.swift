@@ -1,0 +1,31 @@
+import ArgumentParser
+import Foundation
+import ParcelCore
+
+@main
+struct ParcelCtl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "parcelctl",
+        abstract: "Submit parcels to ParcelFlow, follow them, and look after the queues.",
+        discussion: """
+            Every parcel goes through collection, packaging, inspection and delivery. The broker is \
+            found through --url, else PARCELFLOW_AMQP_URL, else the local node that \
+            ./deploy/local/broker.sh starts.
+            """,
+        subcommands: [BenchCommand.self]
+    )
+
+    static func main() async {
+        LogSetup.bootstrap(defaultLevel: .warning, environment: ProcessInfo.processInfo.environment)
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+}

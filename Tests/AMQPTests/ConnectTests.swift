@@ -1,0 +1,133 @@
+import AMQP
+import Foundation
+import Testing
+
+@Suite("Connecting")
+struct ConnectTests {
+    @Test("a wrong password gives a clear authentication error without the password")
+    func wrongPassword() async throws {
+        var endpoint = TestBroker.endpoint
+        endpoint.password = "not-the-password"
+        let error = await #expect(throws: AMQPError.self) {
+            try await AMQPConnection.connect(AMQPConfiguration(endpoints: [endpoint], connectionName: "wrong password"))
+        }
+        #expect(error?.code == .authenticationFailed)
+        #expect(error?.replyName == "ACCESS_REFUSED")
+        #expect(error?.message.contains("ACCESS_REFUSED") == true)
+        #expect(error?.description.contains("not-the-password") == false)
+        #expect(error?.description.contains(":***@") == true)
+    }
+
+    @Test("an unknown vhost is refused by the broker with its reason")
+    func unknownVhost() async throws {
+        var endpoint = TestBroker.endpoint
+        endpoint.vhost = "no-such-vhost"
+        let error = await #expect(throws: AMQPError.self) {
+            try await AMQPConnection.connect(AMQPConfiguration(endpoints: [endpoint], connectionName: "bad vhost"))
+        }
+        #expect(error?.code == .connectionClosedByBroker)
+        #expect(error?.message.contains("no-such-vhost") == true)
+    }
+
+    @Test("a port where nothing listens fails at once with 'connection refused'")
+    func refused() async throws {
+        let unused = try freePort()
+        var configuration = try AMQPConfiguration(url: "amqp://guest:guest@127.0.0.1:\(unused)/%2f", connectionName: "refused")
+        configuration.connectTimeout = .seconds(2)
+        let started = ContinuousClock.now
+        let error = await #expect(throws: AMQPError.self) { try await AMQPConnection.connect(configuration) }
+        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(error?.code == .connectionRefused)
+        #expect(error?.message.contains("127.0.0.1:\(unused)") == true)
+    }
+
+    @Test("a listener that never answers fails within the connect timeout")
+    func handshakeTimeout() async throws {
+        let silent = try TCPProxy(target: nil)
+        defer { silent.stop() }
+        var configuration = try AMQPConfiguration(url: "amqp://guest:guest@127.0.0.1:\(silent.port)/%2f", connectionName: "silent")
+        configuration.connectTimeout = .milliseconds(700)
+        let started = ContinuousClock.now
+        let error = await #expect(throws: AMQPError.self) { try await AMQPConnection.connect(configuration) }
+        let elapsed = ContinuousClock.now - started
+        #expect(error?.code == .timedOut)
+        #expect(elapsed >= .milliseconds(600) && elapsed < .seconds(3))
+    }
+
+    @Test("a list of URLs is tried in turn until one accepts")
+    func failover() async throws {
+        let dead = try freePort()
+        let configuration = try AMQPConfiguration(
+            url: "amqp://guest:guest@127.0.0.1:\(dead)/%2f, \(TestBroker.url)", connectionName: "failover")
+        let connection = try await AMQPConnection.connect(configuration)
+        #expect(connection.endpoint == TestBroker.endpoint)
+        #expect(connection.brokerVersion?.isEmpty == false)
+        await connection.close()
+
+        let allDead = try AMQPConfiguration(
+            url: "amqp://127.0.0.1:\(dead), amqp://127.0.0.1:\(try freePort())", connectionName: "all dead")
+        let error = await #expect(throws: AMQPError.self) { try await AMQPConnection.connect(allDead) }
+        #expect(error?.code == .connectionRefused)
+        #expect(error?.context == "connecting to 2 brokers")
+    }
+
+    @Test("the broker shows the connection's name")
+    func connectionName() async throws {
+        let node = try #require(TestBroker.environment["PARCELFLOW_BROKER_NODE"],
+                                "deploy/local/test.sh exports the node name of the broker it runs")
+        let name = "parcelflow name check \(UInt16.random(in: 0...9999))"
+        let connection = try await AMQPConnection.connect(try AMQPConfiguration(url: TestBroker.url, connectionName: name))
+        let listing = try runProcess("/usr/lib/rabbitmq/bin/rabbitmqctl", ["-q", "-n", node, "list_connections", "client_properties"])
+        #expect(listing.contains(name))
+        await connection.close()
+    }
+
+    @Test("closing twice, and using a closed connection, fail cleanly")
+    func useAfterClose() async throws {
+        let connection = try await TestBroker.connect()
+        let channel = try await connection.openChannel()
+        await connection.close()
+        await connection.close()
+        #expect(!connection.isOpen)
+        #expect(await connection.closed() == nil)
+        let error = await #expect(throws: AMQPError.self) { try await channel.declareQueue(TestBroker.unique("late")) }
+        #expect(error?.code == .closedByApplication)
+        #expect(await channel.publish(contentsOf: [.text("late", to: "x")]).first??.code == .closedByApplication)
+    }
+}
+
+/// A loopback port nothing listens on (bound once, then released).
+func freePort() throws -> Int {
+    let proxy = try TCPProxy(target: nil)
+    proxy.stop()
+    return proxy.port
+}
+
+/// Runs a program and returns its standard output; throws with its standard error when it fails.
+@discardableResult
+func runProcess(_ path: String, _ arguments: [String], environment: [String: String]? = nil) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let output = out.fileHandleForReading.readDataToEndOfFile()
+    let errors = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw ProcessFailure(command: ([path] + arguments).joined(separator: " "), status: process.terminationStatus,
+                             stderr: String(decoding: errors, as: UTF8.self))
+    }
+    return String(decoding: output, as: UTF8.self)
+}
+
+struct ProcessFailure: Error, CustomStringConvertible {
+    let command: String
+    let status: Int32
+    let stderr: String
+    var description: String { "\(command) exited \(status): \(stderr)" }
+}
