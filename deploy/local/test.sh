@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# Set up this machine and run the whole test suite: install what is missing, use the broker at
+# PARCELFLOW_AMQP_URL or start the project's own node (with TLS), build, and run `swift test`.
+# Extra arguments go to `swift test` (e.g. --filter AMQPTests). Exits with swift test's status.
+#
+# Exported for the tests:
+#   PARCELFLOW_AMQP_URL       the broker (amqp://guest:guest@127.0.0.1:5682/%2f for our node)
+#   PARCELFLOW_AMQPS_URL      amqps://guest:guest@localhost:5683/%2f, only when our node with TLS is used
+#   PARCELFLOW_BROKER_NODE    parcelflow@localhost (for rabbitmqctl -n), only when our node is used
+#   PARCELFLOW_TLS_DIR        .local/tls: ca.pem, server.pem/.key, client.pem/.key, rogue-ca.pem,
+#                             rogue-client.pem/.key
+#   PARCELFLOW_BROKER_SCRIPT  deploy/local/broker.sh, to start/stop throwaway nodes
+# Nodes this run started (ours, or any a test left running) are stopped at the end;
+# PARCELFLOW_KEEP_BROKER=1 keeps them running for the next run.
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+ROOT=$(pf_root)
+cd "$ROOT"
+
+pf_section "Set-up: packages and toolchain"
+pf_install_deps
+pf_ensure_swift_path
+swift --version 2>&1 | head -n 1
+
+pf_section "Broker"
+nodes_before=$(pf_running_nodes)
+# shellcheck disable=SC2317 # called from the EXIT trap
+cleanup() {
+  if [ "${PARCELFLOW_KEEP_BROKER:-0}" != 1 ]; then pf_stop_new_nodes "$nodes_before"; fi
+}
+trap cleanup EXIT
+pf_tls_ensure
+export PARCELFLOW_TLS_DIR PARCELFLOW_BROKER_SCRIPT
+PARCELFLOW_TLS_DIR=$(pf_tls_dir)
+PARCELFLOW_BROKER_SCRIPT="$ROOT/deploy/local/broker.sh"
+pf_use_broker
+for v in PARCELFLOW_AMQP_URL PARCELFLOW_AMQPS_URL PARCELFLOW_BROKER_NODE PARCELFLOW_TLS_DIR PARCELFLOW_BROKER_SCRIPT; do
+  printf '  %-25s %s\n' "$v" "$(pf_redact_url "${!v:-(not set)}")"
+done
+
+pf_section "Build: swift build --build-tests"
+if ! swift build --build-tests; then
+  pf_section "Result: BUILD FAILED"
+  exit 1
+fi
+
+pf_section "Tests: swift test${*:+ $*}"
+rc=0
+swift test "$@" || rc=$?
+if [ $rc -eq 0 ]; then
+  pf_section "Result: tests passed"
+else
+  pf_section "Result: swift test FAILED (exit status $rc)"
+fi
+exit $rc
