@@ -6,6 +6,7 @@
 /// ``AMQPError/Code/consumerCancelled``) or the channel or connection fails.
 public struct AMQPConsumer: AsyncSequence, Sendable {
     public typealias Element = AMQPDelivery
+    public typealias Failure = AMQPError
 
     public let channel: AMQPChannel
     /// The consumer tag, chosen by the broker unless given.
@@ -29,6 +30,9 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
     }
 
     public struct Iterator: AsyncIteratorProtocol {
+        public typealias Element = AMQPDelivery
+        public typealias Failure = AMQPError
+
         let buffer: DeliveryBuffer
         private var batch: [AMQPDelivery] = []
         private var index = 0
@@ -37,7 +41,7 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
             self.buffer = buffer
         }
 
-        public mutating func next() async throws -> AMQPDelivery? {
+        public mutating func next() async throws(AMQPError) -> AMQPDelivery? {
             if index == batch.count {
                 guard let next = try await buffer.next() else { return nil }
                 batch = next
@@ -49,7 +53,7 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
 
         /// Everything already received, at once (at least one delivery); nil when the stream ended.
         /// For consumers that work in batches.
-        public mutating func nextBatch() async throws -> [AMQPDelivery]? {
+        public mutating func nextBatch() async throws(AMQPError) -> [AMQPDelivery]? {
             if index < batch.count {
                 defer { batch = []; index = 0 }
                 return Array(batch[index...])

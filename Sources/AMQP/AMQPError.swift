@@ -75,9 +75,10 @@ public struct AMQPError: Error, Sendable, Equatable, CustomStringConvertible {
     public var isAccessRefused: Bool { replyCode == 403 }
 
     /// True when the connection that raised this error is gone (as opposed to one channel or one message).
+    /// A protocol error counts: after one, the connection's state is unknown and it is closed.
     public var isConnectionLevel: Bool {
         [.connectionRefused, .unreachable, .timedOut, .authenticationFailed, .tlsFailure, .heartbeatMissed,
-         .connectionLost, .connectionClosedByBroker].contains(code)
+         .connectionLost, .connectionClosedByBroker, .protocolError].contains(code)
     }
 
     /// This error with `context` filled in, unless it already names one.

@@ -53,8 +53,8 @@ public struct AMQPOutboundMessage: Sendable {
     public var routingKey: String
     public var body: Data
     public var properties: AMQPProperties
-    /// Ask the broker to return the message if no queue takes it; the publish then fails with
-    /// ``AMQPError/Code/unroutable`` instead of succeeding silently.
+    /// Ask the broker to return the message if no queue takes it; on a channel with confirms enabled
+    /// the publish then fails with ``AMQPError/Code/unroutable`` instead of succeeding silently.
     public var mandatory: Bool
 
     public init(exchange: String = "", routingKey: String, body: Data, properties: AMQPProperties = AMQPProperties(),

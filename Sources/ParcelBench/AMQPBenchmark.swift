@@ -145,22 +145,17 @@ public struct AMQPBenchmark: Sendable {
         let started = ContinuousClock.now
         let consumer = try await channel.consume(queue: options.queue)
         var received = 0
-        do {
-            for try await delivery in consumer {
-                try delivery.ack()
-                received += 1
-                if received == options.messages { break }
-            }
-        } catch let error as AMQPError {
-            throw error
-        } catch {
-            throw AMQPError(.protocolError, "\(error)")
+        var iterator = consumer.makeAsyncIterator()
+        while received < options.messages {
+            guard let batch = try await iterator.nextBatch() else { break }
+            for delivery in batch { try delivery.ack() }
+            received += batch.count
         }
         let seconds = (ContinuousClock.now - started).seconds
         try await consumer.cancel()
         await channel.close()
         guard received == options.messages else {
-            throw AMQPError(.protocolError, "the consumer ended after \(received) of \(options.messages) messages")
+            throw AMQPError(.consumerCancelled, "the consumer ended after \(received) of \(options.messages) messages")
         }
         return seconds
     }

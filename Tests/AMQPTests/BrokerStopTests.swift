@@ -14,12 +14,12 @@ struct ThrowawayBroker {
 
     var url: String { "amqp://guest:guest@127.0.0.1:\(port)/%2f" }
 
-    func start() throws {
-        try runProcess("/bin/bash", [script, "start", "--name", name, "--port", "\(port)", "--dist-port", "\(distPort)"])
+    func start() async throws {
+        try await runProcess("/bin/bash", [script, "start", "--name", name, "--port", "\(port)", "--dist-port", "\(distPort)"])
     }
 
-    func stop() throws {
-        try runProcess("/bin/bash", [script, "stop", "--name", name])
+    func stop() async throws {
+        try await runProcess("/bin/bash", [script, "stop", "--name", name])
     }
 }
 
@@ -28,7 +28,7 @@ struct BrokerStopTests {
     @Test("stopping the broker under a consumer and a publisher fails both promptly", .timeLimit(.minutes(2)))
     func brokerStops() async throws {
         let broker = ThrowawayBroker(name: "parcelflow-t1", port: 5692, distPort: 25692)
-        try broker.start()
+        try await broker.start()
         let configuration = try AMQPConfiguration(url: broker.url, connectionName: "broker stop test")
         let consuming = try await AMQPConnection.connect(configuration)
         let publishing = try await AMQPConnection.connect(configuration)
@@ -65,7 +65,7 @@ struct BrokerStopTests {
         try await Task.sleep(for: .milliseconds(500))
 
         let stopped = ContinuousClock.now
-        try broker.stop()
+        try await broker.stop()
         let stopTook = ContinuousClock.now - stopped
         let (received, consumerError) = await consumed.value
         let (confirmed, publisherError) = await published.value

@@ -485,7 +485,7 @@ struct EndpointTests {
         (AMQPError.Code.connectionRefused, true), (.unreachable, true), (.timedOut, true), (.authenticationFailed, true),
         (.tlsFailure, true), (.heartbeatMissed, true), (.connectionLost, true), (.connectionClosedByBroker, true),
         (.invalidURL, false), (.channelClosedByBroker, false), (.closedByApplication, false), (.unroutable, false),
-        (.nacked, false), (.consumerCancelled, false), (.invalidArgument, false), (.protocolError, false),
+        (.nacked, false), (.consumerCancelled, false), (.invalidArgument, false), (.protocolError, true),
     ])
     func connectionLevel(code: AMQPError.Code, expected: Bool) {
         #expect(AMQPError(code, "x").isConnectionLevel == expected)

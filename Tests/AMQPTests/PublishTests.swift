@@ -115,4 +115,24 @@ extension PublishTests {
         try await channel.deleteQueue(queue)
         await connection.close()
     }
+
+    @Test("publishing to a missing exchange fails every pending publish with the broker's NOT_FOUND")
+    func missingExchange() async throws {
+        let connection = try await TestBroker.connect()
+        let channel = try await connection.openChannel()
+        try await channel.enableConfirms()
+        let exchange = TestBroker.unique("missing")
+        let results = await channel.publish(contentsOf: (0..<3).map { _ in
+            AMQPOutboundMessage(exchange: exchange, routingKey: "x", body: Data("lost?".utf8))
+        })
+        #expect(results.count == 3)
+        for result in results {
+            #expect(result?.code == .channelClosedByBroker)
+            #expect(result?.isNotFound == true)
+            #expect(result?.message.contains(exchange) == true)
+        }
+        #expect(channel.closedReason?.isNotFound == true)
+        #expect(connection.isOpen)
+        await connection.close()
+    }
 }
