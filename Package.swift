@@ -57,6 +57,10 @@ let package = Package(
             name: "AMQPTests",
             dependencies: ["AMQP"]
         ),
+        .testTarget(
+            name: "ParcelCoreTests",
+            dependencies: ["ParcelCore"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

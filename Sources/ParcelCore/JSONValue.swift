@@ -1,0 +1,101 @@
+import Foundation
+
+/// Any JSON value, decoded without a schema, so that input can be checked field by field with
+/// messages that name the field ("sender.relation: 'cousin2' is not one of …") instead of a decoder's
+/// first complaint.
+public enum JSONValue: Sendable, Hashable, Decodable {
+    case null
+    case bool(Bool)
+    case integer(Int64)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Int64.self) {
+            self = .integer(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    /// Parses JSON text; nil when it is not valid JSON.
+    public static func parse(_ data: Data) -> JSONValue? {
+        try? JSONDecoder().decode(JSONValue.self, from: data)
+    }
+
+    /// A short description of the value for error messages: its JSON type, and the value when short.
+    public var summary: String {
+        switch self {
+        case .null: "null"
+        case .bool(let b): "\(b)"
+        case .integer(let i): "\(i)"
+        case .number(let d): "\(d)"
+        case .string(let s): s.count <= 40 ? "\"\(s)\"" : "a string of \(s.count) characters"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+}
+
+/// Reads typed fields out of JSON objects, collecting one issue per missing, mistyped or unknown
+/// field. Fields are named by their full path (`sender.relation`).
+public struct JSONFieldReader {
+    public private(set) var issues: [ParcelValidationIssue] = []
+
+    public init() {}
+
+    public mutating func fail(_ path: String, _ message: String) {
+        issues.append(ParcelValidationIssue(field: path, message: message))
+    }
+
+    /// The object at `path`, reporting fields not in `allowed`.
+    public mutating func object(_ value: JSONValue?, _ path: String, allowed: Set<String>) -> [String: JSONValue]? {
+        guard let value else {
+            fail(path, "is missing")
+            return nil
+        }
+        guard case .object(let object) = value else {
+            fail(path, "expected an object, got \(value.summary)")
+            return nil
+        }
+        for extra in object.keys.sorted() where !allowed.contains(extra) {
+            fail(path.isEmpty ? extra : "\(path).\(extra)", "is not a known field")
+        }
+        return object
+    }
+
+    public mutating func string(_ object: [String: JSONValue], _ path: String) -> String? {
+        switch object[Self.key(path)] {
+        case .string(let s)?: return s
+        case nil: fail(path, "is missing")
+        case let other?: fail(path, "expected a string, got \(other.summary)")
+        }
+        return nil
+    }
+
+    public mutating func integer(_ object: [String: JSONValue], _ path: String) -> Int? {
+        switch object[Self.key(path)] {
+        case .integer(let i)?: return Int(exactly: i)
+        case nil: fail(path, "is missing")
+        case let other?: fail(path, "expected a whole number, got \(other.summary)")
+        }
+        return nil
+    }
+
+    static func key(_ path: String) -> String {
+        path.split(separator: ".").last.map(String.init) ?? path
+    }
+}

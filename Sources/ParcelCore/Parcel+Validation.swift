@@ -1,0 +1,75 @@
+/// One thing wrong with a parcel: which field, and what.
+public struct ParcelValidationIssue: Sendable, Hashable, CustomStringConvertible {
+    /// The field's path as it appears in JSON, e.g. `sender.relation`.
+    public let field: String
+    public let message: String
+
+    public init(field: String, message: String) {
+        self.field = field
+        self.message = message
+    }
+
+    public var description: String { "\(field): \(message)" }
+}
+
+/// A parcel that cannot be submitted, with every reason.
+public struct InvalidParcel: Error, Sendable, Hashable, CustomStringConvertible {
+    public let issues: [ParcelValidationIssue]
+
+    public init(issues: [ParcelValidationIssue]) {
+        self.issues = issues
+    }
+
+    public var description: String { issues.map(\.description).joined(separator: "; ") }
+}
+
+extension Parcel {
+    public static let maxWeightGrams = 30_000
+    public static let maxIDLength = 64
+    public static let maxTextLength = 120
+
+    /// Everything wrong with this parcel, in field order; empty when it may be submitted.
+    public var validationIssues: [ParcelValidationIssue] {
+        var issues: [ParcelValidationIssue] = []
+        func fail(_ field: String, _ message: String) { issues.append(ParcelValidationIssue(field: field, message: message)) }
+
+        if id.isEmpty {
+            fail("id", "is empty")
+        } else if id.utf8.count > Self.maxIDLength {
+            fail("id", "is longer than \(Self.maxIDLength) characters")
+        } else if !id.unicodeScalars.allSatisfy(Self.isIDCharacter) || !Self.isAlphanumeric(id.unicodeScalars.first!) {
+            fail("id", "'\(id)' may hold only letters, digits, '.', '_' and '-', starting with a letter or digit")
+        }
+        Self.checkText(sender.name, "sender.name", &issues)
+        Self.checkText(recipient.name, "recipient.name", &issues)
+        Self.checkText(recipient.facility, "recipient.facility", &issues)
+        if contents.letters < 0 { fail("contents.letters", "must not be negative (got \(contents.letters))") }
+        if contents.drawings < 0 { fail("contents.drawings", "must not be negative (got \(contents.drawings))") }
+        if contents.letters >= 0, contents.drawings >= 0, contents.letters + contents.drawings == 0 {
+            fail("contents", "a parcel holds at least one letter or drawing")
+        }
+        if !(1...Self.maxWeightGrams).contains(weightGrams) {
+            fail("weight_grams", "must be from 1 to \(Self.maxWeightGrams) grams (got \(weightGrams))")
+        }
+        Self.checkText(origin, "origin", &issues)
+        return issues
+    }
+
+    private static func isAlphanumeric(_ scalar: Unicode.Scalar) -> Bool {
+        ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
+    }
+
+    private static func isIDCharacter(_ scalar: Unicode.Scalar) -> Bool {
+        isAlphanumeric(scalar) || scalar == "." || scalar == "_" || scalar == "-"
+    }
+
+    private static func checkText(_ text: String, _ field: String, _ issues: inout [ParcelValidationIssue]) {
+        if text.allSatisfy(\.isWhitespace) {
+            issues.append(ParcelValidationIssue(field: field, message: "is empty"))
+        } else if text.count > maxTextLength {
+            issues.append(ParcelValidationIssue(field: field, message: "is longer than \(maxTextLength) characters"))
+        } else if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            issues.append(ParcelValidationIssue(field: field, message: "contains a control character"))
+        }
+    }
+}

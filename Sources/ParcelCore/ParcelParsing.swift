@@ -1,0 +1,108 @@
+/// Turns untrusted input — a JSON object (a JSON Lines file, a task's `parcel`) or a CSV record —
+/// into a ``Parcel``, or into every issue found, each naming its field.
+public enum ParcelParsing {
+    /// The CSV header, in order: one column per leaf field of a parcel.
+    public static let csvColumns = [
+        "id", "sender_name", "sender_relation", "recipient_name", "recipient_facility", "letters", "drawings",
+        "weight_grams", "origin",
+    ]
+
+    public static func parcel(fromJSON value: JSONValue) -> Result<Parcel, InvalidParcel> {
+        var reader = JSONFieldReader()
+        let root = reader.object(value, "", allowed: ["id", "sender", "recipient", "contents", "weight_grams", "origin"])
+        guard let root else { return .failure(InvalidParcel(issues: reader.issues)) }
+        let id = reader.string(root, "id")
+        let sender = reader.object(root["sender"], "sender", allowed: ["name", "relation"])
+        let senderName = sender.flatMap { reader.string($0, "sender.name") }
+        let relationText = sender.flatMap { reader.string($0, "sender.relation") }
+        let recipient = reader.object(root["recipient"], "recipient", allowed: ["name", "facility"])
+        let recipientName = recipient.flatMap { reader.string($0, "recipient.name") }
+        let facility = recipient.flatMap { reader.string($0, "recipient.facility") }
+        let contents = reader.object(root["contents"], "contents", allowed: ["letters", "drawings"])
+        let letters = contents.flatMap { reader.integer($0, "contents.letters") }
+        let drawings = contents.flatMap { reader.integer($0, "contents.drawings") }
+        let weight = reader.integer(root, "weight_grams")
+        let origin = reader.string(root, "origin")
+        var relation: Relation?
+        if let relationText { relation = parseRelation(relationText, &reader, field: "sender.relation") }
+        return build(reader, id, senderName, relation, recipientName, facility, letters, drawings, weight, origin)
+    }
+
+    /// A CSV record, keyed by the header's column names (see ``csvColumns``).
+    public static func parcel(fromCSV record: [String: String]) -> Result<Parcel, InvalidParcel> {
+        var reader = JSONFieldReader()
+        func text(_ column: String) -> String? {
+            guard let value = record[column] else {
+                reader.fail(column, "is missing")
+                return nil
+            }
+            return value
+        }
+        func number(_ column: String) -> Int? {
+            guard let value = text(column) else { return nil }
+            guard let number = Int(value.trimmingWhitespace()) else {
+                reader.fail(column, "expected a whole number, got \"\(value)\"")
+                return nil
+            }
+            return number
+        }
+        let id = text("id")
+        let senderName = text("sender_name")
+        var relation: Relation?
+        if let relationText = text("sender_relation") {
+            relation = parseRelation(relationText, &reader, field: "sender_relation")
+        }
+        let recipientName = text("recipient_name")
+        let facility = text("recipient_facility")
+        let letters = number("letters")
+        let drawings = number("drawings")
+        let weight = number("weight_grams")
+        let origin = text("origin")
+        return build(reader, id, senderName, relation, recipientName, facility, letters, drawings, weight, origin,
+                     csvNames: true)
+    }
+
+    private static func parseRelation(_ text: String, _ reader: inout JSONFieldReader, field: String) -> Relation? {
+        if let relation = Relation(rawValue: text.trimmingWhitespace().lowercased()) { return relation }
+        reader.fail(field, "'\(text)' is not a known relation (one of \(Relation.allCases.map(\.rawValue).joined(separator: ", ")))")
+        return nil
+    }
+
+    private static func build(_ reader: JSONFieldReader, _ id: String?, _ senderName: String?, _ relation: Relation?,
+                              _ recipientName: String?, _ facility: String?, _ letters: Int?, _ drawings: Int?,
+                              _ weight: Int?, _ origin: String?, csvNames: Bool = false) -> Result<Parcel, InvalidParcel> {
+        guard reader.issues.isEmpty, let id, let senderName, let relation, let recipientName, let facility, let letters,
+            let drawings, let weight, let origin
+        else { return .failure(InvalidParcel(issues: reader.issues)) }
+        let parcel = Parcel(
+            id: id, sender: .init(name: senderName, relation: relation),
+            recipient: .init(name: recipientName, facility: facility),
+            contents: .init(letters: letters, drawings: drawings), weightGrams: weight, origin: origin)
+        let issues = parcel.validationIssues
+        guard !issues.isEmpty else { return .success(parcel) }
+        return .failure(InvalidParcel(issues: csvNames ? issues.map { ParcelValidationIssue(field: csvColumn(for: $0.field), message: $0.message) } : issues))
+    }
+
+    /// The CSV column a JSON field path is read from.
+    static func csvColumn(for field: String) -> String {
+        switch field {
+        case "sender.name": "sender_name"
+        case "sender.relation": "sender_relation"
+        case "recipient.name": "recipient_name"
+        case "recipient.facility": "recipient_facility"
+        case "contents.letters": "letters"
+        case "contents.drawings": "drawings"
+        case "contents": "letters/drawings"
+        default: field
+        }
+    }
+}
+
+extension StringProtocol {
+    func trimmingWhitespace() -> String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s = s.dropFirst() }
+        while let l = s.last, l.isWhitespace { s = s.dropLast() }
+        return String(s)
+    }
+}

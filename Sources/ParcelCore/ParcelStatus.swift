@@ -1,0 +1,88 @@
+/// Where a parcel is in its life: the one status used by the store, the CLI, metrics and dashboards.
+///
+///     submitted → queued(collection) → processing(collection) → queued(packaging) → … → delivered
+///                       ↘ retrying(stage) ↗          ↘ held (inspection)   ↘ dead-lettered(stage)
+///
+/// `held` (inspection kept the parcel back, with a reason) is a business outcome, not an error;
+/// `retrying` (a passing failure, tried again later) and `deadLettered` (given up, needs a person)
+/// are different states.
+public enum ParcelStatus: Sendable, Hashable, CustomStringConvertible {
+    /// Recorded, not yet confirmed on a queue by the broker.
+    case submitted
+    /// The broker confirmed the stage's task; waiting for a worker.
+    case queued(Stage)
+    case processing(Stage)
+    /// Failed for a passing reason; a later attempt is scheduled.
+    case retrying(Stage)
+    /// Inspection kept the parcel back. Final.
+    case held(reason: String)
+    /// Final.
+    case delivered
+    /// Given up at `stage`; waits in the dead-letter queue for a person. Final until replayed.
+    case deadLettered(Stage, reason: String)
+
+    /// The state's name as stored and shown: submitted, queued, processing, retrying, held, delivered,
+    /// dead_lettered.
+    public var state: State {
+        switch self {
+        case .submitted: .submitted
+        case .queued: .queued
+        case .processing: .processing
+        case .retrying: .retrying
+        case .held: .held
+        case .delivered: .delivered
+        case .deadLettered: .deadLettered
+        }
+    }
+
+    /// The stage the parcel is at, when it is in one.
+    public var stage: Stage? {
+        switch self {
+        case .queued(let s), .processing(let s), .retrying(let s), .deadLettered(let s, _): s
+        case .held: .inspection
+        case .delivered: .delivery
+        case .submitted: nil
+        }
+    }
+
+    public var isFinal: Bool { state == .held || state == .delivered || state == .deadLettered }
+
+    public var description: String {
+        switch self {
+        case .submitted: "submitted"
+        case .queued(let s): "queued for \(s)"
+        case .processing(let s): "in \(s)"
+        case .retrying(let s): "retrying \(s)"
+        case .held(let reason): "held at inspection: \(reason)"
+        case .delivered: "delivered"
+        case .deadLettered(let s, let reason): "dead-lettered at \(s): \(reason)"
+        }
+    }
+
+    public enum State: String, Sendable, CaseIterable, Codable {
+        case submitted, queued, processing, retrying, held, delivered
+        case deadLettered = "dead_lettered"
+    }
+
+    /// Rebuilds a status from its stored parts; nil when they do not fit together.
+    public init?(state: State, stage: Stage?, reason: String?) {
+        switch (state, stage) {
+        case (.submitted, _): self = .submitted
+        case (.queued, let s?): self = .queued(s)
+        case (.processing, let s?): self = .processing(s)
+        case (.retrying, let s?): self = .retrying(s)
+        case (.held, _): self = .held(reason: reason ?? "")
+        case (.delivered, _): self = .delivered
+        case (.deadLettered, let s?): self = .deadLettered(s, reason: reason ?? "")
+        default: return nil
+        }
+    }
+
+    /// The reason of a held or dead-lettered parcel.
+    public var reason: String? {
+        switch self {
+        case .held(let reason), .deadLettered(_, let reason): reason
+        default: nil
+        }
+    }
+}

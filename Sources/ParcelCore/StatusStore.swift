@@ -1,0 +1,131 @@
+import Foundation
+
+/// Where every parcel's status and history are kept: SQLite on one machine, PostgreSQL across many.
+///
+/// All stores follow the same rules (``ParcelProgress/applying(_:)``) and pass the same contract
+/// tests. Writes are transactions: a batch is recorded whole or not at all.
+public protocol StatusStore: Sendable {
+    /// Records new parcels as submitted, in one transaction. Ids that exist already are left alone
+    /// and reported, so a re-run file creates nothing twice.
+    func submit(_ parcels: [Parcel], at time: Date) async throws -> SubmitOutcome
+
+    /// Applies one transition to each parcel, in one transaction; returns one outcome per id, in order.
+    /// Only applied transitions are appended to the history.
+    func apply(_ transition: Transition, to parcelIDs: [String], worker: String?, at time: Date) async throws -> [TransitionOutcome]
+
+    /// The parcel's record, or nil when no parcel has that id.
+    func record(_ parcelID: String) async throws -> ParcelRecord?
+
+    /// The parcel's history, oldest first.
+    func history(_ parcelID: String) async throws -> [ParcelEvent]
+
+    /// How many parcels are in each state.
+    func countsByState() async throws -> [ParcelStatus.State: Int]
+}
+
+extension StatusStore {
+    public func apply(_ transition: Transition, to parcelID: String, worker: String? = nil,
+                      at time: Date = Date()) async throws -> TransitionOutcome {
+        try await apply(transition, to: [parcelID], worker: worker, at: time)[0]
+    }
+}
+
+/// What ``StatusStore/submit(_:at:)`` did.
+public struct SubmitOutcome: Sendable, Hashable {
+    /// Ids recorded now, in input order.
+    public var created: [String]
+    /// Ids that existed already, with their current status.
+    public var existing: [String: ParcelStatus]
+    /// Those of `existing` whose stored details differ from the ones given (the stored ones are kept).
+    public var conflicting: Set<String>
+
+    public init(created: [String] = [], existing: [String: ParcelStatus] = [:], conflicting: Set<String> = []) {
+        self.created = created
+        self.existing = existing
+        self.conflicting = conflicting
+    }
+}
+
+/// A parcel's row in the store.
+public struct ParcelRecord: Sendable, Hashable {
+    public var parcel: Parcel
+    public var progress: ParcelProgress
+    public var submittedAt: Date
+    public var updatedAt: Date
+    /// The last retry's error, or the hold or dead-letter reason.
+    public var lastError: String?
+
+    public init(parcel: Parcel, progress: ParcelProgress, submittedAt: Date, updatedAt: Date, lastError: String?) {
+        self.parcel = parcel
+        self.progress = progress
+        self.submittedAt = submittedAt
+        self.updatedAt = updatedAt
+        self.lastError = lastError
+    }
+
+    public var status: ParcelStatus { progress.status }
+}
+
+/// One line of a parcel's history (the append-only events table).
+public struct ParcelEvent: Sendable, Hashable {
+    public enum Kind: String, Sendable, CaseIterable, Codable {
+        case submitted, queued, started, completed, retrying, held, delivered
+        case deadLettered = "dead_lettered"
+    }
+
+    public var parcelID: String
+    public var kind: Kind
+    public var stage: Stage?
+    public var attempt: Int?
+    /// The error of a retry, the reason of a hold or dead letter.
+    public var detail: String?
+    /// Which worker did it (host and process), when a worker did.
+    public var worker: String?
+    public var at: Date
+
+    public init(parcelID: String, kind: Kind, stage: Stage?, attempt: Int? = nil, detail: String? = nil,
+                worker: String? = nil, at: Date) {
+        self.parcelID = parcelID
+        self.kind = kind
+        self.stage = stage
+        self.attempt = attempt
+        self.detail = detail
+        self.worker = worker
+        self.at = at
+    }
+}
+
+extension ParcelEvent {
+    /// The history line an applied transition adds; completing delivery reads as "delivered".
+    public init(_ transition: Transition, parcelID: String, worker: String?, at time: Date) {
+        switch transition {
+        case .queued(let stage):
+            self.init(parcelID: parcelID, kind: .queued, stage: stage, worker: worker, at: time)
+        case .started(let stage, let attempt):
+            self.init(parcelID: parcelID, kind: .started, stage: stage, attempt: attempt, worker: worker, at: time)
+        case .completed(let stage):
+            self.init(parcelID: parcelID, kind: stage == .delivery ? .delivered : .completed, stage: stage,
+                      worker: worker, at: time)
+        case .retrying(let stage, let attempt, let error):
+            self.init(parcelID: parcelID, kind: .retrying, stage: stage, attempt: attempt, detail: error,
+                      worker: worker, at: time)
+        case .held(let reason):
+            self.init(parcelID: parcelID, kind: .held, stage: .inspection, detail: reason, worker: worker, at: time)
+        case .deadLettered(let stage, let reason):
+            self.init(parcelID: parcelID, kind: .deadLettered, stage: stage, detail: reason, worker: worker, at: time)
+        }
+    }
+}
+
+/// A store that failed: which operation, and the database's own words.
+public struct StatusStoreError: Error, Sendable, CustomStringConvertible {
+    public var operation: String
+    public var message: String
+
+    public init(_ operation: String, _ message: String) {
+        self.operation = operation
+        self.message = message
+    }
+
+    public var description: String { "status store: \(operation): \(message)" }
+}

@@ -1,0 +1,104 @@
+import Foundation
+
+/// Something that happened to a parcel, as the store records it.
+///
+/// Transitions are idempotent per (parcel, stage): applying one that was already applied changes
+/// nothing and says `.duplicate`; one for a stage the parcel has already left never moves it back
+/// and says `.stale`. So redelivered tasks and re-run submissions are harmless.
+public enum Transition: Sendable, Hashable {
+    /// The broker confirmed the stage's task.
+    case queued(Stage)
+    /// A worker started an attempt.
+    case started(Stage, attempt: Int)
+    /// A worker finished the stage; the parcel moves on to the next one (or is delivered).
+    case completed(Stage)
+    /// A passing failure; attempt `attempt` failed and another is scheduled.
+    case retrying(Stage, attempt: Int, error: String)
+    /// Inspection kept the parcel back.
+    case held(reason: String)
+    /// Given up at the stage.
+    case deadLettered(Stage, reason: String)
+
+    public var stage: Stage {
+        switch self {
+        case .queued(let s), .started(let s, _), .completed(let s), .retrying(let s, _, _), .deadLettered(let s, _): s
+        case .held: .inspection
+        }
+    }
+}
+
+/// What applying a transition did.
+public enum TransitionOutcome: String, Sendable, Hashable {
+    /// Recorded; the parcel's status changed.
+    case applied
+    /// Already recorded (a redelivered task, a re-run file): nothing changed.
+    case duplicate
+    /// For a stage the parcel has left, or after it reached a final state: nothing changed.
+    case stale
+    /// No parcel has that id.
+    case unknownParcel = "unknown_parcel"
+}
+
+/// The pure rules behind every store: given a parcel's progress, what a transition does.
+public struct ParcelProgress: Sendable, Hashable {
+    public var status: ParcelStatus
+    /// How many stages are complete (0…4).
+    public var stagesDone: Int
+    /// Attempts at the current stage.
+    public var attempts: Int
+
+    public init(status: ParcelStatus, stagesDone: Int, attempts: Int) {
+        self.status = status
+        self.stagesDone = stagesDone
+        self.attempts = attempts
+    }
+
+    public static let submitted = ParcelProgress(status: .submitted, stagesDone: 0, attempts: 0)
+
+    /// The progress after `transition`, and whether it applied.
+    public func applying(_ transition: Transition) -> (ParcelProgress, TransitionOutcome) {
+        let stage = transition.stage
+        if stage.index < stagesDone {
+            // That stage is done: repeating its completion is a duplicate, anything else about it is old news.
+            if case .completed = transition { return (self, .duplicate) }
+            if case .queued = transition { return (self, .duplicate) }
+            return (self, .stale)
+        }
+        if status.isFinal {
+            return (self, sameFinal(transition) ? .duplicate : .stale)
+        }
+        // Only the stage the parcel is at (its next undone stage) can act.
+        guard stage.index == stagesDone else { return (self, .stale) }
+        var next = self
+        switch transition {
+        case .queued:
+            if status != .submitted, status.stage == stage { return (self, .duplicate) }
+            next.status = .queued(stage)
+        case .started(_, let attempt):
+            if status == .processing(stage), attempts >= attempt { return (self, .duplicate) }
+            next.status = .processing(stage)
+            next.attempts = max(attempts, attempt)
+        case .completed:
+            next.stagesDone += 1
+            next.attempts = 0
+            next.status = stage.next.map(ParcelStatus.queued) ?? .delivered
+        case .retrying(_, let attempt, _):
+            if status == .retrying(stage), attempts >= attempt { return (self, .duplicate) }
+            next.status = .retrying(stage)
+            next.attempts = max(attempts, attempt)
+        case .held(let reason):
+            next.status = .held(reason: reason)
+        case .deadLettered(_, let reason):
+            next.status = .deadLettered(stage, reason: reason)
+        }
+        return (next, .applied)
+    }
+
+    private func sameFinal(_ transition: Transition) -> Bool {
+        switch (status, transition) {
+        case (.held, .held), (.deadLettered, .deadLettered): true
+        case (.delivered, .completed(.delivery)): true
+        default: false
+        }
+    }
+}
