@@ -32,6 +32,10 @@ let package = Package(
             dependencies: [.product(name: "Logging", package: "swift-log")]
         ),
         .target(
+            name: "ParcelRabbit",
+            dependencies: ["AMQP", "ParcelCore"]
+        ),
+        .target(
             name: "ParcelBench",
             dependencies: ["AMQP"]
         ),
@@ -40,6 +44,7 @@ let package = Package(
             dependencies: [
                 "AMQP",
                 "ParcelCore",
+                "ParcelRabbit",
                 "ParcelBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -60,6 +65,10 @@ let package = Package(
         .testTarget(
             name: "ParcelCoreTests",
             dependencies: ["ParcelCore"]
+        ),
+        .testTarget(
+            name: "ParcelRabbitTests",
+            dependencies: ["ParcelRabbit", "ParcelCore", "AMQP"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -34,7 +34,8 @@ extension TaskEnvelope {
         return Data(object(fields).utf8)
     }
 
-    static func encode(_ parcel: Parcel) -> String {
+    /// A parcel as JSON, the form tasks, JSON Lines files and the store use.
+    public static func encode(_ parcel: Parcel) -> String {
         object([
             ("id", json(parcel.id)),
             ("sender", object([("name", json(parcel.sender.name)), ("relation", json(parcel.sender.relation.rawValue))])),

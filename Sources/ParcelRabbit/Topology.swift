@@ -1,0 +1,128 @@
+import AMQP
+import ParcelCore
+
+/// ParcelFlow's exchanges and queues on the broker, declared from code (`parcelctl setup`, and each
+/// worker at start) and written out as `deploy/rabbitmq/definitions.json` for operators.
+///
+///     submit ─▶ parcelflow.tasks (direct) ──stage──▶ parcelflow.<stage>   (quorum, delivery limit)
+///                     ▲                                   │ poison (limit reached)
+///                     │ TTL expired, routing key = stage  ▼
+///     retry ─▶ parcelflow.retry.<stage>.<delay>        parcelflow.dead (fanout) ─▶ parcelflow.dead
+///
+/// Retries wait in one queue per stage and delay tier, because RabbitMQ expires messages only at the
+/// head of a queue: a queue never holds two different delays. Stage and delay queues dead-letter
+/// "at least once" (with `reject-publish` overflow, as RabbitMQ requires), so a message moving
+/// between them is not lost when a node fails.
+public struct ParcelTopology: Sendable, Hashable {
+    public static let tasksExchange = "parcelflow.tasks"
+    public static let deadExchange = "parcelflow.dead"
+    public static let deadQueue = "parcelflow.dead"
+    public static let defaultRetryDelays: [Duration] = [.seconds(1), .seconds(5), .seconds(30), .seconds(120), .seconds(600)]
+
+    /// Deliveries of one message before the broker dead-letters it as poison (it kept killing workers).
+    public var deliveryLimit: Int
+    /// The retry tiers, shortest first.
+    public var retryDelays: [Duration]
+
+    public init(deliveryLimit: Int = 5, retryDelays: [Duration] = ParcelTopology.defaultRetryDelays) {
+        self.deliveryLimit = deliveryLimit
+        self.retryDelays = retryDelays
+    }
+
+    public static func stageQueue(_ stage: Stage) -> String { "parcelflow.\(stage.rawValue)" }
+
+    public static func retryQueue(_ stage: Stage, delay: Duration) -> String {
+        "parcelflow.retry.\(stage.rawValue).\(delayName(delay))"
+    }
+
+    /// `250ms`, `5s`, `2m`, `1h`: the largest unit that divides the delay.
+    public static func delayName(_ delay: Duration) -> String {
+        let ms = delay.wholeMilliseconds
+        if ms % 3_600_000 == 0 { return "\(ms / 3_600_000)h" }
+        if ms % 60_000 == 0 { return "\(ms / 60_000)m" }
+        if ms % 1000 == 0 { return "\(ms / 1000)s" }
+        return "\(ms)ms"
+    }
+
+    /// Parses `250ms,1s,5s,2m` into delays; nil when any item is not a positive whole number of ms/s/m/h.
+    public static func parseDelays(_ text: String) -> [Duration]? {
+        var delays: [Duration] = []
+        for item in text.split(separator: ",") {
+            let item = item.filter { !$0.isWhitespace }
+            let (number, factor): (Substring, Int64)
+            if item.hasSuffix("ms") { (number, factor) = (item.dropLast(2), 1) }
+            else if item.hasSuffix("s") { (number, factor) = (item.dropLast(), 1000) }
+            else if item.hasSuffix("m") { (number, factor) = (item.dropLast(), 60_000) }
+            else if item.hasSuffix("h") { (number, factor) = (item.dropLast(), 3_600_000) }
+            else { return nil }
+            guard let value = Int64(number), value > 0 else { return nil }
+            delays.append(.milliseconds(value * factor))
+        }
+        return delays.isEmpty ? nil : delays.sorted()
+    }
+
+    /// Everything to declare, in order: exchanges, then queues, then bindings.
+    public var exchanges: [Exchange] {
+        [Exchange(name: Self.tasksExchange, type: .direct), Exchange(name: Self.deadExchange, type: .fanout)]
+    }
+
+    public var queues: [Queue] {
+        var queues = Stage.allCases.map { stage in
+            Queue(name: Self.stageQueue(stage), options: AMQPQueueOptions(
+                type: .quorum, deadLetterExchange: Self.deadExchange, deliveryLimit: deliveryLimit,
+                overflow: .rejectPublish, extraArguments: ["x-dead-letter-strategy": "at-least-once"]))
+        }
+        for stage in Stage.allCases {
+            for delay in retryDelays {
+                queues.append(Queue(name: Self.retryQueue(stage, delay: delay), options: AMQPQueueOptions(
+                    type: .quorum, deadLetterExchange: Self.tasksExchange, deadLetterRoutingKey: stage.rawValue,
+                    messageTTL: delay, overflow: .rejectPublish,
+                    extraArguments: ["x-dead-letter-strategy": "at-least-once"])))
+            }
+        }
+        queues.append(Queue(name: Self.deadQueue, options: AMQPQueueOptions(type: .quorum)))
+        return queues
+    }
+
+    public var bindings: [Binding] {
+        Stage.allCases.map { Binding(queue: Self.stageQueue($0), exchange: Self.tasksExchange, routingKey: $0.rawValue) }
+            + [Binding(queue: Self.deadQueue, exchange: Self.deadExchange, routingKey: "")]
+    }
+
+    public struct Exchange: Sendable, Hashable {
+        public let name: String
+        public let type: AMQPExchangeType
+    }
+
+    public struct Queue: Sendable, Hashable {
+        public let name: String
+        public let options: AMQPQueueOptions
+    }
+
+    public struct Binding: Sendable, Hashable {
+        public let queue: String
+        public let exchange: String
+        public let routingKey: String
+    }
+
+    /// Declares everything; safe to repeat. A queue that exists with other arguments fails with the
+    /// broker's PRECONDITION_FAILED text (change it deliberately: delete the queue, or use a policy).
+    public func declare(on channel: AMQPChannel) async throws(AMQPError) {
+        for exchange in exchanges {
+            try await channel.declareExchange(exchange.name, type: exchange.type, durable: true)
+        }
+        for queue in queues {
+            try await channel.declareQueue(queue.name, options: queue.options)
+        }
+        for binding in bindings {
+            try await channel.bindQueue(binding.queue, exchange: binding.exchange, routingKey: binding.routingKey)
+        }
+    }
+}
+
+extension Duration {
+    var wholeMilliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,68 @@
+import AMQP
+import ArgumentParser
+import Foundation
+import ParcelCore
+import ParcelRabbit
+
+/// The topology settings `setup` and the workers must agree on.
+struct TopologyOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Deliveries of one message before the broker dead-letters it as poison.",
+                               valueName: "count"))
+    var deliveryLimit = 5
+
+    @Option(help: ArgumentHelp(
+        "Retry delay tiers, shortest first.",
+        discussion: "Default: PARCELFLOW_RETRY_DELAYS, else 1s,5s,30s,2m,10m. Units: ms, s, m, h.",
+        valueName: "delays"))
+    var retryDelays: String?
+
+    func topology() throws -> ParcelTopology {
+        let text = retryDelays ?? ProcessInfo.processInfo.environment["PARCELFLOW_RETRY_DELAYS"]
+        var delays = ParcelTopology.defaultRetryDelays
+        if let text {
+            guard let parsed = ParcelTopology.parseDelays(text) else {
+                throw ValidationError("--retry-delays '\(text)': give delays such as 250ms,1s,30s,2m")
+            }
+            delays = parsed
+        }
+        guard deliveryLimit >= 1 else { throw ValidationError("--delivery-limit must be 1 or more") }
+        return ParcelTopology(deliveryLimit: deliveryLimit, retryDelays: delays)
+    }
+}
+
+struct SetupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "setup",
+        abstract: "Create ParcelFlow's exchanges and queues on the broker (safe to repeat).",
+        discussion: """
+            Declares the task exchange, one quorum queue per stage, the retry delay queues and the \
+            dead-letter queue. Running it again changes nothing. If a queue already exists with other \
+            settings, the broker refuses and says which argument differs.
+            """
+    )
+
+    @OptionGroup var broker: BrokerOptions
+    @OptionGroup var topologyOptions: TopologyOptions
+
+    @Flag(help: "Print the topology in RabbitMQ's definitions format instead of declaring it.")
+    var printDefinitions = false
+
+    func run() async throws {
+        let topology = try topologyOptions.topology()
+        if printDefinitions {
+            print(topology.definitionsJSON(), terminator: "")
+            return
+        }
+        let connection = try await AMQPConnection.connect(try broker.configuration(name: "parcelctl setup"))
+        do {
+            let channel = try await connection.openChannel()
+            try await topology.declare(on: channel)
+            await connection.close()
+        } catch {
+            await connection.close()
+            throw error
+        }
+        print("Ready: \(Terminal.plural(topology.exchanges.count, "exchange")), \(Terminal.plural(topology.queues.count, "queue")) "
+            + "and \(Terminal.plural(topology.bindings.count, "binding")) on \(connection.endpoint).")
+    }
+}

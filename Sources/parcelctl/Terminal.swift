@@ -1,0 +1,64 @@
+import Foundation
+
+/// Output helpers: messages to standard error, and a progress bar that shows only on a terminal.
+enum Terminal {
+    static func error(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    static var standardErrorIsTerminal: Bool { isatty(STDERR_FILENO) == 1 }
+
+    static func count(_ n: Int) -> String {
+        let formatter = NumberFormatter()
+        formatter.numberStyle = .decimal
+        formatter.groupingSeparator = ","
+        return formatter.string(from: NSNumber(value: n)) ?? "\(n)"
+    }
+
+    static func plural(_ n: Int, _ word: String) -> String { "\(count(n)) \(word)\(n == 1 ? "" : "s")" }
+}
+
+/// `queued 1,200 of 2,000 [##########----------] 60%` on standard error, redrawn in place, at most
+/// every 50 ms; silent when standard error is not a terminal (piped output stays clean).
+final class ProgressBar: @unchecked Sendable {
+    // @unchecked: `lastDraw` and `drawn` are touched only under `lock`.
+    private let label: String
+    private let enabled: Bool
+    private let lock = NSLock()
+    private var lastDraw = ContinuousClock.now - .seconds(1)
+    private var drawn = false
+
+    init(label: String, enabled: Bool = Terminal.standardErrorIsTerminal) {
+        self.label = label
+        self.enabled = enabled
+    }
+
+    func update(_ done: Int, of total: Int) {
+        guard enabled, total > 0 else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        let now = ContinuousClock.now
+        guard done == total || now - lastDraw >= .milliseconds(50) else { return }
+        lastDraw = now
+        drawn = true
+        let width = 30
+        let filled = width * done / total
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        let line = "\r\(label) \(Terminal.count(done)) of \(Terminal.count(total)) [\(bar)] \(100 * done / total)%"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    /// Ends the bar's line, if one was drawn.
+    func finish() {
+        lock.lock()
+        defer { lock.unlock() }
+        if drawn { FileHandle.standardError.write(Data("\n".utf8)) }
+        drawn = false
+    }
+}
+
+/// A failure already explained on standard error; ArgumentParser prints this one line after it.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

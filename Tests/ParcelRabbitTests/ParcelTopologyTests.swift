@@ -1,0 +1,100 @@
+import AMQP
+import Foundation
+import ParcelCore
+import ParcelRabbit
+import Testing
+
+enum Broker {
+    static var url: String {
+        ProcessInfo.processInfo.environment["PARCELFLOW_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5682/%2f"
+    }
+
+    static func connect(_ name: String = #function) async throws -> AMQPConnection {
+        try await AMQPConnection.connect(AMQPConfiguration(url: url, connectionName: "test \(name)"))
+    }
+
+    static var root: URL {
+        var url = URL(fileURLWithPath: #filePath)
+        while url.path != "/" {
+            url.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
+        }
+        fatalError("Package.swift not found above \(#filePath)")
+    }
+}
+
+@Suite("ParcelFlow topology", .serialized)
+struct ParcelTopologyTests {
+    @Test("deploy/rabbitmq/definitions.json holds exactly the topology the code declares")
+    func definitionsFileMatchesCode() throws {
+        let file = Broker.root.appendingPathComponent("deploy/rabbitmq/definitions.json")
+        let onDisk = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? NSDictionary
+        let fromCode = try JSONSerialization.jsonObject(with: Data(ParcelTopology().definitionsJSON().utf8)) as? NSDictionary
+        #expect(onDisk != nil && onDisk == fromCode,
+                "regenerate it: swift run parcelctl setup --print-definitions > deploy/rabbitmq/definitions.json")
+    }
+
+    @Test("retry delays parse and name themselves")
+    func delays() {
+        #expect(ParcelTopology.parseDelays("250ms, 1s,2m,1h") == [.milliseconds(250), .seconds(1), .seconds(120), .seconds(3600)])
+        #expect(ParcelTopology.parseDelays("5s,1s") == [.seconds(1), .seconds(5)])
+        #expect(ParcelTopology.parseDelays("1x") == nil)
+        #expect(ParcelTopology.parseDelays("0s") == nil)
+        #expect(ParcelTopology.delayName(.milliseconds(1500)) == "1500ms")
+        #expect(ParcelTopology.retryQueue(.packaging, delay: .seconds(30)) == "parcelflow.retry.packaging.30s")
+    }
+
+    @Test("setup declares everything, twice without harm; a queue declared otherwise is refused with the broker's reason")
+    func declareIdempotent() async throws {
+        let connection = try await Broker.connect()
+        let topology = ParcelTopology()
+        try await topology.declare(on: try await connection.openChannel())
+        try await topology.declare(on: try await connection.openChannel())
+        let channel = try await connection.openChannel()
+        for queue in topology.queues {
+            #expect(try await channel.queueState(queue.name).name == queue.name)
+        }
+        var other = ParcelTopology()
+        other.deliveryLimit = 9
+        let error = await #expect(throws: AMQPError.self) { try await other.declare(on: try await connection.openChannel()) }
+        #expect(error?.isPreconditionFailed == true)
+        #expect(error?.message.contains("x-delivery-limit") == true)
+        await connection.close()
+    }
+
+    @Test("a task routes by stage; a retry copy waits its delay, then returns to its stage queue", .timeLimit(.minutes(1)))
+    func retryRoundTrip() async throws {
+        // A private vhost-free variant: unique delays so this test's retry queues are its own.
+        let delay = Duration.milliseconds(Int64.random(in: 300...399))
+        let topology = ParcelTopology(retryDelays: [delay])
+        let connection = try await Broker.connect()
+        let channel = try await connection.openChannel()
+        try await topology.declare(on: channel)
+        try await channel.enableConfirms()
+        let stageQueue = ParcelTopology.stageQueue(.inspection)
+        let consumerChannel = try await connection.openChannel()
+        let marker = "retry-\(UInt32.random(in: 0...UInt32.max))"
+        try await channel.publish(AMQPOutboundMessage(
+            routingKey: ParcelTopology.retryQueue(.inspection, delay: delay), body: Data(marker.utf8),
+            properties: AMQPProperties(deliveryMode: 2, messageID: marker)))
+        let sent = ContinuousClock.now
+        let consumer = try await consumerChannel.consume(queue: stageQueue)
+        var found: AMQPDelivery?
+        for try await delivery in consumer {
+            if delivery.properties.messageID == marker {
+                found = delivery
+                try delivery.ack()
+                break
+            }
+            try delivery.nack(requeue: true)  // someone else's message: leave it
+        }
+        let waited = ContinuousClock.now - sent
+        try await consumer.cancel()
+        #expect(found?.routingKey == "inspection")
+        #expect(waited >= delay)
+        for queue in topology.queues where queue.name.hasPrefix("parcelflow.retry.") {
+            try await channel.deleteQueue(queue.name)
+        }
+        await connection.close()
+    }
+}
