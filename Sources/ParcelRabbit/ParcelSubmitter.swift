@@ -25,14 +25,17 @@ public struct ParcelSubmitter: Sendable {
 
     let channel: AMQPChannel
     let store: any StatusStore
+    let topology: ParcelTopology
     /// Parcels per hand-over to the connection; `window` of them may wait for confirms at once.
     let chunkSize: Int
     let window: Int
 
     /// `channel` must have confirms enabled.
-    public init(channel: AMQPChannel, store: any StatusStore, chunkSize: Int = 250, window: Int = 2_000) {
+    public init(channel: AMQPChannel, store: any StatusStore, topology: ParcelTopology = ParcelTopology(),
+                chunkSize: Int = 250, window: Int = 2_000) {
         self.channel = channel
         self.store = store
+        self.topology = topology
         self.chunkSize = max(1, chunkSize)
         self.window = max(self.chunkSize, window)
     }
@@ -64,6 +67,7 @@ public struct ParcelSubmitter: Sendable {
         let chunks = stride(from: 0, to: total, by: chunkSize).map { Array(toPublish[$0..<min($0 + chunkSize, total)]) }
         let channel = self.channel
         let store = self.store
+        let topology = self.topology
         let inFlight = max(1, window / chunkSize)
         let results = try await withThrowingTaskGroup(of: ([String], [(String, AMQPError)]).self) { group in
             var next = 0
@@ -72,7 +76,7 @@ public struct ParcelSubmitter: Sendable {
             var failed: [(String, AMQPError)] = []
             func start(_ chunk: [(parcel: Parcel, submittedAt: Date)]) {
                 group.addTask {
-                    let messages = chunk.map { Self.message($0.parcel, submittedAt: $0.submittedAt, at: now) }
+                    let messages = chunk.map { topology.collectionTask($0.parcel, submittedAt: $0.submittedAt, at: now) }
                     let outcomes = await channel.publish(contentsOf: messages)
                     var ok: [String] = []
                     var bad: [(String, AMQPError)] = []
@@ -105,11 +109,14 @@ public struct ParcelSubmitter: Sendable {
         return report
     }
 
+}
+
+extension ParcelTopology {
     /// The collection task for a parcel, as the broker receives it.
-    public static func message(_ parcel: Parcel, submittedAt: Date, at now: Date) -> AMQPOutboundMessage {
+    public func collectionTask(_ parcel: Parcel, submittedAt: Date, at now: Date) -> AMQPOutboundMessage {
         let envelope = TaskEnvelope(parcel: parcel, stage: .collection, attempt: 1, createdAt: now, submittedAt: submittedAt)
         return AMQPOutboundMessage(
-            exchange: ParcelTopology.tasksExchange, routingKey: Stage.collection.rawValue, body: envelope.encoded(),
+            exchange: tasksExchange, routingKey: Stage.collection.rawValue, body: envelope.encoded(),
             properties: .persistentJSON(messageID: envelope.taskID, correlationID: parcel.id), mandatory: true)
     }
 }

@@ -14,25 +14,32 @@ import ParcelCore
 /// "at least once" (with `reject-publish` overflow, as RabbitMQ requires), so a message moving
 /// between them is not lost when a node fails.
 public struct ParcelTopology: Sendable, Hashable {
-    public static let tasksExchange = "parcelflow.tasks"
-    public static let deadExchange = "parcelflow.dead"
-    public static let deadQueue = "parcelflow.dead"
     public static let defaultRetryDelays: [Duration] = [.seconds(1), .seconds(5), .seconds(30), .seconds(120), .seconds(600)]
+    public static let defaultNamespace = "parcelflow"
 
+    /// The first part of every name: `parcelflow` in production; tests use their own, so that they
+    /// can run side by side on one broker.
+    public var namespace: String
     /// Deliveries of one message before the broker dead-letters it as poison (it kept killing workers).
     public var deliveryLimit: Int
     /// The retry tiers, shortest first.
     public var retryDelays: [Duration]
 
-    public init(deliveryLimit: Int = 5, retryDelays: [Duration] = ParcelTopology.defaultRetryDelays) {
+    public init(namespace: String = ParcelTopology.defaultNamespace, deliveryLimit: Int = 5,
+                retryDelays: [Duration] = ParcelTopology.defaultRetryDelays) {
+        self.namespace = namespace
         self.deliveryLimit = deliveryLimit
         self.retryDelays = retryDelays
     }
 
-    public static func stageQueue(_ stage: Stage) -> String { "parcelflow.\(stage.rawValue)" }
+    public var tasksExchange: String { "\(namespace).tasks" }
+    public var deadExchange: String { "\(namespace).dead" }
+    public var deadQueue: String { "\(namespace).dead" }
 
-    public static func retryQueue(_ stage: Stage, delay: Duration) -> String {
-        "parcelflow.retry.\(stage.rawValue).\(delayName(delay))"
+    public func stageQueue(_ stage: Stage) -> String { "\(namespace).\(stage.rawValue)" }
+
+    public func retryQueue(_ stage: Stage, delay: Duration) -> String {
+        "\(namespace).retry.\(stage.rawValue).\(Self.delayName(delay))"
     }
 
     /// `250ms`, `5s`, `2m`, `1h`: the largest unit that divides the delay.
@@ -63,30 +70,30 @@ public struct ParcelTopology: Sendable, Hashable {
 
     /// Everything to declare, in order: exchanges, then queues, then bindings.
     public var exchanges: [Exchange] {
-        [Exchange(name: Self.tasksExchange, type: .direct), Exchange(name: Self.deadExchange, type: .fanout)]
+        [Exchange(name: tasksExchange, type: .direct), Exchange(name: deadExchange, type: .fanout)]
     }
 
     public var queues: [Queue] {
         var queues = Stage.allCases.map { stage in
-            Queue(name: Self.stageQueue(stage), options: AMQPQueueOptions(
-                type: .quorum, deadLetterExchange: Self.deadExchange, deliveryLimit: deliveryLimit,
+            Queue(name: stageQueue(stage), options: AMQPQueueOptions(
+                type: .quorum, deadLetterExchange: deadExchange, deliveryLimit: deliveryLimit,
                 overflow: .rejectPublish, extraArguments: ["x-dead-letter-strategy": "at-least-once"]))
         }
         for stage in Stage.allCases {
             for delay in retryDelays {
-                queues.append(Queue(name: Self.retryQueue(stage, delay: delay), options: AMQPQueueOptions(
-                    type: .quorum, deadLetterExchange: Self.tasksExchange, deadLetterRoutingKey: stage.rawValue,
+                queues.append(Queue(name: retryQueue(stage, delay: delay), options: AMQPQueueOptions(
+                    type: .quorum, deadLetterExchange: tasksExchange, deadLetterRoutingKey: stage.rawValue,
                     messageTTL: delay, overflow: .rejectPublish,
                     extraArguments: ["x-dead-letter-strategy": "at-least-once"])))
             }
         }
-        queues.append(Queue(name: Self.deadQueue, options: AMQPQueueOptions(type: .quorum)))
+        queues.append(Queue(name: deadQueue, options: AMQPQueueOptions(type: .quorum)))
         return queues
     }
 
     public var bindings: [Binding] {
-        Stage.allCases.map { Binding(queue: Self.stageQueue($0), exchange: Self.tasksExchange, routingKey: $0.rawValue) }
-            + [Binding(queue: Self.deadQueue, exchange: Self.deadExchange, routingKey: "")]
+        Stage.allCases.map { Binding(queue: stageQueue($0), exchange: tasksExchange, routingKey: $0.rawValue) }
+            + [Binding(queue: deadQueue, exchange: deadExchange, routingKey: "")]
     }
 
     public struct Exchange: Sendable, Hashable {
@@ -117,6 +124,15 @@ public struct ParcelTopology: Sendable, Hashable {
         for binding in bindings {
             try await channel.bindQueue(binding.queue, exchange: binding.exchange, routingKey: binding.routingKey)
         }
+    }
+}
+
+extension ParcelTopology {
+    /// Deletes every queue and exchange of this topology, messages and all: for tests and for
+    /// tearing down a namespace, never for production data.
+    public func delete(on channel: AMQPChannel) async throws(AMQPError) {
+        for queue in queues { try await channel.deleteQueue(queue.name) }
+        for exchange in exchanges { try await channel.deleteExchange(exchange.name) }
     }
 }
 

@@ -6,6 +6,12 @@ import ParcelRabbit
 
 /// The topology settings `setup` and the workers must agree on.
 struct TopologyOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "The first part of every exchange and queue name.",
+        discussion: "Default: PARCELFLOW_NAMESPACE, else parcelflow. Tests use their own to share a broker.",
+        valueName: "name"))
+    var namespace: String?
+
     @Option(help: ArgumentHelp("Deliveries of one message before the broker dead-letters it as poison.",
                                valueName: "count"))
     var deliveryLimit = 5
@@ -26,7 +32,12 @@ struct TopologyOptions: ParsableArguments {
             delays = parsed
         }
         guard deliveryLimit >= 1 else { throw ValidationError("--delivery-limit must be 1 or more") }
-        return ParcelTopology(deliveryLimit: deliveryLimit, retryDelays: delays)
+        let namespace = self.namespace ?? ProcessInfo.processInfo.environment["PARCELFLOW_NAMESPACE"]
+            ?? ParcelTopology.defaultNamespace
+        guard !namespace.isEmpty, namespace.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }) else {
+            throw ValidationError("--namespace may hold letters, digits, '.', '_' and '-'")
+        }
+        return ParcelTopology(namespace: namespace, deliveryLimit: deliveryLimit, retryDelays: delays)
     }
 }
 

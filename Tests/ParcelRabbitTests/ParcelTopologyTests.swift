@@ -41,41 +41,42 @@ struct ParcelTopologyTests {
         #expect(ParcelTopology.parseDelays("1x") == nil)
         #expect(ParcelTopology.parseDelays("0s") == nil)
         #expect(ParcelTopology.delayName(.milliseconds(1500)) == "1500ms")
-        #expect(ParcelTopology.retryQueue(.packaging, delay: .seconds(30)) == "parcelflow.retry.packaging.30s")
+        #expect(ParcelTopology().retryQueue(.packaging, delay: .seconds(30)) == "parcelflow.retry.packaging.30s")
+        #expect(ParcelTopology(namespace: "t1").stageQueue(.delivery) == "t1.delivery")
     }
 
     @Test("setup declares everything, twice without harm; a queue declared otherwise is refused with the broker's reason")
     func declareIdempotent() async throws {
         let connection = try await Broker.connect()
-        let topology = ParcelTopology()
+        let topology = ParcelTopology(namespace: "test.\(UInt32.random(in: 0...UInt32.max))")
         try await topology.declare(on: try await connection.openChannel())
         try await topology.declare(on: try await connection.openChannel())
         let channel = try await connection.openChannel()
         for queue in topology.queues {
             #expect(try await channel.queueState(queue.name).name == queue.name)
         }
-        var other = ParcelTopology()
+        var other = topology
         other.deliveryLimit = 9
         let error = await #expect(throws: AMQPError.self) { try await other.declare(on: try await connection.openChannel()) }
         #expect(error?.isPreconditionFailed == true)
         #expect(error?.message.contains("x-delivery-limit") == true)
+        try await topology.delete(on: try await connection.openChannel())
         await connection.close()
     }
 
     @Test("a task routes by stage; a retry copy waits its delay, then returns to its stage queue", .timeLimit(.minutes(1)))
     func retryRoundTrip() async throws {
-        // A private vhost-free variant: unique delays so this test's retry queues are its own.
-        let delay = Duration.milliseconds(Int64.random(in: 300...399))
-        let topology = ParcelTopology(retryDelays: [delay])
+        let delay = Duration.milliseconds(300)
+        let topology = ParcelTopology(namespace: "test.\(UInt32.random(in: 0...UInt32.max))", retryDelays: [delay])
         let connection = try await Broker.connect()
         let channel = try await connection.openChannel()
         try await topology.declare(on: channel)
         try await channel.enableConfirms()
-        let stageQueue = ParcelTopology.stageQueue(.inspection)
+        let stageQueue = topology.stageQueue(.inspection)
         let consumerChannel = try await connection.openChannel()
         let marker = "retry-\(UInt32.random(in: 0...UInt32.max))"
         try await channel.publish(AMQPOutboundMessage(
-            routingKey: ParcelTopology.retryQueue(.inspection, delay: delay), body: Data(marker.utf8),
+            routingKey: topology.retryQueue(.inspection, delay: delay), body: Data(marker.utf8),
             properties: AMQPProperties(deliveryMode: 2, messageID: marker)))
         let sent = ContinuousClock.now
         let consumer = try await consumerChannel.consume(queue: stageQueue)
@@ -86,15 +87,13 @@ struct ParcelTopologyTests {
                 try delivery.ack()
                 break
             }
-            try delivery.nack(requeue: true)  // someone else's message: leave it
+            Issue.record("unexpected message in a queue of this test's own")
         }
         let waited = ContinuousClock.now - sent
         try await consumer.cancel()
         #expect(found?.routingKey == "inspection")
         #expect(waited >= delay)
-        for queue in topology.queues where queue.name.hasPrefix("parcelflow.retry.") {
-            try await channel.deleteQueue(queue.name)
-        }
+        try await topology.delete(on: channel)
         await connection.close()
     }
 }
