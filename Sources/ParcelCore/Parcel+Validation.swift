@@ -25,6 +25,8 @@ public struct InvalidParcel: Error, Sendable, Hashable, CustomStringConvertible 
 
 extension Parcel {
     public static let maxWeightGrams = 30_000
+    /// Letters, and drawings, in one parcel at most.
+    public static let maxItems = 1_000
     public static let maxIDLength = 64
     public static let maxTextLength = 120
 
@@ -43,9 +45,11 @@ extension Parcel {
         Self.checkText(sender.name, "sender.name", &issues)
         Self.checkText(recipient.name, "recipient.name", &issues)
         Self.checkText(recipient.facility, "recipient.facility", &issues)
-        if contents.letters < 0 { fail("contents.letters", "must not be negative (got \(contents.letters))") }
-        if contents.drawings < 0 { fail("contents.drawings", "must not be negative (got \(contents.drawings))") }
-        if contents.letters >= 0, contents.drawings >= 0, contents.letters + contents.drawings == 0 {
+        for (count, field) in [(contents.letters, "contents.letters"), (contents.drawings, "contents.drawings")]
+        where !(0...Self.maxItems).contains(count) {
+            fail(field, "must be from 0 to \(Self.maxItems) (got \(count))")
+        }
+        if contents.letters == 0, contents.drawings == 0 {
             fail("contents", "a parcel holds at least one letter or drawing")
         }
         if !(1...Self.maxWeightGrams).contains(weightGrams) {
@@ -63,10 +67,11 @@ extension Parcel {
         isAlphanumeric(scalar) || scalar == "." || scalar == "_" || scalar == "-"
     }
 
-    private static func checkText(_ text: String, _ field: String, _ issues: inout [ParcelValidationIssue]) {
-        if text.allSatisfy(\.isWhitespace) {
+    /// Text rules, counted in Unicode scalars as JSON Schema counts them, so both agree on every input.
+    static func checkText(_ text: String, _ field: String, _ issues: inout [ParcelValidationIssue]) {
+        if text.unicodeScalars.allSatisfy(\.properties.isWhitespace) {
             issues.append(ParcelValidationIssue(field: field, message: "is empty"))
-        } else if text.count > maxTextLength {
+        } else if text.unicodeScalars.count > maxTextLength {
             issues.append(ParcelValidationIssue(field: field, message: "is longer than \(maxTextLength) characters"))
         } else if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             issues.append(ParcelValidationIssue(field: field, message: "contains a control character"))

@@ -24,7 +24,7 @@ public enum ParcelParsing {
         let weight = reader.integer(root, "weight_grams")
         let origin = reader.string(root, "origin")
         var relation: Relation?
-        if let relationText { relation = parseRelation(relationText, &reader, field: "sender.relation") }
+        if let relationText { relation = parseRelation(relationText, &reader, field: "sender.relation", lenient: false) }
         return build(reader, id, senderName, relation, recipientName, facility, letters, drawings, weight, origin)
     }
 
@@ -50,7 +50,8 @@ public enum ParcelParsing {
         let senderName = text("sender_name")
         var relation: Relation?
         if let relationText = text("sender_relation") {
-            relation = parseRelation(relationText, &reader, field: "sender_relation")
+            // People type CSV files: "Mother " is taken as mother there, not in JSON.
+            relation = parseRelation(relationText, &reader, field: "sender_relation", lenient: true)
         }
         let recipientName = text("recipient_name")
         let facility = text("recipient_facility")
@@ -62,8 +63,9 @@ public enum ParcelParsing {
                      csvNames: true)
     }
 
-    private static func parseRelation(_ text: String, _ reader: inout JSONFieldReader, field: String) -> Relation? {
-        if let relation = Relation(rawValue: text.trimmingWhitespace().lowercased()) { return relation }
+    private static func parseRelation(_ text: String, _ reader: inout JSONFieldReader, field: String,
+                                      lenient: Bool) -> Relation? {
+        if let relation = Relation(rawValue: lenient ? text.trimmingWhitespace().lowercased() : text) { return relation }
         reader.fail(field, "'\(text)' is not a known relation (one of \(Relation.allCases.map(\.rawValue).joined(separator: ", ")))")
         return nil
     }
@@ -71,16 +73,17 @@ public enum ParcelParsing {
     private static func build(_ reader: JSONFieldReader, _ id: String?, _ senderName: String?, _ relation: Relation?,
                               _ recipientName: String?, _ facility: String?, _ letters: Int?, _ drawings: Int?,
                               _ weight: Int?, _ origin: String?, csvNames: Bool = false) -> Result<Parcel, InvalidParcel> {
-        guard reader.issues.isEmpty, let id, let senderName, let relation, let recipientName, let facility, let letters,
-            let drawings, let weight, let origin
-        else { return .failure(InvalidParcel(issues: reader.issues)) }
+        // Missing or mistyped fields get valid stand-ins, so that the rules still check every field
+        // that was given: one pass reports all of a line's problems.
         let parcel = Parcel(
-            id: id, sender: .init(name: senderName, relation: relation),
-            recipient: .init(name: recipientName, facility: facility),
-            contents: .init(letters: letters, drawings: drawings), weightGrams: weight, origin: origin)
-        let issues = parcel.validationIssues
-        guard !issues.isEmpty else { return .success(parcel) }
-        return .failure(InvalidParcel(issues: csvNames ? issues.map { ParcelValidationIssue(field: csvColumn(for: $0.field), message: $0.message) } : issues))
+            id: id ?? "x", sender: .init(name: senderName ?? "x", relation: relation ?? .friend),
+            recipient: .init(name: recipientName ?? "x", facility: facility ?? "x"),
+            contents: .init(letters: letters ?? 1, drawings: drawings ?? 1), weightGrams: weight ?? 1, origin: origin ?? "x")
+        let rules = parcel.validationIssues.map { issue in
+            csvNames ? ParcelValidationIssue(field: csvColumn(for: issue.field), message: issue.message) : issue
+        }
+        let issues = reader.issues + rules
+        return issues.isEmpty ? .success(parcel) : .failure(InvalidParcel(issues: issues))
     }
 
     /// The CSV column a JSON field path is read from.

@@ -84,7 +84,12 @@ extension TaskEnvelope {
         var payload = StagePayload()
         if let object = reader.object(root["payload"], "payload", allowed: StagePayload.keys) {
             payload.collectedAt = object["collected_at"] == nil ? nil : timestamp(object, "payload.collected_at", &reader)
-            payload.collectionPoint = object["collection_point"] == nil ? nil : reader.string(object, "payload.collection_point")
+            if object["collection_point"] != nil, let point = reader.string(object, "payload.collection_point") {
+                var issues: [ParcelValidationIssue] = []
+                Parcel.checkText(point, "payload.collection_point", &issues)
+                for issue in issues { reader.fail(issue.field, issue.message) }
+                payload.collectionPoint = point
+            }
             payload.packedAt = object["packed_at"] == nil ? nil : timestamp(object, "payload.packed_at", &reader)
             payload.inspectedAt = object["inspected_at"] == nil ? nil : timestamp(object, "payload.inspected_at", &reader)
             if object["box"] != nil, let text = reader.string(object, "payload.box") {
@@ -95,7 +100,7 @@ extension TaskEnvelope {
             }
             if let stage {
                 for key in StagePayload.requiredKeys(for: stage) where object[key] == nil {
-                    reader.fail("payload.\(key)", "is missing (a \(stage) task carries it)")
+                    reader.fail("payload.\(key)", "is missing (every \(stage) task carries it)")
                 }
             }
         }

@@ -51,13 +51,13 @@ public enum Timestamp {
             index += 1
         case UInt8(ascii: "+"), UInt8(ascii: "-"):
             guard let hours = number(index + 1, 2), byte(index + 3) == UInt8(ascii: ":"),
-                let minutes = number(index + 4, 2) else { return nil }
+                let minutes = number(index + 4, 2), hours < 24, minutes < 60 else { return nil }
             offsetSeconds = (hours * 3600 + minutes * 60) * (byte(index) == UInt8(ascii: "-") ? -1 : 1)
             index += 6
         default:
             return nil
         }
-        guard index == bytes.count else { return nil }
+        guard index == bytes.count, day <= daysIn(month: month, year: year) else { return nil }
         var parts = tm()
         parts.tm_year = Int32(year - 1900)
         parts.tm_mon = Int32(month - 1)
@@ -67,6 +67,14 @@ public enum Timestamp {
         parts.tm_sec = Int32(second)
         let seconds = timegm(&parts)
         return Date(timeIntervalSince1970: Double(seconds - offsetSeconds) + fraction)
+    }
+}
+
+private func daysIn(month: Int, year: Int) -> Int {
+    switch month {
+    case 2: year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+    case 4, 6, 9, 11: 30
+    default: 31
     }
 }
 

@@ -1,0 +1,585 @@
+import Foundation
+import ParcelCore
+import Testing
+
+/// `schemas/` against the Swift code: what the Swift side writes validates with a real JSON Schema
+/// validator (Python's jsonschema, through `schemas/validate.py`), the valid examples decode, the
+/// invalid ones are refused by both with the expected reason, and the schemas' enums and limits are
+/// the Swift ones.
+@Suite("Schemas")
+struct SchemaTests {
+    // MARK: (a) what the Swift code publishes
+
+    @Test("envelopes the Swift code encodes validate: every stage, unicode and quotes, attempts > 1")
+    func encodedEnvelopesValidate() async throws {
+        let envelopes = SchemaFixtures.envelopes()
+        #expect(Set(envelopes.map(\.stage)) == Set(Stage.allCases))
+        let results = try await Validator.validate(lines: envelopes.map { $0.encoded() }, against: "task-envelope")
+        for (envelope, result) in zip(envelopes, results) {
+            #expect(result == "ok", "\(envelope.taskID) attempt \(envelope.attempt): \(result)")
+            #expect(try TaskEnvelope.decode(envelope.encoded()).get() == envelope)
+        }
+    }
+
+    @Test("the parcel inside an encoded envelope is a valid parcel on its own (one JSON Lines record)")
+    func encodedParcelsValidate() async throws {
+        let envelopes = SchemaFixtures.envelopes().filter { $0.stage == .collection }
+        var lines: [Data] = []
+        for envelope in envelopes {
+            let object = try #require(JSONSerialization.jsonObject(with: envelope.encoded()) as? [String: Any])
+            let parcel = try #require(object["parcel"])
+            lines.append(try JSONSerialization.data(withJSONObject: parcel))
+        }
+        let results = try await Validator.validate(lines: lines, against: "parcel")
+        #expect(results == Array(repeating: "ok", count: lines.count))
+    }
+
+    // MARK: (b) valid examples
+
+    @Test("every valid example validates, decodes, and re-encodes to something that validates")
+    func validExamples() async throws {
+        let files = SchemaFiles.list("examples/valid", ext: "json")
+        #expect(files.count >= 7, "\(files.map(\.lastPathComponent))")
+        let results = try await Validator.validate(files: files, against: "task-envelope")
+        var decoded: [TaskEnvelope] = []
+        for (file, result) in zip(files, results) {
+            #expect(result == "ok", "python: \(file.lastPathComponent): \(result)")
+            switch TaskEnvelope.decode(try Data(contentsOf: file)) {
+            case .success(let envelope): decoded.append(envelope)
+            case .failure(let rejection): Issue.record("Swift refused \(file.lastPathComponent): \(rejection.reason)")
+            }
+        }
+        let reencoded = decoded.map { $0.encoded() }
+        let again = try await Validator.validate(lines: reencoded, against: "task-envelope")
+        #expect(again == Array(repeating: "ok", count: reencoded.count), "re-encoded: \(again)")
+        for (envelope, data) in zip(decoded, reencoded) {
+            #expect(try TaskEnvelope.decode(data).get() == envelope)
+        }
+        // What the examples are there to show.
+        #expect(Set(decoded.map(\.stage)) == Set(Stage.allCases))
+        #expect(decoded.contains { $0.attempt == 3 })
+        #expect(decoded.contains { $0.parcel.contents.letters == 0 && $0.parcel.contents.drawings > 0 })
+        #expect(decoded.contains { !$0.parcel.sender.name.unicodeScalars.allSatisfy(\.isASCII) })
+        #expect(decoded.contains { $0.parcel.sender.name.contains("\"") })
+    }
+
+    // MARK: (c) invalid examples
+
+    @Test("every invalid example is refused by the schema and by the Swift decoder, with the expected reason")
+    func invalidExamples() async throws {
+        let files = SchemaFiles.list("examples/invalid", ext: "json")
+        #expect(files.count >= 13)
+        let results = try await Validator.validate(files: files, against: "task-envelope")
+        for (file, result) in zip(files, results) {
+            let name = file.lastPathComponent
+            #expect(result.hasPrefix("invalid: "), "python accepted \(name)")
+            try Self.expectRefusedBySwift(file)
+        }
+        // Each example is in the README's table, and each .expect has its example.
+        let readme = try String(contentsOf: SchemaFiles.url("examples/invalid/README.md"), encoding: .utf8)
+        for file in files { #expect(readme.contains(file.lastPathComponent), "README.md lacks \(file.lastPathComponent)") }
+        for expect in SchemaFiles.list("examples/invalid", ext: "expect") {
+            let example = expect.deletingPathExtension().appendingPathExtension("json")
+            #expect(FileManager.default.fileExists(atPath: example.path), "\(expect.lastPathComponent) has no example")
+        }
+    }
+
+    @Test("what JSON Schema cannot check (one field against another) the Swift decoder refuses")
+    func invalidBeyondSchema() async throws {
+        let files = SchemaFiles.list("examples/invalid-beyond-schema", ext: "json")
+        #expect(!files.isEmpty)
+        let results = try await Validator.validate(files: files, against: "task-envelope")
+        let readme = try String(contentsOf: SchemaFiles.url("examples/invalid/README.md"), encoding: .utf8)
+        for (file, result) in zip(files, results) {
+            // If the schema learns to refuse one of these, move it to examples/invalid.
+            #expect(result == "ok", "\(file.lastPathComponent): \(result)")
+            try Self.expectRefusedBySwift(file)
+            #expect(readme.contains(file.lastPathComponent), "examples/invalid/README.md lacks \(file.lastPathComponent)")
+        }
+    }
+
+    /// The Swift decoder refuses `file` with a reason holding every line of the `.expect` file beside it.
+    static func expectRefusedBySwift(_ file: URL, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let name = file.lastPathComponent
+        let expectFile = file.deletingPathExtension().appendingPathExtension("expect")
+        let expected = try String(contentsOf: expectFile, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(!expected.isEmpty, "\(expectFile.lastPathComponent) is empty", sourceLocation: sourceLocation)
+        switch TaskEnvelope.decode(try Data(contentsOf: file)) {
+        case .success:
+            Issue.record("the Swift decoder accepted \(name)", sourceLocation: sourceLocation)
+        case .failure(let rejection):
+            for part in expected {
+                #expect(rejection.reason.contains(part), "\(name): reason \"\(rejection.reason)\" lacks \"\(part)\"",
+                        sourceLocation: sourceLocation)
+            }
+        }
+    }
+
+    // MARK: (d) submission files
+
+    @Test("parcels.jsonl validates against the parcel schema and parses; parcels.csv holds the same parcels")
+    func submissionExamples() async throws {
+        let jsonl = SchemaFiles.url("examples/parcels.jsonl")
+        let results = try await Validator.run(["parcel", "--lines", jsonl.path])
+        let lines = try String(contentsOf: jsonl, encoding: .utf8).split(separator: "\n")
+        #expect(results.status == 0, "\(results.stdout)\(results.stderr)")
+        #expect(results.lines.count == lines.count)
+        #expect(results.lines.allSatisfy { $0.hasSuffix(": ok") }, "\(results.lines)")
+        var parcels: [Parcel] = []
+        for line in lines {
+            let value = try #require(JSONValue.parse(Data(line.utf8)), "not JSON: \(line)")
+            switch ParcelParsing.parcel(fromJSON: value) {
+            case .success(let parcel): parcels.append(parcel)
+            case .failure(let invalid): Issue.record("\(line): \(invalid)")
+            }
+        }
+        #expect(parcels.count >= 3)
+        #expect(parcels.contains { $0.contents.letters == 0 })
+
+        let csv = try String(contentsOf: SchemaFiles.url("examples/parcels.csv"), encoding: .utf8)
+        var rows = csv.split(separator: "\n").map { CSV.fields(String($0)) }
+        let header = rows.removeFirst()
+        #expect(header == ParcelParsing.csvColumns)
+        var fromCSV: [Parcel] = []
+        for row in rows {
+            #expect(row.count == header.count, "\(row)")
+            switch ParcelParsing.parcel(fromCSV: Dictionary(uniqueKeysWithValues: zip(header, row))) {
+            case .success(let parcel): fromCSV.append(parcel)
+            case .failure(let invalid): Issue.record("\(row): \(invalid)")
+            }
+        }
+        #expect(fromCSV == parcels)
+    }
+
+    // MARK: (e) AsyncAPI
+
+    @Test("the AsyncAPI document parses and names every exchange, queue and header")
+    func asyncAPI() async throws {
+        let python = try await Python.interpreter()
+        let result = try await Processes.run(python, [
+            "-c", "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1], encoding='utf-8')), sys.stdout)",
+            SchemaFiles.url("asyncapi.yaml").path,
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let document = try #require(JSONValue.parse(Data(result.stdout.utf8)), "asyncapi.yaml is not a YAML mapping")
+        #expect(document["asyncapi"] == .string("2.6.0"))
+        let channels = try #require(document["channels"]?.objectValue)
+
+        // The tasks exchange, routing by stage.
+        let tasks = try #require(channels["{stage}"])
+        #expect(tasks["bindings", "amqp", "is"] == .string("routingKey"))
+        #expect(tasks["bindings", "amqp", "exchange", "name"] == .string("parcelflow.tasks"))
+        #expect(tasks["bindings", "amqp", "exchange", "type"] == .string("direct"))
+        #expect(tasks["bindings", "amqp", "exchange", "durable"] == .bool(true))
+        #expect(document["components", "parameters", "stage", "schema", "enum"]?.strings == Stage.allCases.map(\.rawValue))
+
+        // One quorum queue per stage, with a delivery limit, dead-lettering to parcelflow.dead.
+        for stage in Stage.allCases {
+            let name = "parcelflow.\(stage.rawValue)"
+            let queue = try #require(channels[name], "no channel \(name)")
+            #expect(queue["bindings", "amqp", "is"] == .string("queue"))
+            #expect(queue["bindings", "amqp", "queue", "name"] == .string(name))
+            #expect(queue["bindings", "amqp", "queue", "durable"] == .bool(true))
+            #expect(queue["bindings", "amqp", "x-arguments", "x-queue-type"] == .string("quorum"))
+            #expect(queue["bindings", "amqp", "x-arguments", "x-delivery-limit"]?.integerValue != nil)
+            #expect(queue["bindings", "amqp", "x-arguments", "x-dead-letter-exchange"] == .string("parcelflow.dead"))
+            #expect(queue["publish", "message", "$ref"] == .string("#/components/messages/task"))
+        }
+
+        // Retry delay queues: parcelflow.retry.<stage>.<delay>, TTL = delay, back to parcelflow.tasks.
+        let retry = try #require(channels["parcelflow.retry.{stage}.{delay}"])
+        #expect(retry["bindings", "amqp", "queue", "name"] == .string("parcelflow.retry.{stage}.{delay}"))
+        #expect(retry["bindings", "amqp", "x-arguments", "x-queue-type"] == .string("quorum"))
+        #expect(retry["bindings", "amqp", "x-arguments", "x-dead-letter-exchange"] == .string("parcelflow.tasks"))
+        #expect(retry["bindings", "amqp", "x-arguments", "x-dead-letter-routing-key"] == .string("<stage>"))
+        #expect(retry["bindings", "amqp", "x-arguments", "x-message-ttl"] != nil)
+        let tiers = try #require(retry["x-parcelflow-default-tiers"]?.arrayValue)
+        #expect(tiers.compactMap { $0["delay"]?.stringValue } == ["1s", "5s", "30s", "2m", "10m"])
+        #expect(tiers.compactMap { $0["x-message-ttl"]?.integerValue } == [1000, 5000, 30000, 120_000, 600_000])
+        #expect(retry["subscribe", "description"]?.stringValue?.contains("default exchange") == true)
+
+        // Dead letters: fanout exchange → quorum queue, with the four headers.
+        let deadExchange = try #require(channels["dead-letter"])
+        #expect(deadExchange["bindings", "amqp", "exchange", "name"] == .string("parcelflow.dead"))
+        #expect(deadExchange["bindings", "amqp", "exchange", "type"] == .string("fanout"))
+        #expect(deadExchange["bindings", "amqp", "exchange", "durable"] == .bool(true))
+        let deadQueue = try #require(channels["parcelflow.dead"])
+        #expect(deadQueue["bindings", "amqp", "queue", "name"] == .string("parcelflow.dead"))
+        #expect(deadQueue["bindings", "amqp", "x-arguments", "x-queue-type"] == .string("quorum"))
+        let headers = try #require(document["components", "messages", "deadLetter", "headers"])
+        #expect(headers["required"]?.strings?.sorted()
+            == ["x-parcelflow-attempts", "x-parcelflow-error-kind", "x-parcelflow-reason", "x-parcelflow-stage"])
+        #expect(headers["properties", "x-parcelflow-error-kind", "enum"]?.strings
+            == ["transient", "permanent", "invalid", "poison"])
+
+        // The task message: persistent JSON whose payload is the envelope schema.
+        let task = try #require(document["components", "messages", "task"])
+        #expect(task["contentType"] == .string("application/json"))
+        #expect(task["payload", "$ref"] == .string("./task-envelope.v1.schema.json"))
+        #expect(task["x-amqp-properties", "delivery_mode"] == .integer(2))
+        #expect(task["x-amqp-properties", "message_id"]?.stringValue?.contains("task_id") == true)
+        #expect(task["x-amqp-properties", "correlation_id"]?.stringValue?.contains("parcel_id") == true)
+        #expect(channels["{stage}"]?["subscribe", "bindings", "amqp", "deliveryMode"] == .integer(2))
+
+        // Its examples are valid tasks.
+        let examples = try #require(task["examples"]?.arrayValue)
+        let payloads = try examples.map { try JSONSerialization.data(withJSONObject: try #require($0["payload"]).foundation) }
+        let results = try await Validator.validate(lines: payloads, against: "task-envelope")
+        #expect(results == Array(repeating: "ok", count: payloads.count))
+    }
+
+    // MARK: the schemas say what the Swift code says
+
+    @Test("the schemas' enums, limits and per-stage payload keys are the Swift ones")
+    func schemasMatchSwiftConstants() throws {
+        let parcel = try SchemaFiles.json("parcel.v1.schema.json")
+        let envelope = try SchemaFiles.json("task-envelope.v1.schema.json")
+        let payloads = try SchemaFiles.json("stage-payloads.v1.schema.json")
+        #expect(parcel["$defs", "relation", "enum"]?.strings == Relation.allCases.map(\.rawValue))
+        #expect(parcel["$defs", "parcelID", "maxLength"]?.integerValue == Parcel.maxIDLength)
+        #expect(parcel["$defs", "text", "maxLength"]?.integerValue == Parcel.maxTextLength)
+        #expect(parcel["properties", "weight_grams", "minimum"] == .integer(1))
+        #expect(parcel["properties", "weight_grams", "maximum"]?.integerValue == Parcel.maxWeightGrams)
+        #expect(parcel["properties", "contents", "properties", "letters", "maximum"]?.integerValue == Parcel.maxItems)
+        #expect(parcel["properties", "contents", "properties", "drawings", "maximum"]?.integerValue == Parcel.maxItems)
+        #expect(parcel["required"]?.strings == ["id", "sender", "recipient", "contents", "weight_grams", "origin"])
+        #expect(parcel["additionalProperties"] == .bool(false))
+
+        #expect(envelope["properties", "schema_version", "const"]?.integerValue == TaskEnvelope.schemaVersion)
+        #expect(envelope["properties", "stage", "enum"]?.strings == Stage.allCases.map(\.rawValue))
+        #expect(envelope["properties", "attempt", "minimum"] == .integer(1))
+        #expect(envelope["additionalProperties"] == .bool(false))
+        #expect(payloads["$defs", "box", "enum"]?.strings == StagePayload.Box.allCases.map(\.rawValue))
+        #expect(payloads["$defs", "fields", "additionalProperties"] == .bool(false))
+        for stage in Stage.allCases {
+            #expect(payloads["$defs", stage.rawValue, "required"]?.strings == StagePayload.requiredKeys(for: stage),
+                    "\(stage)")
+        }
+        // Each stage's branch of the envelope points at that stage's payload.
+        let branches = try #require(envelope["allOf"]?.arrayValue)
+        for stage in Stage.allCases {
+            let branch = branches.first { $0["if", "properties", "stage", "const"] == .string(stage.rawValue) }
+            #expect(branch?["then", "properties", "payload", "$ref"]
+                == .string("stage-payloads.v1.schema.json#/$defs/\(stage.rawValue)"), "\(stage)")
+        }
+    }
+
+    // MARK: edge cases where the two once disagreed
+
+    @Test("edge cases the schemas refuse, the Swift decoder refuses too (and never crashes on them)")
+    func edgeCasesAgree() async throws {
+        let cases = SchemaFixtures.disagreements()
+        let results = try await Validator.validate(lines: cases.map(\.body), against: "task-envelope")
+        for (item, result) in zip(cases, results) {
+            #expect(result.hasPrefix("invalid: "), "python accepted: \(item.what)")
+            if case .success = TaskEnvelope.decode(item.body) { Issue.record("the Swift decoder accepts \(item.what)") }
+        }
+    }
+}
+
+// MARK: - Fixtures
+
+private enum SchemaFixtures {
+    static let parcels: [Parcel] = [
+        Parcel(id: "P-2026-000001", sender: .init(name: "Amina \"Mama\" Haddad", relation: .mother),
+               recipient: .init(name: "Yusuf Haddad", facility: "Ward 3, St. Mary's — North wing 🏥"),
+               contents: .init(letters: 2, drawings: 1), weightGrams: 120, origin: "depot-north"),
+        Parcel(id: "kids.0042_b", sender: .init(name: "Zoë Ó Briain-Nguyễn \\ 李小龍 / محمد", relation: .grandchild),
+               recipient: .init(name: "👨‍👩‍👧 'Nana' Ölçek", facility: "Station\u{2028}Halley VI\u{00A0}🐧"),
+               contents: .init(letters: 0, drawings: 7), weightGrams: Parcel.maxWeightGrams, origin: "school-drop-7"),
+        Parcel(id: String(repeating: "9", count: Parcel.maxIDLength),
+               sender: .init(name: String(repeating: "x", count: Parcel.maxTextLength), relation: .friend),
+               recipient: .init(name: "R", facility: "F"), contents: .init(letters: 1, drawings: 0), weightGrams: 1,
+               origin: "  depot  with spaces "),
+    ]
+
+    /// Every stage of every parcel, at attempts 1, 2 and 5, with the payload the stage requires.
+    static func envelopes() -> [TaskEnvelope] {
+        let submitted = Timestamp.parse("2026-12-01T09:30:00.250Z")!
+        let later = Timestamp.parse("2027-01-31T23:59:59.999Z")!
+        let early = Date(timeIntervalSince1970: -0.5)
+        let payloads: [Stage: StagePayload] = [
+            .collection: StagePayload(),
+            .packaging: StagePayload(collectedAt: submitted, collectionPoint: "depot-north"),
+            .inspection: StagePayload(collectedAt: early, collectionPoint: "Gare du Nord — quai 3", packedAt: later,
+                                      box: .largeBox),
+            .delivery: StagePayload(collectedAt: submitted, collectionPoint: "depot \"north\"", packedAt: submitted,
+                                    box: .envelope, inspectedAt: later),
+        ]
+        var envelopes: [TaskEnvelope] = []
+        for parcel in parcels {
+            for stage in Stage.allCases {
+                for attempt in [1, 2, 5] {
+                    envelopes.append(TaskEnvelope(parcel: parcel, stage: stage, attempt: attempt, createdAt: later,
+                                                  submittedAt: submitted, payload: payloads[stage]!))
+                }
+            }
+        }
+        return envelopes
+    }
+
+    struct Disagreement {
+        var what: String
+        var body: Data
+    }
+
+    /// Bodies the schemas refuse but the Swift decoder accepts (reported; see schemas/README.md).
+    static func disagreements() -> [Disagreement] {
+        let now = Timestamp.parse("2026-12-01T09:30:00.250Z")!
+        let parcel = parcels[0]
+        func body(_ edit: (inout [String: Any]) -> Void, stage: Stage = .collection,
+                  payload: StagePayload = StagePayload(), parcel: Parcel = parcel) -> Data {
+            let envelope = TaskEnvelope(parcel: parcel, stage: stage, createdAt: now, submittedAt: now, payload: payload)
+            var object = try! JSONSerialization.jsonObject(with: envelope.encoded()) as! [String: Any]
+            edit(&object)
+            return try! JSONSerialization.data(withJSONObject: object)
+        }
+        func editParcel(_ edit: @escaping (inout [String: Any]) -> Void) -> (inout [String: Any]) -> Void {
+            { object in
+                var p = object["parcel"] as! [String: Any]
+                edit(&p)
+                object["parcel"] = p
+            }
+        }
+        // 100 × "e" + U+0301: 100 Characters for Swift, 200 code points for JSON Schema's maxLength.
+        var combining = parcel
+        combining.sender.name = String(repeating: "e\u{0301}", count: 100)
+        return [
+            Disagreement(what: "a text of at most 120 Characters but more than 120 code points (Swift counts graphemes)",
+                         body: body({ _ in }, parcel: combining)),
+            Disagreement(what: "a relation in capitals with spaces (the JSON reader trims and lowercases it)",
+                         body: body(editParcel { p in p["sender"] = ["name": "A", "relation": " Mother "] })),
+            Disagreement(what: "a date that does not exist (Timestamp.parse takes 2026-02-31 as 2026-03-03)",
+                         body: body({ $0["created_at"] = "2026-02-31T09:30:00Z" })),
+            Disagreement(what: "a time-zone offset out of range (Timestamp.parse takes +99:99)",
+                         body: body({ $0["created_at"] = "2026-12-01T09:30:00+99:99" })),
+            Disagreement(what: "an empty collection_point (the decoder checks only that it is a string)",
+                         body: body({ _ in }, stage: .packaging, payload: StagePayload(collectedAt: now, collectionPoint: ""))),
+            Disagreement(what: "letters at Int64.max (above the limit; adding them to drawings once trapped on overflow)",
+                         body: body(editParcel { p in p["contents"] = ["letters": Int64.max, "drawings": 1] })),
+        ]
+    }
+}
+
+// MARK: - Files
+
+private enum SchemaFiles {
+    /// The repository root: this file is Tests/ParcelCoreTests/SchemaTests.swift.
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let schemas = root.appendingPathComponent("schemas")
+
+    static func url(_ path: String) -> URL { schemas.appendingPathComponent(path) }
+
+    /// The files in `schemas/<directory>` ending in `.<ext>`, sorted by name.
+    static func list(_ directory: String, ext: String) -> [URL] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: url(directory).path)) ?? []
+        return names.filter { $0.hasSuffix(".\(ext)") }.sorted().map { url(directory).appendingPathComponent($0) }
+    }
+
+    static func json(_ path: String) throws -> JSONValue {
+        try #require(JSONValue.parse(try Data(contentsOf: url(path))), "\(path) is not JSON")
+    }
+}
+
+// MARK: - Python and schemas/validate.py
+
+private struct PythonMissing: Error, CustomStringConvertible {
+    var tried: [String]
+    var description: String {
+        "no python3 with the jsonschema and yaml modules (tried \(tried.joined(separator: ", "))): "
+            + "run ./deploy/local/test.sh, which installs python3-jsonschema and python3-yaml"
+    }
+}
+
+/// The Python that runs schemas/validate.py: $PARCELFLOW_PYTHON, else Debian's /usr/bin/python3 (where
+/// apt puts python3-jsonschema), else python3 on PATH — the first that imports jsonschema and yaml.
+private actor Python {
+    private static let shared = Python()
+    private var found: Result<String, PythonMissing>?
+
+    static func interpreter() async throws -> String { try await shared.locate().get() }
+
+    private func locate() async -> Result<String, PythonMissing> {
+        if let found { return found }
+        let environment = ProcessInfo.processInfo.environment
+        var candidates: [String] = []
+        if let chosen = environment["PARCELFLOW_PYTHON"], !chosen.isEmpty { candidates.append(chosen) }
+        candidates.append("/usr/bin/python3")
+        for directory in (environment["PATH"] ?? "").split(separator: ":") {
+            candidates.append("\(directory)/python3")
+        }
+        var tried: [String] = []
+        var result: Result<String, PythonMissing> = .failure(PythonMissing(tried: []))
+        for candidate in candidates where !tried.contains(candidate) {
+            tried.append(candidate)
+            guard FileManager.default.isExecutableFile(atPath: candidate) else { continue }
+            if let run = try? await Processes.run(candidate, ["-c", "import jsonschema, yaml"]), run.status == 0 {
+                result = .success(candidate)
+                break
+            }
+        }
+        if case .failure = result { result = .failure(PythonMissing(tried: tried)) }
+        found = result
+        return result
+    }
+}
+
+private enum Validator {
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var lines: [String] { stdout.split(separator: "\n").map(String.init) }
+    }
+
+    /// `python3 schemas/validate.py ARGS`.
+    static func run(_ arguments: [String], stdin: Data = Data()) async throws -> Output {
+        let python = try await Python.interpreter()
+        let result = try await Processes.run(python, [SchemaFiles.url("validate.py").path] + arguments, stdin: stdin)
+        #expect(result.status == 0 || result.status == 1, "validate.py failed: \(result.stderr)")
+        return Output(status: result.status, stdout: result.stdout, stderr: result.stderr)
+    }
+
+    /// One result per document ("ok" or "invalid: <path>: <message>"), each document one line on stdin.
+    static func validate(lines documents: [Data], against schema: String) async throws -> [String] {
+        var input = Data()
+        for document in documents {
+            #expect(!document.contains(UInt8(ascii: "\n")), "a document for stdin must be one line")
+            input += document + Data("\n".utf8)
+        }
+        let output = try await run([schema], stdin: input)
+        let results = output.lines.enumerated().map { index, line in
+            line.hasPrefix("stdin:\(index + 1): ") ? String(line.dropFirst("stdin:\(index + 1): ".count)) : line
+        }
+        try #require(results.count == documents.count, "validate.py: \(output.stdout)\(output.stderr)")
+        #expect((output.status == 0) == results.allSatisfy { $0 == "ok" })
+        return results
+    }
+
+    /// One result per file.
+    static func validate(files: [URL], against schema: String) async throws -> [String] {
+        let output = try await run([schema] + files.map(\.path))
+        let results = zip(files, output.lines).map { file, line in
+            line.hasPrefix("\(file.path): ") ? String(line.dropFirst("\(file.path): ".count)) : line
+        }
+        try #require(results.count == files.count && output.lines.count == files.count,
+                     "validate.py: \(output.stdout)\(output.stderr)")
+        return results
+    }
+}
+
+private enum Processes {
+    struct Result: Sendable {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs a program to its end on a thread of its own (never blocking the cooperative pool).
+    /// Standard input, output and error go through files, so no pipe can fill up and stall it.
+    static func run(_ executable: String, _ arguments: [String], stdin: Data = Data()) async throws -> Result {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(with: Swift.Result { try runBlocking(executable, arguments, stdin: stdin) })
+            }.start()
+        }
+    }
+
+    private static func runBlocking(_ executable: String, _ arguments: [String], stdin: Data) throws -> Result {
+        let files = FileManager.default
+        let directory = files.temporaryDirectory.appendingPathComponent("parcelflow-schema-\(UUID().uuidString)")
+        try files.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? files.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("stdin")
+        let output = directory.appendingPathComponent("stdout")
+        let errors = directory.appendingPathComponent("stderr")
+        try stdin.write(to: input)
+        try Data().write(to: output)
+        try Data().write(to: errors)
+        let inputHandle = try FileHandle(forReadingFrom: input)
+        let outputHandle = try FileHandle(forWritingTo: output)
+        let errorHandle = try FileHandle(forWritingTo: errors)
+        defer {
+            try? inputHandle.close()
+            try? outputHandle.close()
+            try? errorHandle.close()
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardInput = inputHandle
+        process.standardOutput = outputHandle
+        process.standardError = errorHandle
+        try process.run()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus,
+                      stdout: String(decoding: try Data(contentsOf: output), as: UTF8.self),
+                      stderr: String(decoding: try Data(contentsOf: errors), as: UTF8.self))
+    }
+}
+
+// MARK: - Helpers
+
+/// Splits one CSV line (RFC 4180 quoting, no line breaks inside fields).
+private enum CSV {
+    static func fields(_ line: String) -> [String] {
+        var fields: [String] = []
+        var field = ""
+        var quoted = false
+        var characters = Array(line.hasSuffix("\r") ? String(line.dropLast()) : line)[...]
+        while let character = characters.popFirst() {
+            if quoted {
+                if character == "\"" {
+                    if characters.first == "\"" {
+                        field.append("\"")
+                        characters.removeFirst()
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    field.append(character)
+                }
+            } else if character == "\"" {
+                quoted = true
+            } else if character == "," {
+                fields.append(field)
+                field = ""
+            } else {
+                field.append(character)
+            }
+        }
+        fields.append(field)
+        return fields
+    }
+}
+
+extension JSONValue {
+    fileprivate subscript(_ keys: String...) -> JSONValue? {
+        var value: JSONValue? = self
+        for key in keys {
+            guard case .object(let object)? = value else { return nil }
+            value = object[key]
+        }
+        return value
+    }
+
+    fileprivate var objectValue: [String: JSONValue]? { if case .object(let o) = self { o } else { nil } }
+    fileprivate var arrayValue: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
+    fileprivate var stringValue: String? { if case .string(let s) = self { s } else { nil } }
+    fileprivate var integerValue: Int? { if case .integer(let i) = self { Int(i) } else { nil } }
+    fileprivate var strings: [String]? { arrayValue.map { $0.compactMap(\.stringValue) } }
+
+    /// The value as Foundation objects, for JSONSerialization.
+    fileprivate var foundation: Any {
+        switch self {
+        case .null: NSNull()
+        case .bool(let b): b
+        case .integer(let i): i
+        case .number(let d): d
+        case .string(let s): s
+        case .array(let a): a.map(\.foundation)
+        case .object(let o): o.mapValues(\.foundation)
+        }
+    }
+}

@@ -1,0 +1,66 @@
+-- ParcelFlow status store, SQLite (PARCELFLOW_STORE=sqlite:PATH): the schema that the migrations in
+-- Sources/ParcelStoreSQLite/SQLiteMigrations.swift create, for review. A test keeps this file equal to
+-- what a new database holds; change the schema with a new migration, then here.
+--
+-- The connection runs in WAL mode with synchronous = NORMAL, foreign_keys = ON and a busy timeout,
+-- so several worker processes share one file. Times are INTEGER unix milliseconds.
+
+-- One row per applied migration (version 1 ... latest).
+CREATE TABLE schema_migrations (
+    version    INTEGER NOT NULL PRIMARY KEY,
+    applied_at INTEGER NOT NULL
+);
+
+-- Version 1: parcels and their append-only history.
+
+CREATE TABLE parcels (
+    parcel_id    TEXT    NOT NULL PRIMARY KEY,
+    -- The parcel as submitted (the task envelope's "parcel" JSON).
+    parcel_json  TEXT    NOT NULL,
+    -- The stage the parcel is at; NULL while only submitted.
+    stage        TEXT    CHECK (stage IN ('collection', 'packaging', 'inspection', 'delivery')),
+    state        TEXT    NOT NULL
+                         CHECK (state IN ('submitted', 'queued', 'processing', 'retrying', 'held',
+                                          'delivered', 'dead_lettered')),
+    stages_done  INTEGER NOT NULL CHECK (stages_done BETWEEN 0 AND 4),
+    -- Attempts at the current stage.
+    attempts     INTEGER NOT NULL CHECK (attempts >= 0),
+    -- The last retry's error, or the hold or dead-letter reason.
+    last_error   TEXT,
+    -- Unix time in milliseconds.
+    submitted_at INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+);
+
+-- countsByState, and the report's "how many are where".
+CREATE INDEX parcels_by_state ON parcels (state);
+
+CREATE TABLE events (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    parcel_id TEXT    NOT NULL REFERENCES parcels (parcel_id),
+    kind      TEXT    NOT NULL
+                      CHECK (kind IN ('submitted', 'queued', 'started', 'completed', 'retrying', 'held',
+                                      'delivered', 'dead_lettered')),
+    stage     TEXT    CHECK (stage IN ('collection', 'packaging', 'inspection', 'delivery')),
+    attempt   INTEGER,
+    -- The error of a retry, the reason of a hold or dead letter.
+    detail    TEXT,
+    -- Which worker did it (host and process), when a worker did.
+    worker    TEXT,
+    -- Unix time in milliseconds.
+    at        INTEGER NOT NULL
+);
+
+-- A parcel's history, oldest first.
+CREATE INDEX events_by_parcel ON events (parcel_id, id);
+
+-- The history is append-only.
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'events are append-only');
+END;
+
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'events are append-only');
+END;
