@@ -35,6 +35,21 @@ let package = Package(
             name: "ParcelRabbit",
             dependencies: ["AMQP", "ParcelCore"]
         ),
+        // SQLite 3 (Debian libsqlite3-dev). Only ParcelStoreSQLite imports it.
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(
+            name: "ParcelStoreSQLite",
+            dependencies: ["ParcelCore", "CSQLite"]
+        ),
+        // Not a product: the concurrent-writers test runs two of these on one SQLite file.
+        .executableTarget(
+            name: "parcelflow-store-writer",
+            dependencies: ["ParcelCore", "ParcelStoreSQLite"]
+        ),
         .target(
             name: "ParcelBench",
             dependencies: ["AMQP"]
@@ -45,6 +60,7 @@ let package = Package(
                 "AMQP",
                 "ParcelCore",
                 "ParcelRabbit",
+                "ParcelStoreSQLite",
                 "ParcelBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -68,7 +84,11 @@ let package = Package(
         ),
         .testTarget(
             name: "ParcelRabbitTests",
-            dependencies: ["ParcelRabbit", "ParcelCore", "AMQP"]
+            dependencies: ["ParcelRabbit", "ParcelCore", "AMQP", "ParcelStoreSQLite"]
+        ),
+        .testTarget(
+            name: "ParcelStoreTests",
+            dependencies: ["ParcelCore", "ParcelStoreSQLite"]
         ),
     ],
     swiftLanguageModes: [.v6]

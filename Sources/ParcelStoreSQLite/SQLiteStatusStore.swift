@@ -1,0 +1,167 @@
+import Foundation
+import ParcelCore
+
+/// The embedded ``StatusStore``: one SQLite file in WAL mode, shared by every worker process on the
+/// machine (`PARCELFLOW_STORE=sqlite:PATH`).
+///
+/// ```swift
+/// let store = try await SQLiteStatusStore.open(path: "/var/lib/parcelflow/status.db")
+/// let outcome = try await store.apply(.completed(.packaging), to: "P-2026-000001", worker: "host/4242")
+/// ```
+///
+/// Every call runs on a dispatch queue the store owns (the actor's executor), never on Swift's
+/// cooperative pool: a write may wait up to the busy timeout for another process's transaction.
+/// Every write is one `BEGIN IMMEDIATE` transaction, so a batch is recorded whole or not at all, and
+/// every failure is a ``StatusStoreError`` carrying SQLite's message.
+public actor SQLiteStatusStore: StatusStore {
+    /// The database file.
+    public nonisolated let path: String
+    private let executor: SerialQueueExecutor
+    let connection: SQLiteConnection
+
+    public nonisolated var unownedExecutor: UnownedSerialExecutor {
+        executor.asUnownedSerialExecutor()
+    }
+
+    /// How long a write waits for another process's transaction before failing: long enough for
+    /// any batch of a December's worth of parcels.
+    public static let defaultBusyTimeout: Duration = .seconds(10)
+
+    private init(path: String) {
+        self.path = path
+        executor = SerialQueueExecutor(label: "parcelflow.sqlite")
+        connection = SQLiteConnection(path: path)
+    }
+
+    /// Opens the store at `path`, creating the file when it is missing and bringing its schema up to
+    /// date (see `schemas/sql/sqlite.sql`).
+    ///
+    /// Throws ``StatusStoreError`` when the file cannot be opened or created, is not an SQLite
+    /// database, or was migrated by a newer ParcelFlow.
+    public static func open(path: String, busyTimeout: Duration = defaultBusyTimeout) async throws(StatusStoreError) -> SQLiteStatusStore {
+        try await open(path: path, busyTimeout: busyTimeout, migrate: true)
+    }
+
+    /// Opens the store; `migrate: false` leaves the schema alone (for tests that inspect a bare file).
+    package static func open(path: String, busyTimeout: Duration = defaultBusyTimeout,
+                             migrate: Bool) async throws(StatusStoreError) -> SQLiteStatusStore {
+        let store = SQLiteStatusStore(path: path)
+        try await store.prepare(busyTimeout: busyTimeout, migrate: migrate)
+        return store
+    }
+
+    private func prepare(busyTimeout: Duration, migrate: Bool) throws(StatusStoreError) {
+        executor.assertOnQueue()
+        let milliseconds = busyTimeout.components.seconds * 1000 + busyTimeout.components.attoseconds / 1_000_000_000_000_000
+        try connection.open(busyTimeoutMilliseconds: Int32(clamping: milliseconds))
+        if migrate { try SQLiteMigrations.migrate(connection, now: Date().unixMilliseconds) }
+    }
+
+    /// Closes the database; later calls fail with "the store is closed". Dropping the last reference
+    /// closes it too.
+    public func close() {
+        connection.close()
+    }
+
+    public func submit(_ parcels: [Parcel], at time: Date) throws(StatusStoreError) -> SubmitOutcome {
+        executor.assertOnQueue()
+        let operation = "submit \(parcels.count) parcel(s)"
+        let at = time.unixMilliseconds
+        return try connection.transaction(operation) { () throws(StatusStoreError) -> SubmitOutcome in
+            var outcome = SubmitOutcome()
+            for parcel in parcels {
+                let json = TaskEnvelope.encode(parcel)
+                let inserted = try connection.execute(SQL.insertParcel, [.text(parcel.id), .text(json), .integer(at), .integer(at)],
+                                                      operation: operation)
+                if inserted == 1 {
+                    let event = ParcelEvent(parcelID: parcel.id, kind: .submitted, stage: nil, at: time)
+                    try connection.execute(SQL.insertEvent, event.columns, operation: operation)
+                    outcome.created.append(parcel.id)
+                    continue
+                }
+                guard let stored = try progress(of: parcel.id, operation: operation) else {
+                    throw StatusStoreError(operation, "parcel \(parcel.id) was neither inserted nor found")
+                }
+                outcome.existing[parcel.id] = stored.progress.status
+                // Equal JSON is the common case of a re-run file; otherwise compare what it means.
+                if stored.parcelJSON != json, try Parcel(storedJSON: stored.parcelJSON, operation: operation) != parcel {
+                    outcome.conflicting.insert(parcel.id)
+                }
+            }
+            return outcome
+        }
+    }
+
+    public func apply(_ transition: Transition, to parcelIDs: [String], worker: String?,
+                      at time: Date) throws(StatusStoreError) -> [TransitionOutcome] {
+        executor.assertOnQueue()
+        let operation = "apply \(transition.label) to \(parcelIDs.count) parcel(s)"
+        let at = time.unixMilliseconds
+        return try connection.transaction(operation) { () throws(StatusStoreError) -> [TransitionOutcome] in
+            var outcomes: [TransitionOutcome] = []
+            outcomes.reserveCapacity(parcelIDs.count)
+            for id in parcelIDs {
+                guard let stored = try progress(of: id, operation: operation) else {
+                    outcomes.append(.unknownParcel)
+                    continue
+                }
+                // The same pure rules as every store; only an applied transition writes anything.
+                let (next, outcome) = stored.progress.applying(transition)
+                outcomes.append(outcome)
+                guard outcome == .applied else { continue }
+                let lastError = transition.lastError(keeping: stored.lastError)
+                try connection.execute(SQL.updateProgress, StoredProgress.columns(next, lastError: lastError, at: at, parcelID: id),
+                                       operation: operation)
+                let event = ParcelEvent(transition, parcelID: id, worker: worker, at: time)
+                try connection.execute(SQL.insertEvent, event.columns, operation: operation)
+            }
+            return outcomes
+        }
+    }
+
+    public func record(_ parcelID: String) throws(StatusStoreError) -> ParcelRecord? {
+        executor.assertOnQueue()
+        let operation = "read parcel \(parcelID)"
+        var record: ParcelRecord?
+        try connection.execute(SQL.selectRecord, [.text(parcelID)], operation: operation) { row throws(StatusStoreError) in
+            let stored = try StoredProgress(row, parcelID: parcelID, operation: operation)
+            record = ParcelRecord(parcel: try Parcel(storedJSON: stored.parcelJSON, operation: operation),
+                                  progress: stored.progress, submittedAt: Date(milliseconds: row.integer(6)),
+                                  updatedAt: Date(milliseconds: row.integer(7)), lastError: stored.lastError)
+        }
+        return record
+    }
+
+    public func history(_ parcelID: String) throws(StatusStoreError) -> [ParcelEvent] {
+        executor.assertOnQueue()
+        let operation = "read the history of parcel \(parcelID)"
+        var events: [ParcelEvent] = []
+        try connection.execute(SQL.selectHistory, [.text(parcelID)], operation: operation) { row throws(StatusStoreError) in
+            events.append(try ParcelEvent(row, parcelID: parcelID, operation: operation))
+        }
+        return events
+    }
+
+    public func countsByState() throws(StatusStoreError) -> [ParcelStatus.State: Int] {
+        executor.assertOnQueue()
+        let operation = "count parcels by state"
+        var counts: [ParcelStatus.State: Int] = [:]
+        try connection.execute(SQL.countByState, operation: operation) { row throws(StatusStoreError) in
+            let text = row.text(0) ?? ""
+            guard let state = ParcelStatus.State(rawValue: text) else {
+                throw StatusStoreError(operation, "parcels have an unknown state '\(text)'")
+            }
+            counts[state] = Int(row.integer(1))
+        }
+        return counts
+    }
+
+    /// The parcel's row, or nil when there is none.
+    private func progress(of parcelID: String, operation: String) throws(StatusStoreError) -> StoredProgress? {
+        var stored: StoredProgress?
+        try connection.execute(SQL.selectProgress, [.text(parcelID)], operation: operation) { row throws(StatusStoreError) in
+            stored = try StoredProgress(row, parcelID: parcelID, operation: operation)
+        }
+        return stored
+    }
+}

@@ -1,0 +1,22 @@
+import ArgumentParser
+import Foundation
+import ParcelCore
+import ParcelStoreSQLite
+
+/// Where the status store is: `--store`, else `PARCELFLOW_STORE`, else `sqlite:parcelflow.db` here.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .customLong("store"),
+            help: ArgumentHelp("The status store: sqlite:PATH (or postgres://… once supported).",
+                               discussion: "Default: PARCELFLOW_STORE, else sqlite:parcelflow.db in this folder.",
+                               valueName: "location"))
+    var location: String?
+
+    func open() async throws -> any StatusStore {
+        switch try StoreLocation.resolve(flag: location, environment: ProcessInfo.processInfo.environment) {
+        case .sqlite(let path):
+            return try await SQLiteStatusStore.open(path: path)
+        case .postgres:
+            throw CommandFailure("the PostgreSQL store is not available yet; use sqlite:PATH")
+        }
+    }
+}

@@ -1,0 +1,158 @@
+import AMQP
+import Foundation
+import ParcelCore
+import ParcelRabbit
+import ParcelStoreSQLite
+import Testing
+
+/// Runs the built `parcelctl` the way warehouse staff do, on a thread of its own.
+struct Parcelctl {
+    let environment: [String: String]
+
+    static var binary: String {
+        // `swift build --build-tests` puts the executables next to the test bundle.
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        if directory.lastPathComponent.hasSuffix(".xctest") { directory.deleteLastPathComponent() }
+        for candidate in [directory, Broker.root.appendingPathComponent(".build/debug")] {
+            let path = candidate.appendingPathComponent("parcelctl").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return Broker.root.appendingPathComponent(".build/debug/parcelctl").path
+    }
+
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    func run(_ arguments: [String]) async throws -> Result {
+        let environment = ProcessInfo.processInfo.environment.merging(self.environment) { $1 }
+        return try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                do {
+                    let process = Process()
+                    process.executableURL = URL(fileURLWithPath: Self.binary)
+                    process.arguments = arguments
+                    process.environment = environment
+                    let out = Pipe(), err = Pipe()
+                    process.standardOutput = out
+                    process.standardError = err
+                    try process.run()
+                    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+                    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+                    process.waitUntilExit()
+                    continuation.resume(returning: Result(status: process.terminationStatus,
+                                                          stdout: String(decoding: stdout, as: UTF8.self),
+                                                          stderr: String(decoding: stderr, as: UTF8.self)))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }.start()
+        }
+    }
+}
+
+@Suite("parcelctl for warehouse staff")
+struct ParcelctlTests {
+    func parcelctl(_ fixture: SubmitFixture, url: String = Broker.url) -> Parcelctl {
+        Parcelctl(environment: ["PARCELFLOW_AMQP_URL": url, "PARCELFLOW_STORE": "sqlite:\(fixture.storePath)",
+                                "PARCELFLOW_NAMESPACE": fixture.topology.namespace])
+    }
+
+    @Test("submit --file, then status: the file's parcels are queued and their history shows", .timeLimit(.minutes(1)))
+    func submitFileAndStatus() async throws {
+        let fixture = try SubmitFixture()
+        let cli = parcelctl(fixture)
+        #expect(try await cli.run(["setup"]).status == 0)
+        let file = try fixture.write("december.csv", SubmitFixture.csv(SubmitFixture.parcels(250)))
+        let submitted = try await cli.run(["submit", "--file", file])
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        #expect(submitted.stdout.contains("Queued 250 parcels for collection."))
+        #expect(!submitted.stderr.contains("["), "no progress bar when output is not a terminal")
+        #expect(try await fixture.collectionDepth() == 250)
+
+        let rerun = try await cli.run(["submit", "--file", file])
+        #expect(rerun.status == 0)
+        #expect(rerun.stdout.contains("Already submitted, left as they are: 250 parcels"))
+        #expect(try await fixture.collectionDepth() == 250)
+
+        let status = try await cli.run(["status", "P-7", "--json"])
+        #expect(status.status == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
+        #expect((object["status"] as? [String: Any])?["state"] as? String == "queued")
+        #expect((object["history"] as? [[String: Any]])?.compactMap { $0["kind"] as? String } == ["submitted", "queued"])
+        let text = try await cli.run(["status", "P-7"])
+        #expect(text.stdout.contains("Parcel P-7: queued for collection"))
+        let missing = try await cli.run(["status", "P-nope"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("no parcel has the id 'P-nope'"))
+        try await fixture.tearDown()
+    }
+
+    @Test("a file with bad lines reports each one with its line and field, and queues nothing", .timeLimit(.minutes(1)))
+    func badFileQueuesNothing() async throws {
+        let fixture = try SubmitFixture()
+        let cli = parcelctl(fixture)
+        #expect(try await cli.run(["setup"]).status == 0)
+        var bytes = Array(SubmitFixture.csv(SubmitFixture.parcels(5)).utf8)
+        bytes += Array("""
+            B-1,Amina,cousin2,Yusuf,Ward 3,1,1,100,depot
+            B-2,Amina,mother,Yusuf,Ward 3,one,1,100,depot
+            B-3,Amina,mother,Yusuf,Ward 3,1,1,100
+            P-2,Amina,mother,Yusuf,Ward 3,1,1,100,depot
+            B-5,Am
+            """.utf8) + [0xC3, 0x28] + Array("ina,mother,Yusuf,Ward 3,1,1,100,depot\nB-6,\"Amina,mother,Yusuf,Ward 3,1,1,100,depot\n".utf8)
+        let path = fixture.directory.appendingPathComponent("bad.csv").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+
+        let result = try await cli.run(["submit", "--file", path])
+        #expect(result.status != 0)
+        for expected in [
+            "bad.csv:7: sender_relation: 'cousin2' is not a known relation",
+            "bad.csv:8: letters: expected a whole number, got \"one\"",
+            "bad.csv:9: expected 9 fields, found 8",
+            "bad.csv:10: id: 'P-2' appears again (first on line 4)",
+            "bad.csv:11: sender_name: not valid UTF-8",
+            "bad.csv:12: a quoted field that opens on this line is never closed",
+            "nothing was submitted: 6 of 11 lines in \(path) are invalid",
+        ] {
+            #expect(result.stderr.contains(expected), "missing: \(expected)\n\(result.stderr)")
+        }
+        #expect(!result.stderr.contains("Fatal error") && !result.stderr.contains("Stack"))
+        #expect(try await fixture.collectionDepth() == 0)
+        let store = try await SQLiteStatusStore.open(path: fixture.storePath)
+        #expect(try await store.countsByState().isEmpty)
+        await store.close()
+
+        let skipping = try await cli.run(["submit", "--file", path, "--skip-invalid"])
+        #expect(skipping.status == 0, "\(skipping.stderr)")
+        #expect(skipping.stdout.contains("Queued 5 parcels for collection."))
+        #expect(try await fixture.collectionDepth() == 5)
+        try await fixture.tearDown()
+    }
+
+    @Test("an unreachable broker is one clear line, stores nothing, and never shows the password")
+    func brokerUnreachable() async throws {
+        let fixture = try SubmitFixture()
+        let cli = parcelctl(fixture, url: "amqp://guest:s3cret-pw@127.0.0.1:1/%2f")
+        let file = try fixture.write("few.jsonl", SubmitFixture.parcels(3).map { TaskEnvelope.encode($0) }.joined(separator: "\n"))
+        let result = try await cli.run(["submit", "--file", file])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("connection refused"))
+        #expect(!result.stderr.contains("s3cret-pw") && !result.stdout.contains("s3cret-pw"))
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: fixture.storePath), "the store was not even opened")
+        try? FileManager.default.removeItem(at: fixture.directory)
+    }
+
+    @Test("submit before setup says to run setup")
+    func submitBeforeSetup() async throws {
+        let fixture = try SubmitFixture()
+        let file = try fixture.write("one.csv", SubmitFixture.csv(SubmitFixture.parcels(1)))
+        let result = try await parcelctl(fixture).run(["submit", "--file", file])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("run `parcelctl setup` first"), "\(result.stderr)")
+        try? FileManager.default.removeItem(at: fixture.directory)
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import ParcelCore
+import ParcelStoreSQLite
+import Testing
+
+/// DESIGN.md §10: several worker processes on one machine share one SQLite file.
+@Suite("SQLite concurrent writers")
+struct ConcurrentWritersTests {
+    static let parcelsPerWriter = 150
+
+    @Test("two processes writing one new SQLite file at once lose nothing and fail nothing")
+    func twoProcesses() async throws {
+        let writer = try #require(builtProduct("parcelflow-store-writer"),
+                                  "parcelflow-store-writer is not next to the tests: run `swift build --build-tests` first")
+        try await withTemporaryFolder { folder in
+            let path = folder.appendingPathComponent("shared.db").path
+            // Both start on a file that does not exist yet: they also race to create and migrate it.
+            async let first = runChild(writer, [path, "A", "\(Self.parcelsPerWriter)"], outputFolder: folder)
+            async let second = runChild(writer, [path, "B", "\(Self.parcelsPerWriter)"], outputFolder: folder)
+            for (prefix, exit) in try await [("A", first), ("B", second)] {
+                #expect(exit.status == 0, "writer \(prefix) failed: \(exit.errors)")
+                #expect(exit.errors.isEmpty)
+                #expect(exit.output == "\(prefix): \(Self.parcelsPerWriter) parcel(s) delivered\n")
+            }
+
+            let store = try await SQLiteStatusStore.open(path: path)
+            #expect(try await store.countsByState() == [.delivered: 2 * Self.parcelsPerWriter])
+            for prefix in ["A", "B"] {
+                for index in 0..<Self.parcelsPerWriter {
+                    let id = "\(prefix)-\(index)"
+                    let record = try #require(try await store.record(id), "\(id) is missing")
+                    #expect(record.status == .delivered, "\(id)")
+                    let history = try await store.history(id)
+                    #expect(history.map(\.kind) == Self.expectedKinds(index), "\(id)")
+                    #expect(history.map(\.stage) == Self.expectedStages(index), "\(id)")
+                    #expect(history.compactMap(\.attempt) == (index % 3 == 0 ? [1, 1, 1, 2, 1, 1] : [1, 1, 1, 1]), "\(id)")
+                    #expect(history.dropFirst().allSatisfy { $0.worker?.hasPrefix("\(prefix)/") == true }, "\(id)")
+                    #expect(zip(history, history.dropFirst()).allSatisfy { $0.at <= $1.at }, "\(id)")
+                    #expect(history.last?.at == record.updatedAt, "\(id)")
+                }
+            }
+            // The two really wrote at the same time: their events interleave in commit order.
+            let writers = try await store.query("SELECT substr(parcel_id, 1, 1) FROM events ORDER BY id").map { $0[0] ?? "" }
+            let switches = zip(writers, writers.dropFirst()).filter { $0 != $1 }.count
+            #expect(switches >= 2, "the writers ran one after the other: nothing was tested concurrently")
+            // Exactly one migration ran, whichever process got there first.
+            #expect(try await store.query("SELECT version FROM schema_migrations") == [["1"]])
+            await store.close()
+        }
+    }
+
+    /// The writer's journey: the third parcels retry packaging once.
+    static func expectedKinds(_ index: Int) -> [ParcelEvent.Kind] {
+        let packaging: [ParcelEvent.Kind] = index % 3 == 0 ? [.started, .retrying, .started, .completed] : [.started, .completed]
+        return [.submitted, .queued, .started, .completed] + packaging + [.started, .completed, .started, .delivered]
+    }
+
+    static func expectedStages(_ index: Int) -> [Stage?] {
+        let packaging = [Stage?](repeating: .packaging, count: index % 3 == 0 ? 4 : 2)
+        return [nil, .collection, .collection, .collection] + packaging
+            + [.inspection, .inspection, .delivery, .delivery]
+    }
+}

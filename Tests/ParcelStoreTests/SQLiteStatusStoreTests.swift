@@ -1,0 +1,147 @@
+import Foundation
+import ParcelCore
+import ParcelStoreSQLite
+import Testing
+
+/// What only the SQLite store has: a file that outlives the process, WAL, migrations, and errors from
+/// files that are not (or no longer) databases.
+@Suite("SQLite status store")
+struct SQLiteStatusStoreTests {
+    @Test("a reopened file has every parcel, its history and its counts")
+    func reopen() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder.appendingPathComponent("status.db").path
+            let first = try await SQLiteStatusStore.open(path: path)
+            _ = try await first.submit([parcel("P-1"), parcel("P-2")], at: moment(0))
+            try await first.applyAll(wholeJourney, to: "P-1", from: 1)
+            try await first.applyAll([.queued(.collection), .deadLettered(.collection, reason: "address unknown")], to: "P-2", from: 1)
+            let records = [try await first.record("P-1"), try await first.record("P-2")]
+            let histories = [try await first.history("P-1"), try await first.history("P-2")]
+            await first.close()
+
+            let second = try await SQLiteStatusStore.open(path: path)
+            #expect([try await second.record("P-1"), try await second.record("P-2")] == records)
+            #expect([try await second.history("P-1"), try await second.history("P-2")] == histories)
+            #expect(try await second.countsByState() == [.delivered: 1, .deadLettered: 1])
+            #expect(histories[0].count == 10)
+        }
+    }
+
+    @Test("the file is in WAL mode, synchronous NORMAL, with foreign keys on")
+    func walMode() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder.appendingPathComponent("status.db").path
+            let store = try await SQLiteStatusStore.open(path: path)
+            #expect(try await store.query("PRAGMA journal_mode") == [["wal"]])
+            #expect(try await store.query("PRAGMA synchronous") == [["1"]])
+            #expect(try await store.query("PRAGMA foreign_keys") == [["1"]])
+            #expect(try await store.query("PRAGMA busy_timeout") == [["10000"]])
+            // Bytes 18 and 19 of the header are 2 in a WAL database, whoever opens it next.
+            let header = try #require(FileManager.default.contents(atPath: path)).prefix(20)
+            #expect(Array(header.suffix(2)) == [2, 2])
+            await store.close()
+        }
+    }
+
+    @Test("migrations are recorded once and opening again changes nothing")
+    func migrationsIdempotent() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder.appendingPathComponent("status.db").path
+            let first = try await SQLiteStatusStore.open(path: path)
+            let schema = try await first.query("SELECT type, name, sql FROM sqlite_master ORDER BY name")
+            let versions = try await first.query("SELECT version, applied_at FROM schema_migrations")
+            #expect(versions.map { $0[0] } == ["1"])
+            _ = try await first.submit([parcel("P-1")], at: moment(0))
+            for _ in 0..<3 {
+                let again = try await SQLiteStatusStore.open(path: path)
+                #expect(try await again.query("SELECT type, name, sql FROM sqlite_master ORDER BY name") == schema)
+                #expect(try await again.query("SELECT version, applied_at FROM schema_migrations") == versions)
+                #expect(try await again.record("P-1")?.status == .submitted)
+                await again.close()
+            }
+            await first.close()
+        }
+    }
+
+    @Test("a database from a newer ParcelFlow is refused, saying so")
+    func newerVersionRefused() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder.appendingPathComponent("status.db").path
+            let store = try await SQLiteStatusStore.open(path: path)
+            try await store.execute(script: "INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)")
+            await store.close()
+            let error = await #expect(throws: StatusStoreError.self) { try await SQLiteStatusStore.open(path: path) }
+            #expect(error?.operation == "open \(path)")
+            #expect(error?.message.contains("schema version 99") == true)
+            #expect(error?.message.contains("a newer ParcelFlow wrote it") == true)
+        }
+    }
+
+    @Test("a file that is not a database gives a clear error")
+    func notADatabase() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder.appendingPathComponent("parcels.csv").path
+            let text = String(repeating: "id,sender_name,sender_relation,recipient_name\n", count: 200)
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+            let error = await #expect(throws: StatusStoreError.self) { try await SQLiteStatusStore.open(path: path) }
+            #expect(error?.description == "status store: open \(path): file is not a database (SQLITE_NOTADB)")
+        }
+    }
+
+    @Test("a folder that does not exist gives a clear error")
+    func missingFolder() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder.appendingPathComponent("no-such-folder/status.db").path
+            let error = await #expect(throws: StatusStoreError.self) { try await SQLiteStatusStore.open(path: path) }
+            #expect(error?.description == "status store: open \(path): unable to open database file (SQLITE_CANTOPEN)")
+        }
+    }
+
+    @Test("a damaged database gives a clear error, not a crash")
+    func corrupt() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder.appendingPathComponent("status.db").path
+            let store = try await SQLiteStatusStore.open(path: path)
+            _ = try await store.submit((0..<200).map { parcel("P-\($0)") }, at: moment(0))
+            await store.close()  // The last connection checkpoints the log into the file.
+
+            // Keep the header and the schema (page 1); overwrite every other page.
+            let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+            let size = try handle.seekToEnd()
+            try handle.seek(toOffset: 4096)
+            try handle.write(contentsOf: Data(repeating: 0xA5, count: Int(size) - 4096))
+            try handle.close()
+
+            // Opening may already see it (the migrations table sits on a damaged page); reading does.
+            let error = await #expect(throws: StatusStoreError.self) {
+                let damaged = try await SQLiteStatusStore.open(path: path)
+                _ = try await damaged.record("P-7")
+            }
+            #expect(error?.message == "database disk image is malformed (SQLITE_CORRUPT)")
+        }
+    }
+
+    @Test("events are append-only")
+    func appendOnly() async throws {
+        try await withTemporaryFolder { folder in
+            let store = try await SQLiteStatusStore.open(path: folder.appendingPathComponent("status.db").path)
+            _ = try await store.submit([parcel("P-1")], at: moment(0))
+            for sql in ["UPDATE events SET detail = 'rewritten'", "DELETE FROM events"] {
+                let error = await #expect(throws: StatusStoreError.self) { try await store.execute(script: sql) }
+                #expect(error?.message.contains("events are append-only") == true, "\(sql)")
+            }
+            #expect(try await store.history("P-1").count == 1)
+            await store.close()
+        }
+    }
+
+    @Test("a closed store says so")
+    func closed() async throws {
+        try await withTemporaryFolder { folder in
+            let store = try await SQLiteStatusStore.open(path: folder.appendingPathComponent("status.db").path)
+            await store.close()
+            let error = await #expect(throws: StatusStoreError.self) { try await store.countsByState() }
+            #expect(error?.message == "the store is closed")
+        }
+    }
+}
