@@ -14,36 +14,51 @@ public struct TaskRejection: Error, Sendable, Hashable, CustomStringConvertible 
 extension TaskEnvelope {
     /// The task as JSON (keys in a fixed order, so equal tasks give equal bytes).
     public func encoded() -> Data {
-        var fields: [(String, String)] = [
-            ("schema_version", "\(Self.schemaVersion)"),
-            ("task_id", json(taskID)),
-            ("parcel_id", json(parcel.id)),
-            ("stage", json(stage.rawValue)),
-            ("attempt", "\(attempt)"),
-            ("created_at", json(Timestamp.format(createdAt))),
-            ("submitted_at", json(Timestamp.format(submittedAt))),
-        ]
-        fields.append(("parcel", Self.encode(parcel)))
-        var payloadFields: [(String, String)] = []
-        if let t = payload.collectedAt { payloadFields.append(("collected_at", json(Timestamp.format(t)))) }
-        if let p = payload.collectionPoint { payloadFields.append(("collection_point", json(p))) }
-        if let t = payload.packedAt { payloadFields.append(("packed_at", json(Timestamp.format(t)))) }
-        if let b = payload.box { payloadFields.append(("box", json(b.rawValue))) }
-        if let t = payload.inspectedAt { payloadFields.append(("inspected_at", json(Timestamp.format(t)))) }
-        fields.append(("payload", object(payloadFields)))
-        return Data(object(fields).utf8)
+        var out = JSONWriter()
+        out.raw("{\"schema_version\":\(Self.schemaVersion),\"task_id\":")
+        out.string(taskID)
+        out.raw(",\"parcel_id\":")
+        out.string(parcel.id)
+        out.raw(",\"stage\":\"\(stage.rawValue)\",\"attempt\":\(attempt),\"created_at\":")
+        out.timestamp(createdAt)
+        out.raw(",\"submitted_at\":")
+        out.timestamp(submittedAt)
+        out.raw(",\"parcel\":")
+        Self.write(parcel, to: &out)
+        out.raw(",\"payload\":{")
+        var separator = ""
+        func key(_ name: String) {
+            out.raw("\(separator)\"\(name)\":")
+            separator = ","
+        }
+        if let t = payload.collectedAt { key("collected_at"); out.timestamp(t) }
+        if let p = payload.collectionPoint { key("collection_point"); out.string(p) }
+        if let t = payload.packedAt { key("packed_at"); out.timestamp(t) }
+        if let b = payload.box { key("box"); out.raw("\"\(b.rawValue)\"") }
+        if let t = payload.inspectedAt { key("inspected_at"); out.timestamp(t) }
+        out.raw("}}")
+        return Data(out.bytes)
     }
 
     /// A parcel as JSON, the form tasks, JSON Lines files and the store use.
     public static func encode(_ parcel: Parcel) -> String {
-        object([
-            ("id", json(parcel.id)),
-            ("sender", object([("name", json(parcel.sender.name)), ("relation", json(parcel.sender.relation.rawValue))])),
-            ("recipient", object([("name", json(parcel.recipient.name)), ("facility", json(parcel.recipient.facility))])),
-            ("contents", object([("letters", "\(parcel.contents.letters)"), ("drawings", "\(parcel.contents.drawings)")])),
-            ("weight_grams", "\(parcel.weightGrams)"),
-            ("origin", json(parcel.origin)),
-        ])
+        var out = JSONWriter()
+        write(parcel, to: &out)
+        return String(decoding: out.bytes, as: UTF8.self)
+    }
+
+    static func write(_ parcel: Parcel, to out: inout JSONWriter) {
+        out.raw("{\"id\":")
+        out.string(parcel.id)
+        out.raw(",\"sender\":{\"name\":")
+        out.string(parcel.sender.name)
+        out.raw(",\"relation\":\"\(parcel.sender.relation.rawValue)\"},\"recipient\":{\"name\":")
+        out.string(parcel.recipient.name)
+        out.raw(",\"facility\":")
+        out.string(parcel.recipient.facility)
+        out.raw("},\"contents\":{\"letters\":\(parcel.contents.letters),\"drawings\":\(parcel.contents.drawings)},\"weight_grams\":\(parcel.weightGrams),\"origin\":")
+        out.string(parcel.origin)
+        out.raw("}")
     }
 
     /// Decodes and checks a task. Every way a message can be wrong — not JSON, another schema version,
@@ -127,25 +142,48 @@ extension TaskEnvelope {
     }
 }
 
-private func object(_ fields: [(String, String)]) -> String {
-    "{" + fields.map { "\(json($0.0)):\($0.1)" }.joined(separator: ",") + "}"
-}
+/// Builds JSON text in a byte buffer: strings are copied whole unless they hold a character that
+/// must be escaped, and times are written digit by digit, because a worker encodes a task per message.
+struct JSONWriter {
+    private(set) var bytes: [UInt8] = []
 
-/// A JSON string literal.
-private func json(_ text: String) -> String {
-    var out = "\""
-    out.reserveCapacity(text.utf8.count + 2)
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20:
-            out += String(format: "\\u%04x", scalar.value)
-        default: out.unicodeScalars.append(scalar)
-        }
+    init() {
+        bytes.reserveCapacity(512)
     }
-    return out + "\""
+
+    mutating func raw(_ text: String) {
+        bytes.append(contentsOf: text.utf8)
+    }
+
+    /// A JSON string literal.
+    mutating func string(_ text: String) {
+        bytes.append(UInt8(ascii: "\""))
+        let utf8 = text.utf8
+        if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            bytes.append(contentsOf: utf8)
+        } else {
+            for byte in utf8 {
+                switch byte {
+                case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+                case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+                case UInt8(ascii: "\n"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+                case UInt8(ascii: "\r"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+                case UInt8(ascii: "\t"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+                case ..<0x20:
+                    let hex = Array("0123456789abcdef".utf8)
+                    bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                              hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+                default: bytes.append(byte)
+                }
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// A quoted RFC 3339 time, as ``Timestamp/format(_:)`` writes it.
+    mutating func timestamp(_ date: Date) {
+        bytes.append(UInt8(ascii: "\""))
+        Timestamp.write(date, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
 }

@@ -4,12 +4,14 @@ import ParcelCore
 
 /// Puts parcels on the collection queue, saying "queued" only for what the broker confirmed.
 ///
-/// 1. Record the parcels as submitted (one transaction). An id the store already has is not
-///    created again; if it never got past `submitted` (an earlier run stopped before the broker
-///    confirmed it) it is published again, otherwise it is reported and left alone.
-/// 2. Publish each parcel's collection task — persistent, `mandatory`, message-id = task id —
-///    with pipelined publisher confirms: many chunks in flight, never one round trip per parcel.
-/// 3. Mark the confirmed ones queued (one transaction per chunk). A parcel whose publish failed stays
+/// The parcels go in chunks, several in flight at once, each chunk through three steps:
+/// 1. Record its parcels as submitted (one transaction). An id the store already has is not created
+///    again; if it never got past `submitted` (an earlier run stopped before the broker confirmed
+///    it) it is published again, otherwise it is reported and left alone.
+/// 2. Publish each parcel's collection task — persistent, `mandatory`, message-id = task id — and
+///    wait for the broker's confirms. Chunks overlap, so the store's work on one chunk runs while
+///    another waits for the broker: never one round trip per parcel.
+/// 3. Mark the confirmed ones queued (one transaction). A parcel whose publish failed stays
 ///    `submitted`, so running the same file again finishes the job and duplicates nothing.
 public struct ParcelSubmitter: Sendable {
     public struct Report: Sendable {
@@ -21,12 +23,19 @@ public struct ParcelSubmitter: Sendable {
         public var conflicting: [String] = []
         /// Not confirmed; still `submitted`.
         public var failed: [(id: String, error: AMQPError)] = []
+
+        mutating func merge(_ other: Report) {
+            queued += other.queued
+            alreadySubmitted += other.alreadySubmitted
+            conflicting += other.conflicting
+            failed += other.failed
+        }
     }
 
     let channel: AMQPChannel
     let store: any StatusStore
     let topology: ParcelTopology
-    /// Parcels per hand-over to the connection; `window` of them may wait for confirms at once.
+    /// Parcels per chunk; `window` of them may be in flight at once.
     let chunkSize: Int
     let window: Int
 
@@ -40,75 +49,66 @@ public struct ParcelSubmitter: Sendable {
         self.window = max(self.chunkSize, window)
     }
 
-    /// Submits `parcels`; `progress` is called with (confirmed so far, to publish) as confirms arrive.
+    /// Submits `parcels` (distinct ids); `progress` is called with (settled so far, total) as chunks finish.
     public func submit(_ parcels: [Parcel], now: Date = Date(),
                        progress: @Sendable (Int, Int) -> Void = { _, _ in }) async throws -> Report {
+        let total = parcels.count
+        progress(0, total)
+        let chunks = stride(from: 0, to: total, by: chunkSize).map { Array(parcels[$0..<min($0 + chunkSize, total)]) }
+        let inFlight = max(1, window / chunkSize)
+        var reports = [Report?](repeating: nil, count: chunks.count)
+        try await withThrowingTaskGroup(of: (Int, Report).self) { group in
+            var next = 0
+            var settled = 0
+            while next < min(inFlight, chunks.count) {
+                let index = next
+                group.addTask { (index, try await submitChunk(chunks[index], now: now)) }
+                next += 1
+            }
+            while let (index, report) = try await group.next() {
+                reports[index] = report
+                settled += chunks[index].count
+                progress(settled, total)
+                if next < chunks.count {
+                    let index = next
+                    group.addTask { (index, try await submitChunk(chunks[index], now: now)) }
+                    next += 1
+                }
+            }
+        }
+        var report = Report()
+        for chunkReport in reports { report.merge(chunkReport!) }
+        return report
+    }
+
+    private func submitChunk(_ parcels: [Parcel], now: Date) async throws -> Report {
         var report = Report()
         let outcome = try await store.submit(parcels, at: now)
-        report.conflicting = parcels.map(\.id).filter { outcome.conflicting.contains($0) }
         var toPublish: [(parcel: Parcel, submittedAt: Date)] = []
         let created = Set(outcome.created)
         for parcel in parcels {
             if created.contains(parcel.id) {
                 toPublish.append((parcel, now))
+            } else if outcome.conflicting.contains(parcel.id) {
+                report.conflicting.append(parcel.id)
             } else if let status = outcome.existing[parcel.id] {
-                if status == .submitted, !outcome.conflicting.contains(parcel.id),
-                    let record = try await store.record(parcel.id) {
+                if status == .submitted, let record = try await store.record(parcel.id) {
                     toPublish.append((record.parcel, record.submittedAt))
-                } else if !outcome.conflicting.contains(parcel.id) {
+                } else {
                     report.alreadySubmitted.append((parcel.id, status))
                 }
             }
         }
-        let total = toPublish.count
-        progress(0, total)
-        guard total > 0 else { return report }
-
-        let chunks = stride(from: 0, to: total, by: chunkSize).map { Array(toPublish[$0..<min($0 + chunkSize, total)]) }
-        let channel = self.channel
-        let store = self.store
-        let topology = self.topology
-        let inFlight = max(1, window / chunkSize)
-        let results = try await withThrowingTaskGroup(of: ([String], [(String, AMQPError)]).self) { group in
-            var next = 0
-            var confirmed = 0
-            var queued: [String] = []
-            var failed: [(String, AMQPError)] = []
-            func start(_ chunk: [(parcel: Parcel, submittedAt: Date)]) {
-                group.addTask {
-                    let messages = chunk.map { topology.collectionTask($0.parcel, submittedAt: $0.submittedAt, at: now) }
-                    let outcomes = await channel.publish(contentsOf: messages)
-                    var ok: [String] = []
-                    var bad: [(String, AMQPError)] = []
-                    for (entry, error) in zip(chunk, outcomes) {
-                        if let error { bad.append((entry.parcel.id, error)) } else { ok.append(entry.parcel.id) }
-                    }
-                    if !ok.isEmpty { _ = try await store.apply(.queued(.collection), to: ok, worker: nil, at: Date()) }
-                    return (ok, bad)
-                }
-            }
-            while next < min(inFlight, chunks.count) {
-                start(chunks[next])
-                next += 1
-            }
-            while let (ok, bad) = try await group.next() {
-                queued += ok
-                failed += bad
-                confirmed += ok.count + bad.count
-                progress(confirmed, total)
-                if next < chunks.count {
-                    start(chunks[next])
-                    next += 1
-                }
-            }
-            return (queued, failed)
+        guard !toPublish.isEmpty else { return report }
+        let results = await channel.publish(contentsOf: toPublish.map {
+            topology.collectionTask($0.parcel, submittedAt: $0.submittedAt, at: now)
+        })
+        for (entry, error) in zip(toPublish, results) {
+            if let error { report.failed.append((entry.parcel.id, error)) } else { report.queued.append(entry.parcel.id) }
         }
-        let order = Dictionary(uniqueKeysWithValues: toPublish.enumerated().map { ($1.parcel.id, $0) })
-        report.queued = results.0.sorted { order[$0, default: 0] < order[$1, default: 0] }
-        report.failed = results.1.map { (id: $0.0, error: $0.1) }
+        if !report.queued.isEmpty { _ = try await store.apply(.queued(.collection), to: report.queued, worker: nil, at: Date()) }
         return report
     }
-
 }
 
 extension ParcelTopology {

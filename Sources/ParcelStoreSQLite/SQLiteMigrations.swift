@@ -35,7 +35,7 @@ enum SQLiteMigrations {
             CREATE INDEX parcels_by_state ON parcels (state);
 
             CREATE TABLE events (
-                id        INTEGER PRIMARY KEY AUTOINCREMENT,
+                id        INTEGER PRIMARY KEY,
                 parcel_id TEXT    NOT NULL REFERENCES parcels (parcel_id),
                 kind      TEXT    NOT NULL
                                   CHECK (kind IN ('submitted', 'queued', 'started', 'completed', 'retrying', 'held',

@@ -45,7 +45,9 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "Depot or collection point the parcel starts from.") var origin: String?
 
     func run() async throws {
+        let started = ContinuousClock.now
         let parcels = try readParcels()
+        let checked = ContinuousClock.now
         guard !parcels.isEmpty else { throw CommandFailure("there is no parcel to submit") }
 
         let topology = try topologyOptions.topology()
@@ -70,7 +72,7 @@ struct SubmitCommand: AsyncParsableCommand {
             await connection.close()
             throw error
         }
-        try explain(report)
+        try explain(report, checking: checked - started, total: ContinuousClock.now - started)
     }
 
     private func readParcels() throws -> [Parcel] {
@@ -155,9 +157,12 @@ struct SubmitCommand: AsyncParsableCommand {
         }
     }
 
-    private func explain(_ report: ParcelSubmitter.Report) throws {
+    private func explain(_ report: ParcelSubmitter.Report, checking: Duration, total: Duration) throws {
         if !report.queued.isEmpty {
             print("Queued \(Terminal.plural(report.queued.count, "parcel")) for collection.")
+        }
+        if file != nil {
+            print("Took \(Terminal.seconds(total)) (reading and checking the file: \(Terminal.seconds(checking))).")
         }
         if !report.alreadySubmitted.isEmpty {
             let sample = report.alreadySubmitted.prefix(5).map { "\($0.id) (\($0.status))" }.joined(separator: ", ")

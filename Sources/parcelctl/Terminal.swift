@@ -15,6 +15,11 @@ enum Terminal {
         return formatter.string(from: NSNumber(value: n)) ?? "\(n)"
     }
 
+    static func seconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        return String(format: "%.3f s", Double(seconds) + Double(attoseconds) / 1e18)
+    }
+
     static func plural(_ n: Int, _ word: String) -> String { "\(count(n)) \(word)\(n == 1 ? "" : "s")" }
 }
 

@@ -36,7 +36,8 @@ CREATE TABLE parcels (
 CREATE INDEX parcels_by_state ON parcels (state);
 
 CREATE TABLE events (
-    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- A rowid: rising, because rows are only ever appended (no AUTOINCREMENT bookkeeping per insert).
+    id        INTEGER PRIMARY KEY,
     parcel_id TEXT    NOT NULL REFERENCES parcels (parcel_id),
     kind      TEXT    NOT NULL
                       CHECK (kind IN ('submitted', 'queued', 'started', 'completed', 'retrying', 'held',
