@@ -77,3 +77,33 @@ struct SetupCommand: AsyncParsableCommand {
             + "and \(Terminal.plural(topology.bindings.count, "binding")) on \(connection.endpoint).")
     }
 }
+
+struct TeardownCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "teardown",
+        abstract: "Delete a namespace's exchanges and queues, with every message in them.",
+        discussion: "For demos and test namespaces. It destroys parcels' tasks, so it asks for --yes.",
+        shouldDisplay: false)
+
+    @OptionGroup var broker: BrokerOptions
+    @OptionGroup var topologyOptions: TopologyOptions
+
+    @Flag(help: "Yes, delete them and their messages.")
+    var yes = false
+
+    func run() async throws {
+        let topology = try topologyOptions.topology()
+        guard yes else {
+            throw ValidationError("this deletes every queue of namespace '\(topology.namespace)' and its messages; add --yes")
+        }
+        let connection = try await AMQPConnection.connect(try broker.configuration(name: "parcelctl teardown"))
+        do {
+            try await topology.delete(on: try await connection.openChannel())
+            await connection.close()
+        } catch {
+            await connection.close()
+            throw error
+        }
+        print("Deleted the exchanges and queues of namespace '\(topology.namespace)'.")
+    }
+}
