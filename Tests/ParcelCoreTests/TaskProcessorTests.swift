@@ -1,0 +1,206 @@
+import Foundation
+import ParcelCore
+import Synchronization
+import Testing
+
+/// A handler that does what the test says, attempt by attempt.
+struct ScriptedHandler: StageHandler {
+    let script: @Sendable (TaskEnvelope) throws(TaskFailure) -> StageOutcome
+
+    func handle(_ task: TaskEnvelope) async throws(TaskFailure) -> StageOutcome {
+        try script(task)
+    }
+}
+
+@Suite("Task processing: the retry story without a broker")
+struct TaskProcessorTests {
+    let store = InMemoryStatusStore()
+    let retry = RetryPolicy(maxAttempts: 3, delays: [.milliseconds(100), .seconds(1)])
+    let start = Date(timeIntervalSince1970: 1_796_000_000)
+
+    func processor(_ overrides: [Stage: any StageHandler] = [:]) -> TaskProcessor {
+        var handlers: [Stage: any StageHandler] = [:]
+        for stage in Stage.allCases {
+            handlers[stage] = overrides[stage] ?? SimulatedStageHandler(stage: stage, seed: 1)
+        }
+        return TaskProcessor(store: store, handlers: handlers, retry: retry, worker: "test/1")
+    }
+
+    /// Submits the sample parcel and returns its collection task, as parcelctl submit would publish it.
+    func submitted() async throws -> TaskEnvelope {
+        _ = try await store.submit([sampleParcel], at: start)
+        _ = try await store.apply(.queued(.collection), to: sampleParcel.id)
+        return TaskEnvelope(parcel: sampleParcel, stage: .collection, createdAt: start, submittedAt: start)
+    }
+
+    @Test("a parcel goes through all four stages; each decision publishes the next task")
+    func happyPath() async throws {
+        var task = try await submitted()
+        let processor = processor()
+        for stage in Stage.allCases {
+            let decision = try await processor.process(body: task.encoded(), queueStage: stage)
+            if stage == .delivery {
+                #expect(decision == TaskDecision(outcome: .delivered, publish: nil))
+            } else {
+                guard case .next(let next) = decision.publish else {
+                    Issue.record("\(stage) published \(String(describing: decision.publish))")
+                    return
+                }
+                #expect(decision.outcome == .completed)
+                #expect(next.stage == stage.next && next.attempt == 1 && next.submittedAt == start)
+                // What one stage hands on is what the next stage's schema requires (times travel in ms).
+                let decoded = try TaskEnvelope.decode(next.encoded()).get()
+                #expect(decoded.stage == next.stage && decoded.parcel == next.parcel && decoded.taskID == next.taskID)
+                task = next
+            }
+        }
+        #expect(try await store.record(sampleParcel.id)?.status == .delivered)
+        let kinds = try await store.history(sampleParcel.id).map(\.kind)
+        let expected: [ParcelEvent.Kind] = [.submitted, .queued, .started, .completed, .started, .completed, .started,
+                                            .completed, .started, .delivered]
+        #expect(kinds == expected)
+    }
+
+    @Test("a transient failure is retried with growing delays, then succeeds")
+    func transientThenSuccess() async throws {
+        let task = try await submitted()
+        let processor = processor([.collection: ScriptedHandler { task throws(TaskFailure) in
+            if task.attempt < 3 { throw .transient("the van is late") }
+            return .completed(StagePayload(collectedAt: Date(), collectionPoint: "depot"))
+        }])
+        var current = task
+        var delays: [Duration] = []
+        for _ in 1...2 {
+            let decision = try await processor.process(body: current.encoded(), queueStage: .collection)
+            guard case .retry(let copy, let delay) = decision.publish else {
+                Issue.record("expected a retry, got \(decision)")
+                return
+            }
+            #expect(decision.outcome == .retried)
+            #expect(try await store.record(task.parcelID)?.status == .retrying(.collection))
+            #expect(copy.attempt == current.attempt + 1)
+            delays.append(delay)
+            current = copy
+        }
+        #expect(delays == [.milliseconds(100), .seconds(1)])
+        let last = try await processor.process(body: current.encoded(), queueStage: .collection)
+        #expect(last.outcome == .completed)
+        let retries = try await store.history(task.parcelID).filter { $0.kind == .retrying }
+        #expect(retries.map(\.attempt) == [1, 2] && retries.allSatisfy { $0.detail == "the van is late" })
+    }
+
+    @Test("attempts exhausted: dead-lettered with the reason, and dead-lettered is not retrying")
+    func attemptsExhausted() async throws {
+        var task = try await submitted()
+        let processor = processor([.collection: ScriptedHandler { _ throws(TaskFailure) in throw .transient("flooded road") }])
+        var decision = try await processor.process(body: task.encoded(), queueStage: .collection)
+        while case .retry(let copy, _) = decision.publish {
+            task = copy
+            decision = try await processor.process(body: task.encoded(), queueStage: .collection)
+        }
+        #expect(task.attempt == 3)
+        guard case .deadLetter(let letter) = decision.publish else {
+            Issue.record("expected a dead letter, got \(decision)")
+            return
+        }
+        #expect(letter.kind == .transient && letter.attempts == 3 && letter.stage == .collection)
+        #expect(letter.reason == "gave up after 3 attempts: flooded road")
+        #expect(try await store.record(task.parcelID)?.status == .deadLettered(.collection, reason: letter.reason))
+    }
+
+    @Test("a permanent failure is dead-lettered at once")
+    func permanent() async throws {
+        let task = try await submitted()
+        let processor = processor([.collection: ScriptedHandler { _ throws(TaskFailure) in throw .permanent("address unknown") }])
+        let decision = try await processor.process(body: task.encoded(), queueStage: .collection)
+        #expect(decision.outcome == .deadLettered)
+        guard case .deadLetter(let letter) = decision.publish else { return }
+        #expect(letter.kind == .permanent && letter.reason == "address unknown" && letter.attempts == 1)
+    }
+
+    @Test("malformed and schema-invalid messages are dead-lettered with the reason", arguments: [
+        ("{not json", "not valid JSON"),
+        (#"{"schema_version":1}"#, "task_id: is missing"),
+    ])
+    func invalid(body: String, reason: String) async throws {
+        let decision = try await processor().process(body: Data(body.utf8), queueStage: .packaging)
+        guard case .deadLetter(let letter) = decision.publish else {
+            Issue.record("expected a dead letter, got \(decision)")
+            return
+        }
+        #expect(letter.kind == .invalid && letter.stage == .packaging && letter.reason.contains(reason))
+        #expect(letter.body == Data(body.utf8))
+    }
+
+    @Test("the same task twice is applied once; the second re-publishes the next task, which may be missing")
+    func sameTaskTwice() async throws {
+        let task = try await submitted()
+        let processor = processor()
+        let first = try await processor.process(body: task.encoded(), queueStage: .collection)
+        let events = try await store.history(task.parcelID).count
+        let second = try await processor.process(body: task.encoded(), queueStage: .collection)
+        #expect(first.outcome == .completed && second.outcome == .duplicate)
+        guard case .next(let again) = second.publish else {
+            Issue.record("the duplicate did not re-publish the next task")
+            return
+        }
+        #expect(again.stage == .packaging)
+        #expect(try TaskEnvelope.decode(again.encoded()).get().stage == .packaging)
+        #expect(try await store.history(task.parcelID).count == events)
+        #expect(try await store.record(task.parcelID)?.progress.stagesDone == 1)
+
+        // Once packaging has started, a third copy re-publishes nothing.
+        guard case .next(let packaging) = first.publish else { return }
+        _ = try await store.apply(.started(.packaging, attempt: 1), to: task.parcelID)
+        #expect(try await processor.process(body: task.encoded(), queueStage: .collection).publish == nil)
+        #expect(packaging.stage == .packaging)
+    }
+
+    @Test("a task whose worker died after starting it runs again on redelivery")
+    func workerDiedMidTask() async throws {
+        let task = try await submitted()
+        // The dead worker got this far.
+        _ = try await store.apply(.started(.collection, attempt: 1), to: task.parcelID)
+        let decision = try await processor().process(body: task.encoded(), queueStage: .collection)
+        #expect(decision.outcome == .completed)
+        #expect(try await store.record(task.parcelID)?.status == .queued(.packaging))
+    }
+
+    @Test("inspection may hold a parcel: a final state, not an error")
+    func held() async throws {
+        _ = try await submitted()
+        let now = Date()
+        let task = TaskEnvelope(parcel: sampleParcel, stage: .inspection, createdAt: now, submittedAt: start,
+                                payload: StagePayload(collectedAt: now, collectionPoint: "d", packedAt: now, box: .envelope))
+        for transition in [Transition.started(.collection, attempt: 1), .completed(.collection), .started(.packaging, attempt: 1),
+                           .completed(.packaging)] {
+            _ = try await store.apply(transition, to: sampleParcel.id)
+        }
+        let processor = processor([.inspection: SimulatedStageHandler(stage: .inspection, faults: .init(holdRate: 1), seed: 3)])
+        let decision = try await processor.process(body: task.encoded(), queueStage: .inspection)
+        #expect(decision == TaskDecision(outcome: .held, publish: nil))
+        let status = try await store.record(sampleParcel.id)?.status
+        #expect(status?.state == .held && status?.isFinal == true)
+        // A late copy of an earlier stage changes nothing.
+        let late = TaskEnvelope(parcel: sampleParcel, stage: .collection, createdAt: now, submittedAt: start)
+        #expect(try await processor.process(body: late.encoded(), queueStage: .collection).outcome == .stale)
+    }
+
+    @Test("a task for a parcel the store does not know is dead-lettered")
+    func unknownParcel() async throws {
+        let task = TaskEnvelope(parcel: sampleParcel, stage: .collection, createdAt: start, submittedAt: start)
+        let decision = try await processor().process(body: task.encoded(), queueStage: .collection)
+        guard case .deadLetter(let letter) = decision.publish else { return }
+        #expect(letter.kind == .permanent && letter.reason.contains("no parcel"))
+    }
+
+    @Test("retry delays climb the tiers and stay on the last")
+    func retryPolicy() {
+        let policy = RetryPolicy(maxAttempts: 5, delays: [.seconds(30), .seconds(1), .seconds(5)])
+        let delays: [Duration] = (1...6).map(policy.delay(afterAttempt:))
+        let expected: [Duration] = [.seconds(1), .seconds(5), .seconds(30), .seconds(30), .seconds(30), .seconds(30)]
+        #expect(delays == expected)
+        let retries: [Bool] = (1...5).map(policy.shouldRetry(afterAttempt:))
+        #expect(retries == [true, true, true, true, false])
+    }
+}
