@@ -33,7 +33,7 @@ let package = Package(
         ),
         .target(
             name: "ParcelRabbit",
-            dependencies: ["AMQP", "ParcelCore"]
+            dependencies: ["AMQP", "ParcelCore", .product(name: "Logging", package: "swift-log")]
         ),
         // SQLite 3 (Debian libsqlite3-dev). Only ParcelStoreSQLite imports it.
         .systemLibrary(
@@ -50,6 +50,14 @@ let package = Package(
             name: "parcelflow-store-writer",
             dependencies: ["ParcelCore", "ParcelStoreSQLite"]
         ),
+        // Options and errors the two executables share.
+        .target(
+            name: "ParcelCommandLine",
+            dependencies: [
+                "AMQP", "ParcelCore", "ParcelRabbit", "ParcelStoreSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .target(
             name: "ParcelBench",
             dependencies: ["AMQP"]
@@ -61,6 +69,7 @@ let package = Package(
                 "ParcelCore",
                 "ParcelRabbit",
                 "ParcelStoreSQLite",
+                "ParcelCommandLine",
                 "ParcelBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -70,6 +79,9 @@ let package = Package(
             dependencies: [
                 "AMQP",
                 "ParcelCore",
+                "ParcelRabbit",
+                "ParcelStoreSQLite",
+                "ParcelCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,24 +1,54 @@
 import AMQP
 import ArgumentParser
+import Dispatch
 import Foundation
 import Logging
+import ParcelCommandLine
 import ParcelCore
+import ParcelRabbit
+import Synchronization
 
 @main
 struct ParcelWorker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parcel-worker",
-        abstract: "Process parcel tasks from the stage queues.",
+        abstract: "Work parcel tasks off the stage queues until stopped.",
         discussion: """
-            The stage processing itself is not built yet (see the workers issue). Today the worker \
-            connects to the broker, reports what it found, and exits; --check makes that its whole job.
+            Each task is recorded in the status store, its follow-up (the next stage, a retry, or a dead \
+            letter) is published and confirmed, and only then is it acknowledged, so a crash anywhere \
+            loses nothing. SIGTERM or Ctrl-C stops consuming and lets tasks in flight finish (up to \
+            --shutdown-timeout), then exits 0; a second signal exits at once with status 130. Run as many \
+            workers as you like against one broker and one store.
             """
     )
 
-    @Option(help: ArgumentHelp("Broker URL, or several separated by commas.",
-                               discussion: "Default: PARCELFLOW_AMQP_URL, else \(BrokerSettings.defaultURL).",
-                               valueName: "amqp-url"))
-    var url: String?
+    @OptionGroup var broker: BrokerOptions
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var topologyOptions: TopologyOptions
+
+    @Option(help: ArgumentHelp("Stages to work, comma-separated.", valueName: "stages"))
+    var stages = Stage.allCases.map(\.rawValue).joined(separator: ",")
+
+    @Option(help: "Tasks in flight at once (also each stage consumer's prefetch).")
+    var concurrency = 16
+
+    @Option(help: "Attempts at a stage before a transient failure is dead-lettered.")
+    var maxAttempts = 5
+
+    @Option(help: ArgumentHelp("Seconds in-flight tasks may take to finish after SIGTERM.", valueName: "seconds"))
+    var shutdownTimeout: Double = 30
+
+    @Option(help: ArgumentHelp("Simulated work per task: a time (5ms) or a range (5ms-20ms).", valueName: "time"))
+    var stageTime = "0ms"
+
+    @Option(help: "Share of simulated attempts that fail transiently (0 to 1).")
+    var transientRate = 0.0
+
+    @Option(help: "Share of simulated attempts that fail permanently (0 to 1).")
+    var permanentRate = 0.0
+
+    @Option(help: "Share of simulated inspections that hold the parcel (0 to 1).")
+    var holdRate = 0.0
 
     @Flag(help: "Connect to the broker, print its version, and exit.")
     var check = false
@@ -38,12 +68,103 @@ struct ParcelWorker: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let url = BrokerSettings.url(flag: url, environment: ProcessInfo.processInfo.environment)
-        let connection = try await AMQPConnection.connect(try AMQPConfiguration(url: url, connectionName: "parcel-worker"))
-        print("connected to \(connection.endpoint) (RabbitMQ \(connection.brokerVersion ?? "unknown version"))")
-        await connection.close()
-        if !check {
-            throw ValidationError("stage processing is not implemented yet; use --check to test the connection")
+        let logger = Logger(label: "parcelflow.worker")
+        let amqp = try broker.configuration(name: "parcel-worker \(ProcessInfo.processInfo.processIdentifier)")
+        if check {
+            let connection = try await AMQPConnection.connect(amqp)
+            print("connected to \(connection.endpoint) (RabbitMQ \(connection.brokerVersion ?? "unknown version"))")
+            await connection.close()
+            return
         }
+        let chosen = try parseStages()
+        let topology = try topologyOptions.topology()
+        let workTime = try parseStageTime()
+        for (name, rate) in [("--transient-rate", transientRate), ("--permanent-rate", permanentRate), ("--hold-rate", holdRate)]
+        where !(0...1).contains(rate) {
+            throw ValidationError("\(name) must be from 0 to 1")
+        }
+        let faults = SimulatedStageHandler.Faults(transientRate: transientRate, permanentRate: permanentRate, holdRate: holdRate)
+        var handlers: [Stage: any StageHandler] = [:]
+        for stage in Stage.allCases {
+            handlers[stage] = SimulatedStageHandler(stage: stage, workTime: workTime, faults: faults)
+        }
+        let statusStore = try await store.open()
+        let host = ProcessInfo.processInfo.hostName
+        let processor = TaskProcessor(
+            store: statusStore, handlers: handlers,
+            retry: RetryPolicy(maxAttempts: maxAttempts, delays: topology.retryDelays),
+            worker: "\(host)/\(ProcessInfo.processInfo.processIdentifier)")
+        let worker = StageWorker(
+            configuration: .init(amqp: amqp, topology: topology, stages: chosen, concurrency: concurrency,
+                                 shutdownTimeout: .milliseconds(Int64(shutdownTimeout * 1000))),
+            processor: processor, logger: logger)
+
+        let work = Task { try await worker.run() }
+        let signals = Signals { count in
+            if count == 1 {
+                logger.info("stopping: finishing tasks in flight (signal again to exit at once)")
+                work.cancel()
+            } else {
+                logger.warning("stopping at once; unfinished tasks go back to their queues")
+                Foundation.exit(130)
+            }
+        }
+        defer { signals.stop() }
+        try await work.value
+        let counts = worker.counts
+        logger.info("stopped", metadata: [
+            "outcomes": "\(counts.outcomes.map { "\($0.key.rawValue)=\($0.value)" }.sorted().joined(separator: " "))",
+            "requeued": "\(counts.requeued)", "reconnects": "\(counts.reconnects)"])
+    }
+
+    private func parseStages() throws -> [Stage] {
+        var chosen: [Stage] = []
+        for name in stages.split(separator: ",") {
+            guard let stage = Stage(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--stages: '\(name)' is not a stage (collection, packaging, inspection, delivery)")
+            }
+            if !chosen.contains(stage) { chosen.append(stage) }
+        }
+        guard !chosen.isEmpty else { throw ValidationError("--stages needs at least one stage") }
+        return chosen
+    }
+
+    private func parseStageTime() throws -> ClosedRange<Duration> {
+        let parts = stageTime.split(separator: "-", maxSplits: 1).map(String.init)
+        let bounds = parts.compactMap { ParcelTopology.parseDelays($0)?.first ?? ($0.trimmingCharacters(in: .whitespaces).hasPrefix("0") ? .zero : nil) }
+        guard bounds.count == parts.count, let low = bounds.first, let high = bounds.last, low <= high else {
+            throw ValidationError("--stage-time: give a time such as 5ms, or a range such as 5ms-20ms")
+        }
+        return low...high
+    }
+}
+
+/// SIGTERM and SIGINT, counted: the handler learns how many have arrived so far.
+///
+/// `@unchecked Sendable`: `sources` is set once in `init` and never changed; dispatch sources are
+/// thread-safe to cancel, and their handlers run on one serial queue.
+final class Signals: @unchecked Sendable {
+    private let sources: [any DispatchSourceSignal]
+    private let count = Atomic<Int>(0)
+
+    init(_ handler: @escaping @Sendable (Int) -> Void) {
+        var sources: [any DispatchSourceSignal] = []
+        let queue = DispatchQueue(label: "parcelflow.signals")
+        for number in [SIGTERM, SIGINT] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            sources.append(source)
+        }
+        self.sources = sources
+        for source in sources {
+            source.setEventHandler { [unowned self] in
+                handler(count.add(1, ordering: .sequentiallyConsistent).newValue)
+            }
+            source.resume()
+        }
+    }
+
+    func stop() {
+        for source in sources { source.cancel() }
     }
 }

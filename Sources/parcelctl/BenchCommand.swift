@@ -2,6 +2,7 @@ import AMQP
 import ArgumentParser
 import Foundation
 import ParcelBench
+import ParcelCommandLine
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

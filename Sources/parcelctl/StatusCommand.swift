@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ParcelCommandLine
 import ParcelCore
 
 struct StatusCommand: AsyncParsableCommand {

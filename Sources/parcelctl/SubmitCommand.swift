@@ -1,6 +1,7 @@
 import AMQP
 import ArgumentParser
 import Foundation
+import ParcelCommandLine
 import ParcelCore
 import ParcelRabbit
 

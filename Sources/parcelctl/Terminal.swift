@@ -61,9 +61,3 @@ final class ProgressBar: @unchecked Sendable {
         drawn = false
     }
 }
-
-/// A failure already explained on standard error; ArgumentParser prints this one line after it.
-struct CommandFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}

@@ -75,10 +75,10 @@ struct ParcelTopologyTests {
         let stageQueue = topology.stageQueue(.inspection)
         let consumerChannel = try await connection.openChannel()
         let marker = "retry-\(UInt32.random(in: 0...UInt32.max))"
+        let sent = ContinuousClock.now  // before the publish: the broker's clock starts when it takes the message
         try await channel.publish(AMQPOutboundMessage(
             routingKey: topology.retryQueue(.inspection, delay: delay), body: Data(marker.utf8),
             properties: AMQPProperties(deliveryMode: 2, messageID: marker)))
-        let sent = ContinuousClock.now
         let consumer = try await consumerChannel.consume(queue: stageQueue)
         var found: AMQPDelivery?
         for try await delivery in consumer {

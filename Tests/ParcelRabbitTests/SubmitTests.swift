@@ -7,7 +7,7 @@ import Testing
 
 /// A namespace of its own on the shared broker and a fresh SQLite file, removed afterwards.
 struct SubmitFixture {
-    let topology = ParcelTopology(namespace: "test.submit.\(UInt32.random(in: 0...UInt32.max))")
+    var topology = ParcelTopology(namespace: "test.submit.\(UInt32.random(in: 0...UInt32.max))")
     let directory: URL
     var storePath: String { directory.appendingPathComponent("status.db").path }
 

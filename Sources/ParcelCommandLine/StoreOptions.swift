@@ -4,14 +4,16 @@ import ParcelCore
 import ParcelStoreSQLite
 
 /// Where the status store is: `--store`, else `PARCELFLOW_STORE`, else `sqlite:parcelflow.db` here.
-struct StoreOptions: ParsableArguments {
+public struct StoreOptions: ParsableArguments {
+    public init() {}
+
     @Option(name: .customLong("store"),
             help: ArgumentHelp("The status store: sqlite:PATH (or postgres://… once supported).",
                                discussion: "Default: PARCELFLOW_STORE, else sqlite:parcelflow.db in this folder.",
                                valueName: "location"))
-    var location: String?
+    public var location: String?
 
-    func open() async throws -> any StatusStore {
+    public func open() async throws -> any StatusStore {
         switch try StoreLocation.resolve(flag: location, environment: ProcessInfo.processInfo.environment) {
         case .sqlite(let path):
             return try await SQLiteStatusStore.open(path: path)

@@ -4,17 +4,19 @@ import Foundation
 import ParcelCore
 
 /// The options every command that talks to the broker shares.
-struct BrokerOptions: ParsableArguments {
+public struct BrokerOptions: ParsableArguments {
+    public init() {}
+
     @Option(name: .customLong("url"),
             help: ArgumentHelp("Broker URL, or several separated by commas for a cluster.",
                                discussion: "Default: PARCELFLOW_AMQP_URL, else \(BrokerSettings.defaultURL).",
                                valueName: "amqp-url"))
-    var url: String?
+    public var url: String?
 
     @Option(help: ArgumentHelp("Seconds to wait for a broker to answer when connecting.", valueName: "seconds"))
-    var connectTimeout: Double = 5
+    public var connectTimeout: Double = 5
 
-    func configuration(name: String) throws -> AMQPConfiguration {
+    public func configuration(name: String) throws -> AMQPConfiguration {
         var configuration = try AMQPConfiguration(
             url: BrokerSettings.url(flag: url, environment: ProcessInfo.processInfo.environment), connectionName: name)
         configuration.connectTimeout = .milliseconds(Int(connectTimeout * 1000))

@@ -1,0 +1,148 @@
+import AMQP
+import Foundation
+import ParcelCore
+import ParcelRabbit
+import ParcelStoreSQLite
+import Testing
+
+/// A `parcel-worker` process, as ops run it.
+final class WorkerProcess: @unchecked Sendable {
+    // @unchecked: `process` is configured in init and then only read; Process is thread-safe to signal and wait on.
+    let process = Process()
+    let log: URL
+
+    init(_ fixture: SubmitFixture, arguments: [String] = [], name: String) throws {
+        var directory = URL(fileURLWithPath: Parcelctl.binary).deletingLastPathComponent()
+        if !FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("parcel-worker").path) {
+            directory = Broker.root.appendingPathComponent(".build/debug")
+        }
+        process.executableURL = directory.appendingPathComponent("parcel-worker")
+        process.arguments = ["--retry-delays", fixture.topology.retryDelays.map(ParcelTopology.delayName).joined(separator: ","),
+                             "--shutdown-timeout", "10"] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging([
+            "PARCELFLOW_AMQP_URL": Broker.url, "PARCELFLOW_STORE": "sqlite:\(fixture.storePath)",
+            "PARCELFLOW_NAMESPACE": fixture.topology.namespace,
+        ]) { $1 }
+        log = fixture.directory.appendingPathComponent("\(name).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+    /// Waits for the process to end (on a thread of its own); its exit status, or nil after `timeout`.
+    func exitStatus(timeout: Duration) async -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+}
+
+extension SubmitFixture {
+    static func withMillisecondRetries() throws -> SubmitFixture {
+        var fixture = try SubmitFixture()
+        fixture.topology.retryDelays = [.milliseconds(50), .milliseconds(200)]
+        return fixture
+    }
+
+    func submitWithLibrary(_ parcels: [Parcel]) async throws {
+        let store = try await SQLiteStatusStore.open(path: storePath)
+        let connection = try await Broker.connect()
+        let channel = try await connection.openChannel()
+        try await channel.enableConfirms()
+        _ = try await ParcelSubmitter(channel: channel, store: store, topology: topology).submit(parcels)
+        await connection.close()
+        await store.close()
+    }
+
+    /// Every parcel final; each stage applied exactly once for every parcel that got through it.
+    func checkAllFinalAndAppliedOnce(_ parcels: [Parcel]) async throws {
+        let store = try await SQLiteStatusStore.open(path: storePath)
+        for parcel in parcels {
+            let record = try #require(try await store.record(parcel.id))
+            #expect(record.status.isFinal, "\(parcel.id) is \(record.status)")
+            let done = try await store.history(parcel.id).filter { $0.kind == .completed || $0.kind == .delivered }
+            #expect(done.map(\.stage) == Array(Stage.allCases.prefix(done.count)), "\(parcel.id): \(done.map(\.stage))")
+        }
+        await store.close()
+    }
+
+    func statesCount() async throws -> [ParcelStatus.State: Int] {
+        let store = try await SQLiteStatusStore.open(path: storePath)
+        defer { Task { await store.close() } }
+        return try await store.countsByState()
+    }
+}
+
+@Suite("Worker processes", .serialized)
+struct WorkerProcessTests {
+    @Test("200 parcels with two parcel-worker processes: all delivered, each stage applied once", .timeLimit(.minutes(2)))
+    func twoWorkers() async throws {
+        let fixture = try SubmitFixture.withMillisecondRetries()
+        try await fixture.declare()
+        let workers = try (1...2).map { try WorkerProcess(fixture, arguments: ["--stage-time", "0ms-2ms"], name: "w\($0)") }
+        let parcels = SubmitFixture.parcels(200)
+        try await fixture.submitWithLibrary(parcels)
+        #expect(try await eventually(timeout: .seconds(60)) { try await fixture.statesCount() == [.delivered: 200] })
+        try await fixture.checkAllFinalAndAppliedOnce(parcels)
+        for worker in workers { worker.signal(SIGTERM) }
+        for worker in workers {
+            let status = await worker.exitStatus(timeout: .seconds(15))
+            #expect(status == 0, "\(worker.output.suffix(2000))")
+        }
+        try await fixture.tearDown()
+    }
+
+    @Test("SIGTERM during a batch: exit 0, nothing lost, nothing half-done; a second signal exits at once",
+          .timeLimit(.minutes(2)))
+    func gracefulShutdown() async throws {
+        let fixture = try SubmitFixture.withMillisecondRetries()
+        try await fixture.declare()
+        let parcels = SubmitFixture.parcels(60)
+        try await fixture.submitWithLibrary(parcels)
+        let worker = try WorkerProcess(fixture, arguments: ["--stage-time", "40ms", "--concurrency", "8"], name: "graceful")
+        try await Task.sleep(for: .milliseconds(800))
+        worker.signal(SIGTERM)
+        let status = await worker.exitStatus(timeout: .seconds(15))
+        #expect(status == 0, "\(worker.output.suffix(2000))")
+        // Nothing half-done: no parcel left "processing"; the rest wait on their queues.
+        let states = try await fixture.statesCount()
+        #expect(states[.processing] == nil, "\(states)")
+        #expect(states.values.reduce(0, +) == 60)
+
+        let finisher = try WorkerProcess(fixture, arguments: ["--stage-time", "0ms"], name: "finisher")
+        #expect(try await eventually(timeout: .seconds(60)) { try await fixture.statesCount() == [.delivered: 60] })
+        try await fixture.checkAllFinalAndAppliedOnce(parcels)
+
+        finisher.signal(SIGTERM)
+        finisher.signal(SIGTERM)
+        let second = await finisher.exitStatus(timeout: .seconds(15))
+        #expect(second == 130 || second == 0)
+        try await fixture.tearDown()
+    }
+
+    @Test("kill -9 of one worker during a batch: the other finishes everything", .timeLimit(.minutes(2)))
+    func killedWorker() async throws {
+        let fixture = try SubmitFixture.withMillisecondRetries()
+        try await fixture.declare()
+        let parcels = SubmitFixture.parcels(150)
+        let victim = try WorkerProcess(fixture, arguments: ["--stage-time", "5ms-15ms", "--concurrency", "8"], name: "victim")
+        let survivor = try WorkerProcess(fixture, arguments: ["--stage-time", "5ms-15ms", "--concurrency", "8"], name: "survivor")
+        try await fixture.submitWithLibrary(parcels)
+        try await Task.sleep(for: .milliseconds(700))
+        victim.signal(SIGKILL)
+        #expect(await victim.exitStatus(timeout: .seconds(5)) != 0)
+        #expect(try await eventually(timeout: .seconds(90)) { try await fixture.statesCount() == [.delivered: 150] })
+        try await fixture.checkAllFinalAndAppliedOnce(parcels)
+        survivor.signal(SIGTERM)
+        #expect(await survivor.exitStatus(timeout: .seconds(15)) == 0)
+        try await fixture.tearDown()
+    }
+}

@@ -1,0 +1,163 @@
+import AMQP
+import Foundation
+import ParcelCore
+import ParcelRabbit
+import ParcelStoreSQLite
+import Synchronization
+import Testing
+
+/// A handler that fails transiently until the given attempt, recording when each attempt ran.
+final class FlakyHandler: StageHandler {
+    let succeedAt: Int
+
+    init(succeedAt: Int) { self.succeedAt = succeedAt }
+    let attempts = Mutex<[(attempt: Int, at: ContinuousClock.Instant)]>([])
+
+    func handle(_ task: TaskEnvelope) async throws(TaskFailure) -> StageOutcome {
+        attempts.withLock { $0.append((task.attempt, ContinuousClock.now)) }
+        if task.attempt < succeedAt { throw .transient("depot closed (attempt \(task.attempt))") }
+        return .completed(StagePayload(collectedAt: Date(), collectionPoint: task.parcel.origin))
+    }
+}
+
+/// A worker in this process, on a namespace and store of the test's own.
+struct WorkerFixture {
+    let submit: SubmitFixture
+    let store: SQLiteStatusStore
+    let worker: StageWorker
+    let task: Task<Void, any Error>
+
+    static func start(retryDelays: [Duration] = [.milliseconds(100), .milliseconds(300)], maxAttempts: Int = 5,
+                      handlers: [Stage: any StageHandler] = [:]) async throws -> WorkerFixture {
+        var submit = try SubmitFixture()
+        submit.topology.retryDelays = retryDelays
+        try await submit.declare()
+        let store = try await SQLiteStatusStore.open(path: submit.storePath)
+        var all: [Stage: any StageHandler] = [:]
+        for stage in Stage.allCases { all[stage] = handlers[stage] ?? SimulatedStageHandler(stage: stage, seed: 7) }
+        let processor = TaskProcessor(store: store, handlers: all,
+                                      retry: RetryPolicy(maxAttempts: maxAttempts, delays: retryDelays), worker: "test")
+        let worker = StageWorker(
+            configuration: .init(amqp: try AMQPConfiguration(url: Broker.url, connectionName: "test worker"),
+                                 topology: submit.topology, concurrency: 8, shutdownTimeout: .seconds(5)),
+            processor: processor)
+        let task = Task { try await worker.run() }
+        return WorkerFixture(submit: submit, store: store, worker: worker, task: task)
+    }
+
+    func submitParcels(_ parcels: [Parcel]) async throws {
+        let connection = try await Broker.connect()
+        let channel = try await connection.openChannel()
+        try await channel.enableConfirms()
+        _ = try await ParcelSubmitter(channel: channel, store: store, topology: submit.topology).submit(parcels)
+        await connection.close()
+    }
+
+    /// Waits until every one of `ids` is in a final state.
+    func waitUntilFinal(_ ids: [String], timeout: Duration = .seconds(30)) async throws -> Bool {
+        try await eventually(timeout: timeout) {
+            for id in ids where try await store.record(id)?.status.isFinal != true { return false }
+            return true
+        }
+    }
+
+    func stop() async throws {
+        task.cancel()
+        try await task.value
+        await store.close()
+        try await submit.tearDown()
+    }
+}
+
+func eventually(timeout: Duration, _ condition: () async throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}
+
+@Suite("Workers against the real broker")
+struct WorkerTests {
+    @Test("one parcel goes through all four stages, and its history lists every stage in order", .timeLimit(.minutes(1)))
+    func oneParcel() async throws {
+        let fixture = try await WorkerFixture.start()
+        let parcel = SubmitFixture.parcels(1)[0]
+        try await fixture.submitParcels([parcel])
+        #expect(try await fixture.waitUntilFinal([parcel.id]))
+        #expect(try await fixture.store.record(parcel.id)?.status == .delivered)
+        let history = try await fixture.store.history(parcel.id)
+        #expect(history.filter { $0.kind == .completed || $0.kind == .delivered }.map(\.stage) == Stage.allCases)
+        #expect(history.map(\.kind).first == .submitted && history.last?.kind == .delivered)
+        try await fixture.stop()
+    }
+
+    @Test("a transient failure is retried with growing delays, then succeeds", .timeLimit(.minutes(1)))
+    func retriedThenDelivered() async throws {
+        let flaky = FlakyHandler(succeedAt: 3)
+        let fixture = try await WorkerFixture.start(handlers: [.collection: flaky])
+        let parcel = SubmitFixture.parcels(1)[0]
+        try await fixture.submitParcels([parcel])
+        #expect(try await fixture.waitUntilFinal([parcel.id]))
+        #expect(try await fixture.store.record(parcel.id)?.status == .delivered)
+        let attempts = flaky.attempts.withLock { $0 }
+        #expect(attempts.map(\.attempt) == [1, 2, 3])
+        if attempts.count == 3 {
+            // Each wait is at least its tier's delay: 100 ms, then 300 ms (a loaded machine may add to either).
+            let first = attempts[1].at - attempts[0].at, second = attempts[2].at - attempts[1].at
+            #expect(first >= .milliseconds(100), "first retry after \(first)")
+            #expect(second >= .milliseconds(300), "second retry after \(second)")
+        }
+        let retries = try await fixture.store.history(parcel.id).filter { $0.kind == .retrying }
+        #expect(retries.map(\.attempt) == [1, 2])
+        try await fixture.stop()
+    }
+
+    @Test("attempts exhausted: the dead letter carries stage, attempts and reason", .timeLimit(.minutes(1)))
+    func exhaustedToDeadLetter() async throws {
+        let fixture = try await WorkerFixture.start(maxAttempts: 2, handlers: [.packaging: FlakyHandler(succeedAt: 99)])
+        let parcel = SubmitFixture.parcels(1)[0]
+        try await fixture.submitParcels([parcel])
+        #expect(try await fixture.waitUntilFinal([parcel.id]))
+        let status = try await fixture.store.record(parcel.id)?.status
+        #expect(status?.state == .deadLettered && status?.stage == .packaging)
+        let connection = try await Broker.connect()
+        let channel = try await connection.openChannel()
+        let letter = try #require(try await channel.get(queue: fixture.submit.topology.deadQueue, autoAck: true))
+        #expect(letter.headers[DeadLetter.Header.stage]?.stringValue == "packaging")
+        #expect(letter.headers[DeadLetter.Header.attempts]?.intValue == 2)
+        #expect(letter.headers[DeadLetter.Header.kind]?.stringValue == "transient")
+        #expect(letter.headers[DeadLetter.Header.reason]?.stringValue?.contains("gave up after 2 attempts") == true)
+        #expect(try TaskEnvelope.decode(letter.body).get().parcelID == parcel.id)
+        await connection.close()
+        try await fixture.stop()
+    }
+
+    @Test("malformed and schema-invalid messages from a plain AMQP client are dead-lettered; the worker goes on",
+          .timeLimit(.minutes(1)))
+    func poisonInput() async throws {
+        let fixture = try await WorkerFixture.start()
+        let topology = fixture.submit.topology
+        let connection = try await Broker.connect()
+        let channel = try await connection.openChannel()
+        try await channel.enableConfirms()
+        for body in ["{this is not json", #"{"schema_version":1,"stage":"collection"}"#] {
+            try await channel.publish(AMQPOutboundMessage(exchange: topology.tasksExchange, routingKey: "collection",
+                                                          body: Data(body.utf8), properties: AMQPProperties(deliveryMode: 2)))
+        }
+        let parcel = SubmitFixture.parcels(1)[0]
+        try await fixture.submitParcels([parcel])
+        #expect(try await fixture.waitUntilFinal([parcel.id]))
+        #expect(try await eventually(timeout: .seconds(10)) { try await channel.queueState(topology.deadQueue).messageCount == 2 })
+        var reasons: [String] = []
+        while let letter = try await channel.get(queue: topology.deadQueue, autoAck: true) {
+            #expect(letter.headers[DeadLetter.Header.kind]?.stringValue == "invalid")
+            reasons.append(letter.headers[DeadLetter.Header.reason]?.stringValue ?? "")
+        }
+        #expect(reasons.contains { $0.contains("not valid JSON") })
+        #expect(reasons.contains { $0.contains("task_id: is missing") })
+        await connection.close()
+        try await fixture.stop()
+    }
+}
