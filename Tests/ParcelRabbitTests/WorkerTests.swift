@@ -28,25 +28,27 @@ struct WorkerFixture {
     let task: Task<Void, any Error>
 
     static func start(retryDelays: [Duration] = [.milliseconds(100), .milliseconds(300)], maxAttempts: Int = 5,
-                      handlers: [Stage: any StageHandler] = [:]) async throws -> WorkerFixture {
-        var submit = try SubmitFixture()
+                      handlers: [Stage: any StageHandler] = [:], url: String = Broker.url,
+                      submit given: SubmitFixture? = nil) async throws -> WorkerFixture {
+        var submit = try given ?? SubmitFixture()
         submit.topology.retryDelays = retryDelays
-        try await submit.declare()
+        if given == nil { try await submit.declare() }
         let store = try await SQLiteStatusStore.open(path: submit.storePath)
         var all: [Stage: any StageHandler] = [:]
         for stage in Stage.allCases { all[stage] = handlers[stage] ?? SimulatedStageHandler(stage: stage, seed: 7) }
         let processor = TaskProcessor(store: store, handlers: all,
                                       retry: RetryPolicy(maxAttempts: maxAttempts, delays: retryDelays), worker: "test")
         let worker = StageWorker(
-            configuration: .init(amqp: try AMQPConfiguration(url: Broker.url, connectionName: "test worker"),
-                                 topology: submit.topology, concurrency: 8, shutdownTimeout: .seconds(5)),
+            configuration: .init(amqp: try AMQPConfiguration(url: url, connectionName: "test worker"),
+                                 topology: submit.topology, concurrency: 8, shutdownTimeout: .seconds(5),
+                                 reconnectDelay: .milliseconds(100) ... .seconds(1)),
             processor: processor)
         let task = Task { try await worker.run() }
         return WorkerFixture(submit: submit, store: store, worker: worker, task: task)
     }
 
-    func submitParcels(_ parcels: [Parcel]) async throws {
-        let connection = try await Broker.connect()
+    func submitParcels(_ parcels: [Parcel], url: String = Broker.url) async throws {
+        let connection = try await AMQPConnection.connect(AMQPConfiguration(url: url, connectionName: "test submit"))
         let channel = try await connection.openChannel()
         try await channel.enableConfirms()
         _ = try await ParcelSubmitter(channel: channel, store: store, topology: submit.topology).submit(parcels)
@@ -159,5 +161,43 @@ struct WorkerTests {
         #expect(reasons.contains { $0.contains("task_id: is missing") })
         await connection.close()
         try await fixture.stop()
+    }
+
+    @Test("a crash between publishing the next stage and the ack ends with the parcel delivered once", .timeLimit(.minutes(1)))
+    func crashBeforeAck() async throws {
+        let fixture = try SubmitFixture()
+        try await fixture.declare()
+        let parcel = SubmitFixture.parcels(1)[0]
+        try await fixture.submitWithLibrary([parcel])
+
+        // A worker that dies at the worst moment: the store updated, the next stage published and
+        // confirmed, the collection task never acknowledged.
+        let store = try await SQLiteStatusStore.open(path: fixture.storePath)
+        var handlers: [Stage: any StageHandler] = [:]
+        for stage in Stage.allCases { handlers[stage] = SimulatedStageHandler(stage: stage, seed: 1) }
+        let doomed = TaskProcessor(store: store, handlers: handlers, retry: RetryPolicy(delays: [.seconds(1)]), worker: "doomed")
+        let connection = try await Broker.connect()
+        let channel = try await connection.openChannel()
+        try await channel.enableConfirms()
+        let delivery = try #require(try await channel.get(queue: fixture.topology.stageQueue(.collection)))
+        let decision = try await doomed.process(body: delivery.body, queueStage: .collection)
+        guard case .next(let packaging) = decision.publish else {
+            Issue.record("expected the packaging task, got \(decision)")
+            return
+        }
+        try await channel.publish(AMQPOutboundMessage(
+            exchange: fixture.topology.tasksExchange, routingKey: "packaging", body: packaging.encoded(),
+            properties: .persistentJSON(messageID: packaging.taskID, correlationID: packaging.parcelID), mandatory: true))
+        await connection.close()  // no ack: the broker puts the collection task back
+        await store.close()
+
+        // A healthy worker gets both the redelivered collection task and the packaging task.
+        let worker = try await WorkerFixture.start(submit: fixture)
+        #expect(try await worker.waitUntilFinal([parcel.id]))
+        #expect(try await worker.store.record(parcel.id)?.status == .delivered)
+        let done = try await worker.store.history(parcel.id).filter { $0.kind == .completed || $0.kind == .delivered }
+        #expect(done.map(\.stage) == Stage.allCases, "each stage applied exactly once")
+        #expect(try await eventually(timeout: .seconds(10)) { (worker.worker.counts.outcomes[.duplicate] ?? 0) >= 1 })
+        try await worker.stop()
     }
 }

@@ -1,0 +1,75 @@
+import AMQP
+import Foundation
+import ParcelCore
+import ParcelRabbit
+import Testing
+
+/// A broker node of the test's own, to stop and start under running workers.
+struct TestNode {
+    let name = "parcelflow-t2"
+    let port = 5694
+
+    var url: String { "amqp://guest:guest@127.0.0.1:\(port)/%2f" }
+
+    func run(_ command: String) async throws {
+        let script = ProcessInfo.processInfo.environment["PARCELFLOW_BROKER_SCRIPT"]
+            ?? Broker.root.appendingPathComponent("deploy/local/broker.sh").path
+        let arguments = [script, command, "--name", name] + (command == "start" ? ["--port", "\(port)", "--dist-port", "25694"] : [])
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                do {
+                    let process = Process()
+                    process.executableURL = URL(fileURLWithPath: "/bin/bash")
+                    process.arguments = arguments
+                    process.standardOutput = FileHandle.nullDevice
+                    process.standardError = FileHandle.nullDevice
+                    try process.run()
+                    process.waitUntilExit()
+                    continuation.resume(returning: process.terminationStatus)
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }.start()
+        }
+        #expect(status == 0, "broker.sh \(command) failed")
+    }
+}
+
+@Suite("Losing the broker under workers", .serialized)
+struct BrokerRestartTests {
+    @Test("the broker node stopped and started during a batch: workers reconnect, every parcel ends final, once",
+          .timeLimit(.minutes(3)))
+    func brokerRestart() async throws {
+        let node = TestNode()
+        try await node.run("start")
+        let fixture = try SubmitFixture.withMillisecondRetries()
+        let connection = try await AMQPConnection.connect(AMQPConfiguration(url: node.url, connectionName: "test setup"))
+        try await fixture.topology.declare(on: try await connection.openChannel())
+        await connection.close()
+
+        var handlers: [Stage: any StageHandler] = [:]
+        for stage in Stage.allCases {
+            handlers[stage] = SimulatedStageHandler(stage: stage, workTime: .milliseconds(5) ... .milliseconds(15), seed: 11)
+        }
+        let worker = try await WorkerFixture.start(retryDelays: fixture.topology.retryDelays, handlers: handlers,
+                                                   url: node.url, submit: fixture)
+        let parcels = SubmitFixture.parcels(120)
+        try await worker.submitParcels(parcels, url: node.url)
+        try await Task.sleep(for: .milliseconds(400))
+
+        try await node.run("stop")
+        let noticed = try await eventually(timeout: .seconds(5)) { !worker.worker.isReady }
+        #expect(noticed, "the worker did not notice the broker stop")
+        try await node.run("start")
+
+        let ids = parcels.map(\.id)
+        #expect(try await worker.waitUntilFinal(ids, timeout: .seconds(90)))
+        try await fixture.checkAllFinalAndAppliedOnce(parcels)
+        #expect(worker.worker.counts.reconnects >= 1)
+        worker.task.cancel()
+        try await worker.task.value
+        await worker.store.close()
+        try await node.run("stop")
+        try? FileManager.default.removeItem(at: fixture.directory)
+    }
+}
