@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import ParcelCommandLine
+import ParcelCore
+
+struct SummaryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "summary",
+        abstract: "Count parcels by state; optionally wait until a number of them are finished.",
+        discussion: """
+            Finished means delivered, held at inspection, or dead-lettered. With --until-final N the \
+            command waits (showing progress on a terminal) until N parcels are finished, then prints \
+            the counts; it fails if --timeout passes first.
+            """)
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(help: ArgumentHelp("Wait until this many parcels are finished.", valueName: "count"))
+    var untilFinal: Int?
+
+    @Option(help: ArgumentHelp("Seconds to wait at most.", valueName: "seconds"))
+    var timeout: Double = 600
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func run() async throws {
+        let store = try await self.store.open()
+        let started = ContinuousClock.now
+        var counts = try await store.countsByState()
+        if let target = untilFinal {
+            let bar = ProgressBar(label: "finished")
+            let deadline = started + .milliseconds(Int64(timeout * 1000))
+            while Self.finished(counts) < target {
+                bar.update(Self.finished(counts), of: target)
+                guard ContinuousClock.now < deadline else {
+                    bar.finish()
+                    throw CommandFailure("only \(Self.finished(counts)) of \(target) parcels finished within \(Int(timeout)) s")
+                }
+                try await Task.sleep(for: .milliseconds(25))
+                counts = try await store.countsByState()
+            }
+            bar.update(target, of: target)
+            bar.finish()
+        }
+        let elapsed = ContinuousClock.now - started
+        if json {
+            var object: [String: Any] = Dictionary(uniqueKeysWithValues: ParcelStatus.State.allCases.map { ($0.rawValue, counts[$0] ?? 0) })
+            object["finished"] = Self.finished(counts)
+            object["total"] = counts.values.reduce(0, +)
+            if untilFinal != nil { object["waited_s"] = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18 }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        let total = counts.values.reduce(0, +)
+        print("\(Terminal.plural(total, "parcel")): " + ParcelStatus.State.allCases.compactMap { state in
+            counts[state].map { "\(Terminal.count($0)) \(state.rawValue.replacingOccurrences(of: "_", with: "-"))" }
+        }.joined(separator: ", "))
+        if untilFinal != nil { print("Waited \(Terminal.seconds(elapsed)).") }
+    }
+
+    static func finished(_ counts: [ParcelStatus.State: Int]) -> Int {
+        (counts[.delivered] ?? 0) + (counts[.held] ?? 0) + (counts[.deadLettered] ?? 0)
+    }
+}
