@@ -54,17 +54,7 @@ struct ParcelWorker: AsyncParsableCommand {
     var check = false
 
     static func main() async {
-        LogSetup.bootstrap(defaultLevel: .info, environment: ProcessInfo.processInfo.environment)
-        do {
-            var command = try parseAsRoot()
-            if var asyncCommand = command as? AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            exit(withError: error)
-        }
+        await runMain(defaultLogLevel: .info)
     }
 
     func run() async throws {

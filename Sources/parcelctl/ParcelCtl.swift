@@ -1,7 +1,5 @@
 import ArgumentParser
-import Foundation
 import ParcelCommandLine
-import ParcelCore
 
 @main
 struct ParcelCtl: AsyncParsableCommand {
@@ -17,16 +15,6 @@ struct ParcelCtl: AsyncParsableCommand {
     )
 
     static func main() async {
-        LogSetup.bootstrap(defaultLevel: .warning, environment: ProcessInfo.processInfo.environment)
-        do {
-            var command = try parseAsRoot()
-            if var asyncCommand = command as? AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            exit(withError: error)
-        }
+        await runMain(defaultLogLevel: .warning)
     }
 }

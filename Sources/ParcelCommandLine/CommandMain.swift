@@ -1,0 +1,22 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ParcelCore
+
+extension AsyncParsableCommand {
+    /// The executables' entry point: set up logging (to standard error, `PARCELFLOW_LOG_LEVEL` or
+    /// `defaultLevel`), parse, run, and turn any error into one line and a non-zero exit status.
+    public static func runMain(defaultLogLevel: Logger.Level) async {
+        LogSetup.bootstrap(defaultLevel: defaultLogLevel, environment: ProcessInfo.processInfo.environment)
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
