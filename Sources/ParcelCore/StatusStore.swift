@@ -113,8 +113,14 @@ extension ParcelEvent {
             self.init(parcelID: parcelID, kind: .held, stage: .inspection, detail: reason, worker: worker, at: time)
         case .deadLettered(let stage, let reason):
             self.init(parcelID: parcelID, kind: .deadLettered, stage: stage, detail: reason, worker: worker, at: time)
+        case .replayed(let stage):
+            // Queued again, by a person: a `queued` line that says so (the event kinds are a closed set).
+            self.init(parcelID: parcelID, kind: .queued, stage: stage, detail: Self.replayedDetail, worker: worker, at: time)
         }
     }
+
+    /// The detail of the `queued` event a replay adds.
+    public static let replayedDetail = "replayed from the dead-letter queue"
 }
 
 /// A store that failed: which operation, and the database's own words.

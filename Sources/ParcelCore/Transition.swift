@@ -18,10 +18,15 @@ public enum Transition: Sendable, Hashable {
     case held(reason: String)
     /// Given up at the stage.
     case deadLettered(Stage, reason: String)
+    /// A person put the dead-lettered task back (`parcelctl dlq replay`): the parcel is queued at the
+    /// stage again with a fresh count of attempts. Only a parcel dead-lettered at that stage can be
+    /// replayed; once it is queued there again, a repeat is a duplicate.
+    case replayed(Stage)
 
     public var stage: Stage {
         switch self {
-        case .queued(let s), .started(let s, _), .completed(let s), .retrying(let s, _, _), .deadLettered(let s, _): s
+        case .queued(let s), .started(let s, _), .completed(let s), .retrying(let s, _, _), .deadLettered(let s, _),
+             .replayed(let s): s
         case .held: .inspection
         }
     }
@@ -64,6 +69,7 @@ public struct ParcelProgress: Sendable, Hashable {
             if case .queued = transition { return (self, .duplicate) }
             return (self, .stale)
         }
+        if case .replayed = transition { return replaying(stage) }
         if status.isFinal {
             return (self, sameFinal(transition) ? .duplicate : .stale)
         }
@@ -90,8 +96,22 @@ public struct ParcelProgress: Sendable, Hashable {
             next.status = .held(reason: reason)
         case .deadLettered(_, let reason):
             next.status = .deadLettered(stage, reason: reason)
+        case .replayed:
+            return replaying(stage)  // decided above, before the final-state check; here for completeness
         }
         return (next, .applied)
+    }
+
+    /// Dead-lettered is final for the workers, but not for a person: a replay reopens the stage.
+    private func replaying(_ stage: Stage) -> (ParcelProgress, TransitionOutcome) {
+        switch status {
+        case .deadLettered(let at, _) where at == stage:
+            return (ParcelProgress(status: .queued(stage), stagesDone: stagesDone, attempts: 0), .applied)
+        case .queued(let at) where at == stage:
+            return (self, .duplicate)
+        default:
+            return (self, .stale)
+        }
     }
 
     private func sameFinal(_ transition: Transition) -> Bool {

@@ -112,11 +112,16 @@ public struct ParcelSubmitter: Sendable {
 }
 
 extension ParcelTopology {
+    /// A stage's task as it goes on the wire: to the tasks exchange, routed by stage, persistent and
+    /// mandatory, message-id = task id, correlation-id = parcel id.
+    public func stageTask(_ task: TaskEnvelope) -> AMQPOutboundMessage {
+        AMQPOutboundMessage(
+            exchange: tasksExchange, routingKey: task.stage.rawValue, body: task.encoded(),
+            properties: .persistentJSON(messageID: task.taskID, correlationID: task.parcelID), mandatory: true)
+    }
+
     /// The collection task for a parcel, as the broker receives it.
     public func collectionTask(_ parcel: Parcel, submittedAt: Date, at now: Date) -> AMQPOutboundMessage {
-        let envelope = TaskEnvelope(parcel: parcel, stage: .collection, attempt: 1, createdAt: now, submittedAt: submittedAt)
-        return AMQPOutboundMessage(
-            exchange: tasksExchange, routingKey: Stage.collection.rawValue, body: envelope.encoded(),
-            properties: .persistentJSON(messageID: envelope.taskID, correlationID: parcel.id), mandatory: true)
+        stageTask(TaskEnvelope(parcel: parcel, stage: .collection, attempt: 1, createdAt: now, submittedAt: submittedAt))
     }
 }

@@ -215,9 +215,7 @@ public final class StageWorker: Sendable {
         let topology = configuration.topology
         switch publish {
         case .next(let task):
-            return AMQPOutboundMessage(
-                exchange: topology.tasksExchange, routingKey: task.stage.rawValue, body: task.encoded(),
-                properties: .persistentJSON(messageID: task.taskID, correlationID: task.parcelID), mandatory: true)
+            return topology.stageTask(task)
         case .retry(let task, let delay):
             return AMQPOutboundMessage(
                 routingKey: topology.retryQueue(task.stage, delay: delay), body: task.encoded(),

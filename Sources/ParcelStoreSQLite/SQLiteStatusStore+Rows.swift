@@ -99,7 +99,7 @@ extension Transition {
         switch self {
         case .retrying(_, _, let error): error
         case .held(let reason), .deadLettered(_, let reason): reason
-        case .queued, .started, .completed: previous
+        case .queued, .started, .completed, .replayed: previous
         }
     }
 
@@ -112,6 +112,7 @@ extension Transition {
         case .retrying(let stage, let attempt, _): "retrying \(stage) (attempt \(attempt))"
         case .held: "held"
         case .deadLettered(let stage, _): "dead-lettered \(stage)"
+        case .replayed(let stage): "replayed \(stage)"
         }
     }
 }

@@ -34,7 +34,7 @@ struct StatusCommand: AsyncParsableCommand {
         if let error = record.lastError, record.status.reason == nil { print("  last error: \(error)") }
         print("History:")
         for event in history {
-            var line = "  \(Timestamp.format(event.at))  \(event.kind.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0))"
+            var line = "  \(Timestamp.format(event.at))  \(event.kind.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0))"
             line += event.stage?.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0) ?? String(repeating: " ", count: 11)
             if let attempt = event.attempt { line += " attempt \(attempt)" }
             if let detail = event.detail { line += "  \(detail)" }

@@ -198,6 +198,55 @@ struct StatusStoreContractTests {
         }
     }
 
+    @Test("a replay queues a dead-lettered parcel at its stage again, with fresh attempts and a history line",
+          arguments: StoreKind.allCases)
+    func replayed(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            _ = try await store.submit([parcel("D"), parcel("P"), parcel("V")], at: moment(0))
+            let reason = "gave up after 2 attempts: jammed"
+            var n = try await store.applyAll([.queued(.collection)] + through(.collection)
+                                             + [.started(.packaging, attempt: 1), .retrying(.packaging, attempt: 1, error: "jammed"),
+                                                .started(.packaging, attempt: 2), .deadLettered(.packaging, reason: reason)],
+                                             to: "D", from: 1)
+            let dead = try #require(try await store.record("D"))
+            let events = try await store.history("D").count
+            // Only the stage where it died.
+            for stage in [Stage.collection, .inspection, .delivery] {
+                #expect(try await store.apply(.replayed(stage), to: "D", at: moment(n)) == .stale, "\(stage)")
+            }
+            #expect(try await store.record("D") == dead)
+            #expect(try await store.history("D").count == events)
+
+            #expect(try await store.apply(.replayed(.packaging), to: "D", worker: "parcelctl host/7", at: moment(n)) == .applied)
+            let queued = try #require(try await store.record("D"))
+            #expect(queued.progress == ParcelProgress(status: .queued(.packaging), stagesDone: 1, attempts: 0))
+            #expect(queued.lastError == reason, "the reason it died is kept for `status`")
+            #expect(queued.updatedAt == moment(n))
+            #expect(try await store.history("D").last == ParcelEvent(
+                parcelID: "D", kind: .queued, stage: .packaging, detail: "replayed from the dead-letter queue",
+                worker: "parcelctl host/7", at: moment(n)))
+            #expect(try await store.countsByState() == [.queued: 1, .submitted: 2])
+
+            // A repeat (the same letter replayed twice) changes nothing.
+            #expect(try await store.apply(.replayed(.packaging), to: "D", at: moment(n + 1)) == .duplicate)
+            #expect(try await store.history("D").count == events + 1)
+            #expect(try await store.record("D") == queued)
+
+            // The replayed task runs from attempt 1; once the stage is done, the old letter is stale.
+            n = try await store.applyAll(through(.packaging), to: "D", from: n + 2)
+            #expect(try await store.record("D")?.status == .queued(.inspection))
+            #expect(try await store.apply(.replayed(.packaging), to: "D", at: moment(n)) == .stale)
+
+            // A parcel that was never dead-lettered is not replayed.
+            try await store.applyAll([.queued(.collection), .started(.collection, attempt: 1)], to: "P", from: 1)
+            #expect(try await store.apply(.replayed(.collection), to: "P", at: moment(3)) == .stale)
+            try await store.applyAll(wholeJourney, to: "V", from: 1)
+            #expect(try await store.apply(.replayed(.delivery), to: "V", at: moment(20)) == .stale)
+            #expect(try await store.apply(.replayed(.collection), to: "nobody", at: moment(21)) == .unknownParcel)
+            #expect(try await store.history("P").count == 3)
+        }
+    }
+
     @Test("an unknown parcel is reported, not created", arguments: StoreKind.allCases)
     func unknownParcel(_ kind: StoreKind) async throws {
         try await withStore(kind) { store throws in

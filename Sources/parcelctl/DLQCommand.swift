@@ -1,0 +1,213 @@
+import AMQP
+import ArgumentParser
+import Foundation
+import ParcelCommandLine
+import ParcelCore
+import ParcelRabbit
+
+struct DLQCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dlq",
+        abstract: "Look after the dead-letter queue: the parcels ParcelFlow gave up on.",
+        discussion: """
+            A parcel's task ends up in the dead-letter queue when a stage fails for good: a permanent \
+            error, a passing error that kept coming back until the attempts ran out, a message that is \
+            not a valid task, or a poison message that kept crashing workers (the broker moves those \
+            itself once the stage queue's delivery limit is reached). Each letter tells the stage, the \
+            attempts, the kind of error and the reason.
+
+            Look with `list` and `show` (they never remove anything), fix the cause, then `replay`: \
+            each parcel continues from the stage where it failed. `purge` deletes every letter. The \
+            queue is <namespace>.dead, the namespace being PARCELFLOW_NAMESPACE, else parcelflow.
+
+            Examples:
+              parcelctl dlq list
+              parcelctl dlq show P-2026-000123
+              parcelctl dlq replay P-2026-000123 P-2026-000124
+              parcelctl dlq replay --all
+              parcelctl dlq purge --yes
+            """,
+        subcommands: [DLQList.self, DLQShow.self, DLQReplay.self, DLQPurge.self])
+}
+
+struct DLQList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List the dead letters: parcel, stage, attempts, kind of error, when, and reason.",
+        discussion: """
+            Kinds: transient (kept failing until the attempts ran out), permanent (failed in a way \
+            retrying cannot fix), invalid (not a valid task), poison (kept crashing workers; the broker \
+            moved it). The letters are read and put back: listing removes nothing, though their order \
+            in the queue may change.
+            """)
+
+    @OptionGroup var broker: BrokerOptions
+    @OptionGroup(visibility: .hidden) var topologyOptions: TopologyOptions
+
+    @Option(help: ArgumentHelp("Show at most this many letters, from the front of the queue.", valueName: "count"))
+    var limit = 50
+
+    @Flag(help: "Print one JSON object: the queue, its count and the letters.")
+    var json = false
+
+    func validate() throws {
+        guard limit >= 1 else { throw ValidationError("--limit must be 1 or more") }
+    }
+
+    func run() async throws {
+        let listing = try await withDeadLetterQueue(broker, topologyOptions, "parcelctl dlq list") { try await $0.list(limit: limit) }
+        let queue = try topologyOptions.topology().deadQueue
+        if json {
+            print(DLQOutput.json(["queue": queue, "count": listing.count, "letters": listing.entries.map(DLQOutput.summary)]))
+            return
+        }
+        guard !listing.entries.isEmpty else {
+            print("The dead-letter queue \(queue) is empty.")
+            return
+        }
+        let shown = listing.entries.count < listing.count ? " (showing the first \(Terminal.count(listing.entries.count)))" : ""
+        print("\(Terminal.plural(listing.count, "letter")) in \(queue)\(shown):")
+        print(DLQOutput.table(listing.entries))
+        print("See one whole with `parcelctl dlq show ID`; put them back with `parcelctl dlq replay ID…` or `--all`.")
+    }
+}
+
+struct DLQShow: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Show a dead letter whole: its headers, properties and task.",
+        discussion: "The letter is read and put back; nothing is removed.")
+
+    @OptionGroup var broker: BrokerOptions
+    @OptionGroup(visibility: .hidden) var topologyOptions: TopologyOptions
+
+    @Argument(help: ArgumentHelp("The parcel id, or the task id (PARCEL:stage).", valueName: "id"))
+    var id: String
+
+    @Flag(help: "Print a JSON array of the matching letters (usually one).")
+    var json = false
+
+    func run() async throws {
+        let found = try await withDeadLetterQueue(broker, topologyOptions, "parcelctl dlq show") { try await $0.find(id) }
+        if json {
+            print(DLQOutput.json(found.map(DLQOutput.whole)))
+            if found.isEmpty { throw ExitCode.failure }
+            return
+        }
+        guard !found.isEmpty else {
+            throw CommandFailure("no letter in \(try topologyOptions.topology().deadQueue) has the parcel or task id '\(id)'")
+        }
+        if found.count > 1 { print("\(Terminal.count(found.count)) letters match '\(id)'.\n") }
+        print(found.map(DLQOutput.text).joined(separator: "\n\n"))
+    }
+}
+
+struct DLQReplay: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Put dead letters back to work: each parcel continues from the stage where it failed.",
+        discussion: """
+            For each letter, the status store records the parcel as queued again at its stage, the \
+            task is published again to that stage (attempt 1, with a broker confirm), and only then \
+            is the letter removed. A letter that is not a valid task, or whose parcel is no longer \
+            dead-lettered at that stage, is left in the queue and reported. Replaying the same letter \
+            twice is harmless. Exits non-zero when any letter could not be replayed or an id was not \
+            found.
+            """)
+
+    @OptionGroup var broker: BrokerOptions
+    @OptionGroup var store: StoreOptions
+    @OptionGroup(visibility: .hidden) var topologyOptions: TopologyOptions
+
+    @Argument(help: ArgumentHelp("Parcel ids, or task ids (PARCEL:stage), of the letters to replay.", valueName: "id"))
+    var ids: [String] = []
+
+    @Flag(help: "Replay every letter in the queue.")
+    var all = false
+
+    func validate() throws {
+        if all == !ids.isEmpty { throw ValidationError("give the ids of the letters to replay, or --all (not both)") }
+    }
+
+    func run() async throws {
+        let selection: DeadLetterQueue.Selection = all ? .all : .ids(ids)
+        let by = "parcelctl \(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
+        // The broker first: if it cannot be reached, the store is left untouched.
+        let report = try await withDeadLetterQueue(broker, topologyOptions, "parcelctl dlq replay") { dlq in
+            try await dlq.replay(selection, store: try await store.open(), replayedBy: by)
+        }
+        for entry in report.replayed {
+            let stage = (try? entry.task.get())?.stage ?? entry.stage
+            print("Replayed \(entry.parcelID ?? "?"): queued again for \(stage.map(\.rawValue) ?? "its stage").")
+        }
+        for (entry, reason) in report.refused {
+            Terminal.error("Not replayed: \(DLQOutput.name(entry)): \(reason)")
+        }
+        for id in report.notFound {
+            Terminal.error("Not found: no letter has the parcel or task id '\(id)'")
+        }
+        if let error = report.interrupted {
+            Terminal.error("Stopped: the broker connection failed (\(error)); the letters not reached yet are untouched")
+        }
+        if report.replayed.isEmpty, report.refused.isEmpty, report.notFound.isEmpty, report.interrupted == nil {
+            print("The dead-letter queue is empty: nothing to replay.")
+            return
+        }
+        print("Replayed \(Terminal.plural(report.replayed.count, "letter")).")
+        guard report.succeeded else {
+            var problems: [String] = []
+            if !report.refused.isEmpty { problems.append("\(Terminal.plural(report.refused.count, "letter")) not replayed (still in the queue)") }
+            if !report.notFound.isEmpty { problems.append("\(Terminal.plural(report.notFound.count, "id")) not found") }
+            if report.interrupted != nil { problems.append("interrupted") }
+            throw CommandFailure(problems.joined(separator: ", "))
+        }
+    }
+}
+
+struct DLQPurge: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "purge",
+        abstract: "Delete every dead letter for good (asks for --yes).",
+        discussion: """
+            The letters are gone for good and cannot be replayed; their parcels stay dead-lettered in \
+            the status store. Without --yes it only says how many letters it would delete.
+            """)
+
+    @OptionGroup var broker: BrokerOptions
+    @OptionGroup(visibility: .hidden) var topologyOptions: TopologyOptions
+
+    @Flag(help: "Yes, delete every letter for good.")
+    var yes = false
+
+    func run() async throws {
+        let queue = try topologyOptions.topology().deadQueue
+        let yes = self.yes
+        let count = try await withDeadLetterQueue(broker, topologyOptions, "parcelctl dlq purge") { dlq in
+            yes ? try await dlq.purge() : try await dlq.count()
+        }
+        guard yes else {
+            throw CommandFailure("this would delete \(Terminal.plural(count, "letter")) in \(queue) for good; add --yes")
+        }
+        print("Purged \(Terminal.plural(count, "letter")) from \(queue).")
+    }
+}
+
+/// Connects, runs `body` on the namespace's dead-letter queue, and closes; a missing queue or
+/// exchange says to run setup.
+private func withDeadLetterQueue<T: Sendable>(_ broker: BrokerOptions, _ topologyOptions: TopologyOptions, _ name: String,
+                                              _ body: (DeadLetterQueue) async throws -> T) async throws -> T {
+    let topology = try topologyOptions.topology()
+    let connection = try await AMQPConnection.connect(try broker.configuration(name: name))
+    do {
+        let result = try await body(DeadLetterQueue(connection: connection, topology: topology))
+        await connection.close()
+        return result
+    } catch let error as AMQPError where error.isNotFound {
+        await connection.close()
+        throw CommandFailure("namespace '\(topology.namespace)' is not set up on the broker (\(error.message)): "
+            + "run `parcelctl setup` first")
+    } catch {
+        await connection.close()
+        throw error
+    }
+}
