@@ -31,9 +31,10 @@ public final class InMemoryStatusStore: StatusStore {
         }
     }
 
-    public func apply(_ transition: Transition, to parcelIDs: [String], worker: String?, at time: Date) async throws -> [TransitionOutcome] {
+    public func apply(_ changes: [StatusChange]) async throws -> [TransitionOutcome] {
         state.withLock { state in
-            parcelIDs.map { id in
+            changes.map { change in
+                let (id, transition, worker, time) = (change.parcelID, change.transition, change.worker, change.at)
                 guard var record = state.records[id] else { return .unknownParcel }
                 let (progress, outcome) = record.progress.applying(transition)
                 guard outcome == .applied else { return outcome }

@@ -33,7 +33,7 @@ public enum JSONValue: Sendable, Hashable, Decodable {
 
     /// Parses JSON text; nil when it is not valid JSON.
     public static func parse(_ data: Data) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: data)
+        data.withUnsafeBytes { JSONParser.parse($0) }
     }
 
     /// A short description of the value for error messages: its JSON type, and the value when short.

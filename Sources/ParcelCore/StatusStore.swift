@@ -9,9 +9,10 @@ public protocol StatusStore: Sendable {
     /// and reported, so a re-run file creates nothing twice.
     func submit(_ parcels: [Parcel], at time: Date) async throws -> SubmitOutcome
 
-    /// Applies one transition to each parcel, in one transaction; returns one outcome per id, in order.
-    /// Only applied transitions are appended to the history.
-    func apply(_ transition: Transition, to parcelIDs: [String], worker: String?, at time: Date) async throws -> [TransitionOutcome]
+    /// Applies each change in order, all in one transaction; returns one outcome per change. Only
+    /// applied transitions are appended to the history. Batching many parcels' changes into one call
+    /// is what makes a busy worker fast: one commit instead of one per task.
+    func apply(_ changes: [StatusChange]) async throws -> [TransitionOutcome]
 
     /// The parcel's record, or nil when no parcel has that id.
     func record(_ parcelID: String) async throws -> ParcelRecord?
@@ -24,9 +25,30 @@ public protocol StatusStore: Sendable {
 }
 
 extension StatusStore {
+    /// Applies one transition to each parcel, in one transaction; one outcome per id, in order.
+    public func apply(_ transition: Transition, to parcelIDs: [String], worker: String?,
+                      at time: Date) async throws -> [TransitionOutcome] {
+        try await apply(parcelIDs.map { StatusChange($0, transition, worker: worker, at: time) })
+    }
+
     public func apply(_ transition: Transition, to parcelID: String, worker: String? = nil,
                       at time: Date = Date()) async throws -> TransitionOutcome {
-        try await apply(transition, to: [parcelID], worker: worker, at: time)[0]
+        try await apply([StatusChange(parcelID, transition, worker: worker, at: time)])[0]
+    }
+}
+
+/// One transition for one parcel, with who made it and when.
+public struct StatusChange: Sendable, Hashable {
+    public var parcelID: String
+    public var transition: Transition
+    public var worker: String?
+    public var at: Date
+
+    public init(_ parcelID: String, _ transition: Transition, worker: String? = nil, at: Date = Date()) {
+        self.parcelID = parcelID
+        self.transition = transition
+        self.worker = worker
+        self.at = at
     }
 }
 

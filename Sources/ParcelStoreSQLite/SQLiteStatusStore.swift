@@ -92,27 +92,29 @@ public actor SQLiteStatusStore: StatusStore {
         }
     }
 
-    public func apply(_ transition: Transition, to parcelIDs: [String], worker: String?,
-                      at time: Date) throws(StatusStoreError) -> [TransitionOutcome] {
+    public func apply(_ changes: [StatusChange]) throws(StatusStoreError) -> [TransitionOutcome] {
         executor.assertOnQueue()
-        let operation = "apply \(transition.label) to \(parcelIDs.count) parcel(s)"
-        let at = time.unixMilliseconds
+        let operation = changes.count == 1
+            ? "apply \(changes[0].transition.label) to parcel \(changes[0].parcelID)"
+            : "apply \(changes.count) changes"
         return try connection.transaction(operation) { () throws(StatusStoreError) -> [TransitionOutcome] in
             var outcomes: [TransitionOutcome] = []
-            outcomes.reserveCapacity(parcelIDs.count)
-            for id in parcelIDs {
-                guard let stored = try progress(of: id, operation: operation) else {
+            outcomes.reserveCapacity(changes.count)
+            for change in changes {
+                guard let stored = try progress(of: change.parcelID, operation: operation) else {
                     outcomes.append(.unknownParcel)
                     continue
                 }
                 // The same pure rules as every store; only an applied transition writes anything.
-                let (next, outcome) = stored.progress.applying(transition)
+                let (next, outcome) = stored.progress.applying(change.transition)
                 outcomes.append(outcome)
                 guard outcome == .applied else { continue }
-                let lastError = transition.lastError(keeping: stored.lastError)
-                try connection.execute(SQL.updateProgress, StoredProgress.columns(next, lastError: lastError, at: at, parcelID: id),
+                let lastError = change.transition.lastError(keeping: stored.lastError)
+                try connection.execute(SQL.updateProgress,
+                                       StoredProgress.columns(next, lastError: lastError, at: change.at.unixMilliseconds,
+                                                              parcelID: change.parcelID),
                                        operation: operation)
-                let event = ParcelEvent(transition, parcelID: id, worker: worker, at: time)
+                let event = ParcelEvent(change.transition, parcelID: change.parcelID, worker: change.worker, at: change.at)
                 try connection.execute(SQL.insertEvent, event.columns, operation: operation)
             }
             return outcomes

@@ -78,7 +78,8 @@ struct ParcelWorker: AsyncParsableCommand {
         for stage in Stage.allCases {
             handlers[stage] = SimulatedStageHandler(stage: stage, workTime: workTime, faults: faults)
         }
-        let statusStore = try await store.open()
+        // Tasks in flight share transactions: one commit per batch, not per task.
+        let statusStore = GroupCommitStore(try await store.open())
         let host = ProcessInfo.processInfo.hostName
         let processor = TaskProcessor(
             store: statusStore, handlers: handlers,

@@ -1,5 +1,6 @@
 import Foundation
 import ParcelCore
+import ParcelStoreSQLite
 import Testing
 
 /// The rules every ``StatusStore`` follows (DESIGN.md §4, §6), run against each store.
@@ -307,6 +308,45 @@ struct StatusStoreContractTests {
             #expect(try await store.submit(parcels, at: moment(2)).created.isEmpty)
             // Reported for the README, never asserted: timings depend on the machine.
             print("[\(kind)] submit 2,000 parcels: \(submitTime); apply to 1,000 ids: \(applyTime)")
+        }
+    }
+}
+
+@Suite("Group commit")
+struct GroupCommitTests {
+    @Test("many concurrent tasks' changes land in few transactions, each caller getting its own outcomes")
+    func concurrentChanges() async throws {
+        try await withTemporaryFolder { folder in
+            let sqlite = try await SQLiteStatusStore.open(path: folder.appendingPathComponent("status.db").path)
+            let store = GroupCommitStore(sqlite)
+            let parcels = (0..<300).map { parcel("G-\($0)") }
+            _ = try await store.submit(parcels, at: Date())
+            // 300 tasks at once, each taking its parcel through all four stages, as a worker's tasks do.
+            let outcomes = try await withThrowingTaskGroup(of: [TransitionOutcome].self) { group in
+                for p in parcels {
+                    group.addTask {
+                        var seen: [TransitionOutcome] = []
+                        for stage in Stage.allCases {
+                            seen.append(try await store.apply(.started(stage, attempt: 1), to: p.id))
+                            seen.append(try await store.apply(.completed(stage), to: p.id))
+                        }
+                        seen.append(try await store.apply(.completed(.delivery), to: p.id))  // a redelivery
+                        return seen
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            for seen in outcomes {
+                #expect(seen == Array(repeating: .applied, count: 8) + [.duplicate])
+            }
+            #expect(try await store.countsByState() == [.delivered: 300])
+            let written = store.written
+            #expect(written.changes == 300 * 9)
+            #expect(written.transactions * 4 < written.changes, "\(written.transactions) transactions for \(written.changes) changes")
+            let expected: [ParcelEvent.Kind] = [.submitted, .started, .completed, .started, .completed, .started, .completed,
+                                                .started, .delivered]
+            #expect(try await store.history("G-7").map(\.kind) == expected)
+            await sqlite.close()
         }
     }
 }

@@ -7,6 +7,8 @@ import Testing
 enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case memory
     case sqlite
+    /// SQLite behind the group-commit wrapper the workers use.
+    case groupCommit = "group-commit"
 
     var testDescription: String { rawValue }
 }
@@ -21,6 +23,13 @@ func withStore<T>(_ kind: StoreKind, _ body: (any StatusStore) async throws -> T
         return try await withTemporaryFolder { folder in
             let store = try await SQLiteStatusStore.open(path: folder.appendingPathComponent("status.db").path)
             let result = try await body(store)
+            await store.close()
+            return result
+        }
+    case .groupCommit:
+        return try await withTemporaryFolder { folder in
+            let store = try await SQLiteStatusStore.open(path: folder.appendingPathComponent("status.db").path)
+            let result = try await body(GroupCommitStore(store))
             await store.close()
             return result
         }
