@@ -105,7 +105,8 @@ if [ -f "$shared_c" ]; then
     sed -n 's/.* secs=\([0-9.]*\) .*/\1/p')
   AMQP_PORT=$port .local/bin/bench_raw cleanup >/dev/null
 fi
-echo "  ParcelFlow, zero work: $fast s;  plain C pipeline over rabbitmq-c + SQLite (same run): ${raw:+$raw s}${raw:-not run (no ../shared/baselines beside the checkout)}"
+if [ -n "$raw" ]; then raw="$raw s"; else raw="not run (no ../shared/baselines beside the checkout)"; fi
+echo "  ParcelFlow, zero work: $fast s;  plain C pipeline over rabbitmq-c + SQLite (same run): $raw"
 echo "  Celery 5.7 (acks_late, prefork 2) on the same pipeline: 9.8 s, Dramatiq 2.2: 4.4 s (../shared/baselines/README.md)"
 echo "  (ParcelFlow's time runs from the submit command's start, file reading included, to the last parcel final)"
 
