@@ -96,6 +96,7 @@ public struct JSONFieldReader {
     }
 
     static func key(_ path: String) -> String {
-        path.split(separator: ".").last.map(String.init) ?? path
+        guard let dot = path.lastIndex(of: ".") else { return path }
+        return String(path[path.index(after: dot)...])
     }
 }
