@@ -216,10 +216,11 @@ public final class StageWorker: Sendable {
         switch publish {
         case .next(let task):
             return topology.stageTask(task)
-        case .retry(let task, let delay):
-            return AMQPOutboundMessage(
-                routingKey: topology.retryQueue(task.stage, delay: delay), body: task.encoded(),
-                properties: .persistentJSON(messageID: task.taskID, correlationID: task.parcelID), mandatory: true)
+        case .retry(let task, let delay, let expiration):
+            var properties = AMQPProperties.persistentJSON(messageID: task.taskID, correlationID: task.parcelID)
+            properties.expiration = String(max(1, expiration.wholeMilliseconds))
+            return AMQPOutboundMessage(routingKey: topology.retryQueue(task.stage, delay: delay), body: task.encoded(),
+                                       properties: properties, mandatory: true)
         case .deadLetter(let letter):
             var headers: AMQPTable = [
                 DeadLetter.Header.attempts: .int64(Int64(letter.attempts)),

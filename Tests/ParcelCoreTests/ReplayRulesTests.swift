@@ -70,7 +70,7 @@ struct ReplayRulesTests {
             return
         }
         var decision = try await processor.process(body: task.encoded(), queueStage: .packaging)
-        while case .retry(let copy, _) = decision.publish {
+        while case .retry(let copy, _, _) = decision.publish {
             task = copy
             decision = try await processor.process(body: task.encoded(), queueStage: .packaging)
         }

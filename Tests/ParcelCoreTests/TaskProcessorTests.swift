@@ -72,13 +72,15 @@ struct TaskProcessorTests {
         var delays: [Duration] = []
         for _ in 1...2 {
             let decision = try await processor.process(body: current.encoded(), queueStage: .collection)
-            guard case .retry(let copy, let delay) = decision.publish else {
+            guard case .retry(let copy, let delay, let expiration) = decision.publish else {
                 Issue.record("expected a retry, got \(decision)")
                 return
             }
             #expect(decision.outcome == .retried)
             #expect(try await store.record(task.parcelID)?.status == .retrying(.collection))
             #expect(copy.attempt == current.attempt + 1)
+            // Jitter: the copy may expire up to 20 % before its tier's delay, never after it.
+            #expect(expiration <= delay && expiration >= delay * 0.8)
             delays.append(delay)
             current = copy
         }
@@ -94,7 +96,7 @@ struct TaskProcessorTests {
         var task = try await submitted()
         let processor = processor([.collection: ScriptedHandler { _ throws(TaskFailure) in throw .transient("flooded road") }])
         var decision = try await processor.process(body: task.encoded(), queueStage: .collection)
-        while case .retry(let copy, _) = decision.publish {
+        while case .retry(let copy, _, _) = decision.publish {
             task = copy
             decision = try await processor.process(body: task.encoded(), queueStage: .collection)
         }
@@ -202,5 +204,8 @@ struct TaskProcessorTests {
         #expect(delays == expected)
         let retries: [Bool] = (1...5).map(policy.shouldRetry(afterAttempt:))
         #expect(retries == [true, true, true, true, false])
+        #expect(policy.expiration(afterAttempt: 1, unit: 0) == .seconds(1))
+        #expect(policy.expiration(afterAttempt: 2, unit: 0.5) == .seconds(4.5))
+        #expect(policy.expiration(afterAttempt: 3, unit: 0.999) > .seconds(24))
     }
 }

@@ -16,8 +16,9 @@ import Foundation
 //     confirm, then acknowledge; if another copy of the task recorded it first, only acknowledge.
 //     Held at inspection: record it, acknowledge.
 //  5. Failed for a passing reason (transient), attempts left: record "retrying", publish a copy with
-//     attempt + 1 to the delay queue of the attempt's tier with a confirm, then acknowledge. The copy
-//     comes back to the stage queue when its delay expires and starts again at step 1.
+//     attempt + 1 to the delay queue of the attempt's tier (expiring up to 20 % early: jitter) with a
+//     confirm, then acknowledge. The copy comes back to the stage queue when it expires and starts
+//     again at step 1.
 //  6. Failed permanently, or transiently with no attempts left: record "dead-lettered" with the
 //     reason, publish the message to the dead-letter exchange with headers saying stage, attempts,
 //     kind and reason, with a confirm, then acknowledge. `parcelctl dlq replay` puts it back.
@@ -100,7 +101,9 @@ public struct TaskProcessor: Sendable {
             var copy = task
             copy.attempt += 1
             copy.createdAt = now()
-            return TaskDecision(outcome: .retried, publish: .retry(copy, delay: retry.delay(afterAttempt: task.attempt)))
+            return TaskDecision(outcome: .retried, publish: .retry(
+                copy, delay: retry.delay(afterAttempt: task.attempt),
+                expiration: retry.expiration(afterAttempt: task.attempt, unit: Double.random(in: 0..<1))))
         }
         let reason = failure.kind == .transient
             ? "gave up after \(task.attempt) attempts: \(failure.reason)" : failure.reason
@@ -173,8 +176,8 @@ public struct TaskDecision: Sendable, Hashable {
     public enum Publish: Sendable, Hashable {
         /// The next stage's task, to the tasks exchange.
         case next(TaskEnvelope)
-        /// A retry copy, to the delay queue of `delay`'s tier.
-        case retry(TaskEnvelope, delay: Duration)
+        /// A retry copy, to the delay queue of `delay`'s tier, expiring after `expiration` (≤ `delay`: jitter).
+        case retry(TaskEnvelope, delay: Duration, expiration: Duration)
         /// To the dead-letter exchange.
         case deadLetter(DeadLetter)
     }
