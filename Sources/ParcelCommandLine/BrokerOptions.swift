@@ -23,3 +23,22 @@ public struct BrokerOptions: ParsableArguments {
         return configuration
     }
 }
+
+extension BrokerOptions {
+    /// Connects, runs `body`, and closes the connection whatever happens. A queue or exchange the
+    /// broker does not have (NOT_FOUND) means the namespace was never set up, and says so.
+    public func withConnection<T: Sendable>(name: String, _ body: (AMQPConnection) async throws -> T) async throws -> T {
+        let connection = try await AMQPConnection.connect(try configuration(name: name))
+        do {
+            let result = try await body(connection)
+            await connection.close()
+            return result
+        } catch let error as AMQPError where error.isNotFound {
+            await connection.close()
+            throw CommandFailure("\(error.message): run `parcelctl setup` first (with the same --namespace)")
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+}

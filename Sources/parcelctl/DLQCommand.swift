@@ -192,22 +192,9 @@ struct DLQPurge: AsyncParsableCommand {
     }
 }
 
-/// Connects, runs `body` on the namespace's dead-letter queue, and closes; a missing queue or
-/// exchange says to run setup.
+/// Connects, runs `body` on the namespace's dead-letter queue, and closes.
 private func withDeadLetterQueue<T: Sendable>(_ broker: BrokerOptions, _ topologyOptions: TopologyOptions, _ name: String,
                                               _ body: (DeadLetterQueue) async throws -> T) async throws -> T {
     let topology = try topologyOptions.topology()
-    let connection = try await AMQPConnection.connect(try broker.configuration(name: name))
-    do {
-        let result = try await body(DeadLetterQueue(connection: connection, topology: topology))
-        await connection.close()
-        return result
-    } catch let error as AMQPError where error.isNotFound {
-        await connection.close()
-        throw CommandFailure("namespace '\(topology.namespace)' is not set up on the broker (\(error.message)): "
-            + "run `parcelctl setup` first")
-    } catch {
-        await connection.close()
-        throw error
-    }
+    return try await broker.withConnection(name: name) { try await body(DeadLetterQueue(connection: $0, topology: topology)) }
 }

@@ -28,17 +28,12 @@ struct SetupCommand: AsyncParsableCommand {
             print(topology.definitionsJSON(), terminator: "")
             return
         }
-        let connection = try await AMQPConnection.connect(try broker.configuration(name: "parcelctl setup"))
-        do {
-            let channel = try await connection.openChannel()
-            try await topology.declare(on: channel)
-            await connection.close()
-        } catch {
-            await connection.close()
-            throw error
+        let endpoint = try await broker.withConnection(name: "parcelctl setup") { connection in
+            try await topology.declare(on: try await connection.openChannel())
+            return connection.endpoint
         }
         print("Ready: \(Terminal.plural(topology.exchanges.count, "exchange")), \(Terminal.plural(topology.queues.count, "queue")) "
-            + "and \(Terminal.plural(topology.bindings.count, "binding")) on \(connection.endpoint).")
+            + "and \(Terminal.plural(topology.bindings.count, "binding")) on \(endpoint).")
     }
 }
 
@@ -60,14 +55,7 @@ struct TeardownCommand: AsyncParsableCommand {
         guard yes else {
             throw ValidationError("this deletes every queue of namespace '\(topology.namespace)' and its messages; add --yes")
         }
-        let connection = try await AMQPConnection.connect(try broker.configuration(name: "parcelctl teardown"))
-        do {
-            try await topology.delete(on: try await connection.openChannel())
-            await connection.close()
-        } catch {
-            await connection.close()
-            throw error
-        }
+        try await broker.withConnection(name: "parcelctl teardown") { try await topology.delete(on: try await $0.openChannel()) }
         print("Deleted the exchanges and queues of namespace '\(topology.namespace)'.")
     }
 }

@@ -53,25 +53,17 @@ struct SubmitCommand: AsyncParsableCommand {
 
         let topology = try topologyOptions.topology()
         // The broker first: if it cannot be reached, the store is left untouched.
-        let connection = try await AMQPConnection.connect(try broker.configuration(name: "parcelctl submit"))
-        let report: ParcelSubmitter.Report
-        do {
+        let report = try await broker.withConnection(name: "parcelctl submit") { connection in
             let channel = try await connection.openChannel()
             try await channel.checkExchange(topology.tasksExchange)
             try await channel.enableConfirms()
             let store = try await self.store.open()
             let bar = ProgressBar(label: "queued")
-            report = try await ParcelSubmitter(channel: channel, store: store, topology: topology).submit(parcels) { done, total in
+            let report = try await ParcelSubmitter(channel: channel, store: store, topology: topology).submit(parcels) { done, total in
                 bar.update(done, of: total)
             }
             bar.finish()
-            await connection.close()
-        } catch let error as AMQPError where error.isNotFound {
-            await connection.close()
-            throw CommandFailure("the broker has no \(topology.tasksExchange) exchange: run `parcelctl setup` first")
-        } catch {
-            await connection.close()
-            throw error
+            return report
         }
         try explain(report, checking: checked - started, total: ContinuousClock.now - started)
     }
