@@ -87,21 +87,26 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // What the test targets share: running child processes, finding built programs, polling.
+        .target(
+            name: "ParcelTestSupport",
+            path: "Tests/Support"
+        ),
         .testTarget(
             name: "AMQPTests",
-            dependencies: ["AMQP"]
+            dependencies: ["AMQP", "ParcelTestSupport"]
         ),
         .testTarget(
             name: "ParcelCoreTests",
-            dependencies: ["ParcelCore"]
+            dependencies: ["ParcelCore", "ParcelTestSupport"]
         ),
         .testTarget(
             name: "ParcelRabbitTests",
-            dependencies: ["ParcelRabbit", "ParcelCore", "AMQP", "ParcelStoreSQLite"]
+            dependencies: ["ParcelRabbit", "ParcelCore", "AMQP", "ParcelStoreSQLite", "ParcelTestSupport"]
         ),
         .testTarget(
             name: "ParcelStoreTests",
-            dependencies: ["ParcelCore", "ParcelStoreSQLite"]
+            dependencies: ["ParcelCore", "ParcelStoreSQLite", "ParcelTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,6 @@
 import AMQP
 import Foundation
+import ParcelTestSupport
 import Testing
 
 /// A broker node of its own for tests that stop it: the shared test broker must stay up for the others.

@@ -1,5 +1,6 @@
 import AMQP
 import Foundation
+import ParcelTestSupport
 import Testing
 
 @Suite("Connecting")
@@ -105,37 +106,15 @@ func freePort() throws -> Int {
     return proxy.port
 }
 
-/// Runs a program and returns its standard output; throws with its standard error when it fails.
-///
-/// The wait happens on a thread of its own: starting a broker node takes seconds, and blocking one of
-/// the few cooperative threads that long would stall every other test running in parallel.
+/// Runs a program (on a thread of its own) and returns its standard output; throws with its standard
+/// error when it fails.
 @discardableResult
-func runProcess(_ path: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> String {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread {
-            continuation.resume(with: Result { try runProcessBlocking(path, arguments, environment: environment) })
-        }.start()
+func runProcess(_ path: String, _ arguments: [String]) async throws -> String {
+    let exit = try await runChild(URL(fileURLWithPath: path), arguments)
+    guard exit.status == 0 else {
+        throw ProcessFailure(command: ([path] + arguments).joined(separator: " "), status: exit.status, stderr: exit.errors)
     }
-}
-
-private func runProcessBlocking(_ path: String, _ arguments: [String], environment: [String: String]?) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let output = out.fileHandleForReading.readDataToEndOfFile()
-    let errors = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw ProcessFailure(command: ([path] + arguments).joined(separator: " "), status: process.terminationStatus,
-                             stderr: String(decoding: errors, as: UTF8.self))
-    }
-    return String(decoding: output, as: UTF8.self)
+    return exit.output
 }
 
 struct ProcessFailure: Error, CustomStringConvertible {

@@ -1,5 +1,6 @@
 import Foundation
 import ParcelCore
+import ParcelTestSupport
 import Testing
 
 /// `schemas/` against the Swift code: what the Swift side writes validates with a real JSON Schema
@@ -156,12 +157,12 @@ struct SchemaTests {
     @Test("the AsyncAPI document parses and names every exchange, queue and header")
     func asyncAPI() async throws {
         let python = try await Python.interpreter()
-        let result = try await Processes.run(python, [
+        let result = try await runChild(URL(fileURLWithPath: python), [
             "-c", "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1], encoding='utf-8')), sys.stdout)",
             SchemaFiles.url("asyncapi.yaml").path,
         ])
-        #expect(result.status == 0, "\(result.stderr)")
-        let document = try #require(JSONValue.parse(Data(result.stdout.utf8)), "asyncapi.yaml is not a YAML mapping")
+        #expect(result.status == 0, "\(result.errors)")
+        let document = try #require(JSONValue.parse(Data(result.output.utf8)), "asyncapi.yaml is not a YAML mapping")
         #expect(document["asyncapi"] == .string("2.6.0"))
         let channels = try #require(document["channels"]?.objectValue)
 
@@ -414,7 +415,7 @@ private actor Python {
         for candidate in candidates where !tried.contains(candidate) {
             tried.append(candidate)
             guard FileManager.default.isExecutableFile(atPath: candidate) else { continue }
-            if let run = try? await Processes.run(candidate, ["-c", "import jsonschema, yaml"]), run.status == 0 {
+            if let run = try? await runChild(URL(fileURLWithPath: candidate), ["-c", "import jsonschema, yaml"]), run.status == 0 {
                 result = .success(candidate)
                 break
             }
@@ -436,9 +437,10 @@ private enum Validator {
     /// `python3 schemas/validate.py ARGS`.
     static func run(_ arguments: [String], stdin: Data = Data()) async throws -> Output {
         let python = try await Python.interpreter()
-        let result = try await Processes.run(python, [SchemaFiles.url("validate.py").path] + arguments, stdin: stdin)
-        #expect(result.status == 0 || result.status == 1, "validate.py failed: \(result.stderr)")
-        return Output(status: result.status, stdout: result.stdout, stderr: result.stderr)
+        let result = try await runChild(URL(fileURLWithPath: python), [SchemaFiles.url("validate.py").path] + arguments,
+                                        stdin: stdin)
+        #expect(result.status == 0 || result.status == 1, "validate.py failed: \(result.errors)")
+        return Output(status: result.status, stdout: result.output, stderr: result.errors)
     }
 
     /// One result per document ("ok" or "invalid: <path>: <message>"), each document one line on stdin.
@@ -466,56 +468,6 @@ private enum Validator {
         try #require(results.count == files.count && output.lines.count == files.count,
                      "validate.py: \(output.stdout)\(output.stderr)")
         return results
-    }
-}
-
-private enum Processes {
-    struct Result: Sendable {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    /// Runs a program to its end on a thread of its own (never blocking the cooperative pool).
-    /// Standard input, output and error go through files, so no pipe can fill up and stall it.
-    static func run(_ executable: String, _ arguments: [String], stdin: Data = Data()) async throws -> Result {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                continuation.resume(with: Swift.Result { try runBlocking(executable, arguments, stdin: stdin) })
-            }.start()
-        }
-    }
-
-    private static func runBlocking(_ executable: String, _ arguments: [String], stdin: Data) throws -> Result {
-        let files = FileManager.default
-        let directory = files.temporaryDirectory.appendingPathComponent("parcelflow-schema-\(UUID().uuidString)")
-        try files.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? files.removeItem(at: directory) }
-        let input = directory.appendingPathComponent("stdin")
-        let output = directory.appendingPathComponent("stdout")
-        let errors = directory.appendingPathComponent("stderr")
-        try stdin.write(to: input)
-        try Data().write(to: output)
-        try Data().write(to: errors)
-        let inputHandle = try FileHandle(forReadingFrom: input)
-        let outputHandle = try FileHandle(forWritingTo: output)
-        let errorHandle = try FileHandle(forWritingTo: errors)
-        defer {
-            try? inputHandle.close()
-            try? outputHandle.close()
-            try? errorHandle.close()
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardInput = inputHandle
-        process.standardOutput = outputHandle
-        process.standardError = errorHandle
-        try process.run()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus,
-                      stdout: String(decoding: try Data(contentsOf: output), as: UTF8.self),
-                      stderr: String(decoding: try Data(contentsOf: errors), as: UTF8.self))
     }
 }
 

@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import ParcelCore
 import ParcelRabbit
+import ParcelTestSupport
 import Testing
 
 /// A broker node of the test's own, to stop and start under running workers.
@@ -15,22 +16,7 @@ struct TestNode {
         let script = ProcessInfo.processInfo.environment["PARCELFLOW_BROKER_SCRIPT"]
             ?? Broker.root.appendingPathComponent("deploy/local/broker.sh").path
         let arguments = [script, command, "--name", name] + (command == "start" ? ["--port", "\(port)", "--dist-port", "25694"] : [])
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                do {
-                    let process = Process()
-                    process.executableURL = URL(fileURLWithPath: "/bin/bash")
-                    process.arguments = arguments
-                    process.standardOutput = FileHandle.nullDevice
-                    process.standardError = FileHandle.nullDevice
-                    try process.run()
-                    process.waitUntilExit()
-                    continuation.resume(returning: process.terminationStatus)
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }.start()
-        }
+        let status = try await runChild(URL(fileURLWithPath: "/bin/bash"), arguments).status
         #expect(status == 0, "broker.sh \(command) failed")
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import ParcelCore
 import ParcelRabbit
 import ParcelStoreSQLite
+import ParcelTestSupport
 import Synchronization
 import Testing
 

@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import ParcelCore
 import ParcelRabbit
+import ParcelTestSupport
 import Testing
 
 enum Broker {
@@ -13,14 +14,7 @@ enum Broker {
         try await AMQPConnection.connect(AMQPConfiguration(url: url, connectionName: "test \(name)"))
     }
 
-    static var root: URL {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
-        }
-        fatalError("Package.swift not found above \(#filePath)")
-    }
+    static var root: URL { repositoryRoot }
 }
 
 @Suite("ParcelFlow topology", .serialized)

@@ -3,22 +3,14 @@ import Foundation
 import ParcelCore
 import ParcelRabbit
 import ParcelStoreSQLite
+import ParcelTestSupport
 import Testing
 
 /// Runs the built `parcelctl` the way warehouse staff do, on a thread of its own.
 struct Parcelctl {
     let environment: [String: String]
 
-    static var binary: String {
-        // `swift build --build-tests` puts the executables next to the test bundle.
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        if directory.lastPathComponent.hasSuffix(".xctest") { directory.deleteLastPathComponent() }
-        for candidate in [directory, Broker.root.appendingPathComponent(".build/debug")] {
-            let path = candidate.appendingPathComponent("parcelctl").path
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        return Broker.root.appendingPathComponent(".build/debug/parcelctl").path
-    }
+    static var binary: String { (builtProduct("parcelctl") ?? repositoryRoot.appendingPathComponent(".build/debug/parcelctl")).path }
 
     struct Result {
         let status: Int32
@@ -27,29 +19,8 @@ struct Parcelctl {
     }
 
     func run(_ arguments: [String]) async throws -> Result {
-        let environment = ProcessInfo.processInfo.environment.merging(self.environment) { $1 }
-        return try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                do {
-                    let process = Process()
-                    process.executableURL = URL(fileURLWithPath: Self.binary)
-                    process.arguments = arguments
-                    process.environment = environment
-                    let out = Pipe(), err = Pipe()
-                    process.standardOutput = out
-                    process.standardError = err
-                    try process.run()
-                    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-                    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-                    process.waitUntilExit()
-                    continuation.resume(returning: Result(status: process.terminationStatus,
-                                                          stdout: String(decoding: stdout, as: UTF8.self),
-                                                          stderr: String(decoding: stderr, as: UTF8.self)))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }.start()
-        }
+        let exit = try await runChild(URL(fileURLWithPath: Self.binary), arguments, environment: environment)
+        return Result(status: exit.status, stdout: exit.output, stderr: exit.errors)
     }
 }
 

@@ -3,6 +3,7 @@ import Foundation
 import ParcelCore
 import ParcelRabbit
 import ParcelStoreSQLite
+import ParcelTestSupport
 import Testing
 
 /// A `parcel-worker` process, as ops run it.
@@ -12,11 +13,7 @@ final class WorkerProcess: @unchecked Sendable {
     let log: URL
 
     init(_ fixture: SubmitFixture, arguments: [String] = [], name: String) throws {
-        var directory = URL(fileURLWithPath: Parcelctl.binary).deletingLastPathComponent()
-        if !FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("parcel-worker").path) {
-            directory = Broker.root.appendingPathComponent(".build/debug")
-        }
-        process.executableURL = directory.appendingPathComponent("parcel-worker")
+        process.executableURL = builtProduct("parcel-worker") ?? repositoryRoot.appendingPathComponent(".build/debug/parcel-worker")
         process.arguments = ["--retry-delays", fixture.topology.retryDelays.map(ParcelTopology.delayName).joined(separator: ","),
                              "--shutdown-timeout", "10"] + arguments
         process.environment = ProcessInfo.processInfo.environment.merging([

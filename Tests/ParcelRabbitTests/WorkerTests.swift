@@ -3,6 +3,7 @@ import Foundation
 import ParcelCore
 import ParcelRabbit
 import ParcelStoreSQLite
+import ParcelTestSupport
 import Synchronization
 import Testing
 
@@ -71,14 +72,6 @@ struct WorkerFixture {
     }
 }
 
-func eventually(timeout: Duration, _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    return try await condition()
-}
 
 @Suite("Workers against the real broker")
 struct WorkerTests {

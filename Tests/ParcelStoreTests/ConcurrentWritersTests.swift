@@ -1,6 +1,7 @@
 import Foundation
 import ParcelCore
 import ParcelStoreSQLite
+import ParcelTestSupport
 import Testing
 
 /// DESIGN.md §10: several worker processes on one machine share one SQLite file.
@@ -15,8 +16,8 @@ struct ConcurrentWritersTests {
         try await withTemporaryFolder { folder in
             let path = folder.appendingPathComponent("shared.db").path
             // Both start on a file that does not exist yet: they also race to create and migrate it.
-            async let first = runChild(writer, [path, "A", "\(Self.parcelsPerWriter)"], outputFolder: folder)
-            async let second = runChild(writer, [path, "B", "\(Self.parcelsPerWriter)"], outputFolder: folder)
+            async let first = runChild(writer, [path, "A", "\(Self.parcelsPerWriter)"])
+            async let second = runChild(writer, [path, "B", "\(Self.parcelsPerWriter)"])
             for (prefix, exit) in try await [("A", first), ("B", second)] {
                 #expect(exit.status == 0, "writer \(prefix) failed: \(exit.errors)")
                 #expect(exit.errors.isEmpty)

@@ -1,5 +1,6 @@
 import AMQP
 import Foundation
+import ParcelTestSupport
 import Testing
 
 /// The broker the integration tests talk to: the one `deploy/local/test.sh` started (or found) and
@@ -25,28 +26,11 @@ enum TestBroker {
     }
 
     /// The repository's root, for the scripts under deploy/.
-    static var root: URL {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
-        }
-        fatalError("Package.swift not found above \(#filePath)")
-    }
+    static var root: URL { repositoryRoot }
 }
 
 extension AMQPOutboundMessage {
     static func text(_ text: String, to queue: String, properties: AMQPProperties = AMQPProperties(deliveryMode: 2)) -> AMQPOutboundMessage {
         AMQPOutboundMessage(routingKey: queue, body: Data(text.utf8), properties: properties)
     }
-}
-
-/// Waits for `condition` to hold, polling, up to `timeout`.
-func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    return try await condition()
 }
