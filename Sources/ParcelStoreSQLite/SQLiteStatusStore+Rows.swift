@@ -11,6 +11,12 @@ enum SQL {
     static let selectProgress = """
         SELECT state, stage, stages_done, attempts, last_error, parcel_json FROM parcels WHERE parcel_id = ?
         """
+    /// The progress of many parcels in one query; ?1 is a JSON array of ids. (No parcel_json: applying
+    /// transitions does not need it.)
+    static let selectProgressOfMany = """
+        SELECT state, stage, stages_done, attempts, last_error, '', parcel_id FROM parcels
+        WHERE parcel_id IN (SELECT value FROM json_each(?1))
+        """
     static let updateProgress = """
         UPDATE parcels SET state = ?, stage = ?, stages_done = ?, attempts = ?, last_error = ?, updated_at = ?
         WHERE parcel_id = ?
@@ -22,8 +28,13 @@ enum SQL {
     static let insertEvent = """
         INSERT INTO events (parcel_id, kind, stage, attempt, detail, worker, at) VALUES (?, ?, ?, ?, ?, ?, ?)
         """
+    /// The submission (from the parcel's row) and then the events, in order. Databases written before
+    /// the submission moved to the row hold a "submitted" event too; it is skipped, not shown twice.
     static let selectHistory = """
-        SELECT kind, stage, attempt, detail, worker, at FROM events WHERE parcel_id = ? ORDER BY id
+        SELECT 'submitted', NULL, NULL, NULL, NULL, submitted_at, 0 AS part, 0 AS id FROM parcels WHERE parcel_id = ?1
+        UNION ALL
+        SELECT kind, stage, attempt, detail, worker, at, 1, id FROM events WHERE parcel_id = ?1 AND kind <> 'submitted'
+        ORDER BY part, id
         """
     static let countByState = "SELECT state, count(*) FROM parcels GROUP BY state"
 }

@@ -74,8 +74,8 @@ public actor SQLiteStatusStore: StatusStore {
                 let inserted = try connection.execute(SQL.insertParcel, [.text(parcel.id), .text(json), .integer(at), .integer(at)],
                                                       operation: operation)
                 if inserted == 1 {
-                    let event = ParcelEvent(parcelID: parcel.id, kind: .submitted, stage: nil, at: time)
-                    try connection.execute(SQL.insertEvent, event.columns, operation: operation)
+                    // The history's "submitted" line is the row's own submitted_at (see SQL.selectHistory):
+                    // one row written per parcel submitted instead of two.
                     outcome.created.append(parcel.id)
                     continue
                 }
@@ -98,10 +98,12 @@ public actor SQLiteStatusStore: StatusStore {
             ? "apply \(changes[0].transition.label) to parcel \(changes[0].parcelID)"
             : "apply \(changes.count) changes"
         return try connection.transaction(operation) { () throws(StatusStoreError) -> [TransitionOutcome] in
+            // One read for the whole batch; later changes to the same parcel see the earlier ones.
+            var current = try progress(of: changes.map(\.parcelID), operation: operation)
             var outcomes: [TransitionOutcome] = []
             outcomes.reserveCapacity(changes.count)
             for change in changes {
-                guard let stored = try progress(of: change.parcelID, operation: operation) else {
+                guard var stored = current[change.parcelID] else {
                     outcomes.append(.unknownParcel)
                     continue
                 }
@@ -110,6 +112,9 @@ public actor SQLiteStatusStore: StatusStore {
                 outcomes.append(outcome)
                 guard outcome == .applied else { continue }
                 let lastError = change.transition.lastError(keeping: stored.lastError)
+                stored.progress = next
+                stored.lastError = lastError
+                current[change.parcelID] = stored
                 try connection.execute(SQL.updateProgress,
                                        StoredProgress.columns(next, lastError: lastError, at: change.at.unixMilliseconds,
                                                               parcelID: change.parcelID),
@@ -156,6 +161,37 @@ public actor SQLiteStatusStore: StatusStore {
             counts[state] = Int(row.integer(1))
         }
         return counts
+    }
+
+    /// The rows of these parcels, by id; ids with no row are absent.
+    private func progress(of parcelIDs: [String], operation: String) throws(StatusStoreError) -> [String: StoredProgress] {
+        var rows: [String: StoredProgress] = [:]
+        rows.reserveCapacity(parcelIDs.count)
+        try connection.execute(SQL.selectProgressOfMany, [.text(Self.jsonArray(parcelIDs))], operation: operation) {
+            row throws(StatusStoreError) in
+            let id = row.text(6) ?? ""
+            rows[id] = try StoredProgress(row, parcelID: id, operation: operation)
+        }
+        return rows
+    }
+
+    /// `["a","b"]`, escaping what JSON requires (ids are validated, but the store does not rely on it).
+    static func jsonArray(_ strings: [String]) -> String {
+        var out = "["
+        for (index, string) in strings.enumerated() {
+            if index > 0 { out += "," }
+            out += "\""
+            for scalar in string.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+                default: out.unicodeScalars.append(scalar)
+                }
+            }
+            out += "\""
+        }
+        return out + "]"
     }
 
     /// The parcel's row, or nil when there is none.

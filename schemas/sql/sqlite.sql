@@ -35,6 +35,7 @@ CREATE TABLE parcels (
 -- countsByState, and the report's "how many are where".
 CREATE INDEX parcels_by_state ON parcels (state);
 
+-- A parcel's history is its submission (parcels.submitted_at) followed by these rows, oldest first.
 CREATE TABLE events (
     -- A rowid: rising, because rows are only ever appended (no AUTOINCREMENT bookkeeping per insert).
     id        INTEGER PRIMARY KEY,
