@@ -350,3 +350,22 @@ struct GroupCommitTests {
         }
     }
 }
+
+extension StatusStoreContractTests {
+    @Test("reasons and worker names keep every character: quotes, backslashes, line breaks, emoji",
+          arguments: StoreKind.allCases)
+    func awkwardText(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            _ = try await store.submit([parcel("T-1")], at: moment(0))
+            let reason = "the \"fragile\" sticker\\label\nfell off 🏷️ \u{1}"
+            let worker = "host \"a\"/42"
+            #expect(try await store.apply(.queued(.collection), to: "T-1", at: moment(1)) == .applied)
+            #expect(try await store.apply(.started(.collection, attempt: 1), to: "T-1", worker: worker, at: moment(2)) == .applied)
+            #expect(try await store.apply(.retrying(.collection, attempt: 1, error: reason), to: "T-1", worker: worker,
+                                          at: moment(3)) == .applied)
+            let last = try #require(try await store.history("T-1").last)
+            #expect(last.detail == reason && last.worker == worker && last.attempt == 1 && last.stage == .collection)
+            #expect(try await store.record("T-1")?.lastError == reason)
+        }
+    }
+}
