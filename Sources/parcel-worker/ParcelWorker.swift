@@ -50,6 +50,11 @@ struct ParcelWorker: AsyncParsableCommand {
     @Option(help: "Share of simulated inspections that hold the parcel (0 to 1).")
     var holdRate = 0.0
 
+    @Option(parsing: .upToNextOption,
+            help: ArgumentHelp("Parcel ids whose processing crashes the worker (simulated poison), for tests.",
+                               visibility: .hidden))
+    var crashOn: [String] = []
+
     @Flag(help: "Connect to the broker, print its version, and exit.")
     var check = false
 
@@ -73,7 +78,8 @@ struct ParcelWorker: AsyncParsableCommand {
         where !(0...1).contains(rate) {
             throw ValidationError("\(name) must be from 0 to 1")
         }
-        let faults = SimulatedStageHandler.Faults(transientRate: transientRate, permanentRate: permanentRate, holdRate: holdRate)
+        let faults = SimulatedStageHandler.Faults(transientRate: transientRate, permanentRate: permanentRate, holdRate: holdRate,
+                                                  crashOn: Set(crashOn))
         var handlers: [Stage: any StageHandler] = [:]
         for stage in Stage.allCases {
             handlers[stage] = SimulatedStageHandler(stage: stage, workTime: workTime, faults: faults)

@@ -142,4 +142,49 @@ struct WorkerProcessTests {
         #expect(await survivor.exitStatus(timeout: .seconds(15)) == 0)
         try await fixture.tearDown()
     }
+
+    @Test("a parcel that crashes every worker is quarantined by the delivery limit; work goes on", .timeLimit(.minutes(2)))
+    func poisonQuarantined() async throws {
+        var fixture = try SubmitFixture.withMillisecondRetries()
+        fixture.topology.deliveryLimit = 2
+        try await fixture.declare()
+        let parcels = SubmitFixture.parcels(4)
+        let poison = parcels[0]
+        try await fixture.submitWithLibrary([poison])
+        let arguments = ["--delivery-limit", "2", "--concurrency", "1", "--crash-on", poison.id]
+
+        // Like a supervisor: start a worker again each time the poison kills it.
+        let connection = try await Broker.connect()
+        let channel = try await connection.openChannel()
+        var crashes = 0
+        for attempt in 1...6 {
+            let worker = try WorkerProcess(fixture, arguments: arguments, name: "poisoned-\(attempt)")
+            let status = await worker.exitStatus(timeout: .seconds(10))
+            if status == nil {
+                worker.signal(SIGTERM)
+                _ = await worker.exitStatus(timeout: .seconds(10))
+                break
+            }
+            #expect(status != 0)
+            crashes += 1
+            if try await channel.queueState(fixture.topology.deadQueue).messageCount == 1 { break }
+        }
+        #expect(crashes == 3, "the delivery limit of 2 lets the poison kill three workers, then quarantines it")
+        let letter = try #require(try await channel.get(queue: fixture.topology.deadQueue, autoAck: true))
+        #expect(letter.properties.correlationID == poison.id)
+        #expect(letter.headers["x-death"]?.arrayValue?.first?.tableValue?["reason"]?.stringValue == "delivery_limit")
+        #expect(try await channel.queueState(fixture.topology.stageQueue(.collection)).messageCount == 0)
+        await connection.close()
+
+        // The fleet is not stuck: the next parcels go through.
+        let worker = try WorkerProcess(fixture, arguments: arguments, name: "healthy")
+        let others = Array(parcels.dropFirst())
+        try await fixture.submitWithLibrary(others)
+        #expect(try await eventually(timeout: .seconds(30)) {
+            try await fixture.statesCount()[.delivered] == others.count
+        })
+        worker.signal(SIGTERM)
+        #expect(await worker.exitStatus(timeout: .seconds(15)) == 0)
+        try await fixture.tearDown()
+    }
 }

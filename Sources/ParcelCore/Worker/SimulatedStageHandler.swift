@@ -11,11 +11,15 @@ public struct SimulatedStageHandler: StageHandler {
         public var permanentRate: Double
         /// Share of inspections that hold the parcel (0…1).
         public var holdRate: Double
+        /// Parcels whose processing kills the worker process outright, at every stage: the poison
+        /// message the quorum queue's delivery limit is there for.
+        public var crashOn: Set<String>
 
-        public init(transientRate: Double = 0, permanentRate: Double = 0, holdRate: Double = 0) {
+        public init(transientRate: Double = 0, permanentRate: Double = 0, holdRate: Double = 0, crashOn: Set<String> = []) {
             self.transientRate = transientRate
             self.permanentRate = permanentRate
             self.holdRate = holdRate
+            self.crashOn = crashOn
         }
 
         public static let none = Faults()
@@ -38,6 +42,10 @@ public struct SimulatedStageHandler: StageHandler {
     }
 
     public func handle(_ task: TaskEnvelope) async throws(TaskFailure) -> StageOutcome {
+        if faults.crashOn.contains(task.parcelID) {
+            // Simulated: a bug that takes the whole process down with it.
+            fatalError("simulated crash while processing parcel \(task.parcelID) at \(stage)")
+        }
         let roll = random.unit()
         if workTime.upperBound > .zero {
             let span = workTime.upperBound - workTime.lowerBound
