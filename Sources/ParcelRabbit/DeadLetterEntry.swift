@@ -18,8 +18,9 @@ public struct DeadLetterEntry: Sendable {
         public static let transient = Kind(rawValue: TaskFailure.Kind.transient.rawValue)
         public static let permanent = Kind(rawValue: TaskFailure.Kind.permanent.rawValue)
         public static let invalid = Kind(rawValue: TaskFailure.Kind.invalid.rawValue)
-        /// Dead-lettered by the broker after the stage queue's delivery limit.
-        public static let poison = Kind(rawValue: "poison")
+        /// Kept stopping workers: quarantined by a worker on its last allowed delivery, or dead-lettered
+        /// by the broker after the stage queue's delivery limit.
+        public static let poison = Kind(rawValue: TaskFailure.Kind.poison.rawValue)
         /// Dead-lettered by the broker for another reason (rejected, expired, queue full).
         public static let broker = Kind(rawValue: "broker")
         /// No header says: someone published it to the dead-letter exchange by hand.

@@ -179,7 +179,12 @@ public final class StageWorker: Sendable {
     private func handle(_ delivery: AMQPDelivery, stage: Stage, publisher: AMQPChannel) async -> AMQPError? {
         let decision: TaskDecision
         do {
-            decision = try await processor.process(body: delivery.body, queueStage: stage)
+            // Quorum queues count returned deliveries; on the last one the limit allows, quarantine.
+            if let returned = delivery.headers["x-delivery-count"]?.intValue, returned >= configuration.topology.deliveryLimit {
+                decision = try await processor.quarantine(body: delivery.body, queueStage: stage, deliveries: returned + 1)
+            } else {
+                decision = try await processor.process(body: delivery.body, queueStage: stage)
+            }
         } catch {
             // The store failed: leave the task to a later attempt, after a pause so a store outage
             // does not spin.

@@ -208,4 +208,29 @@ struct TaskProcessorTests {
         #expect(policy.expiration(afterAttempt: 2, unit: 0.5) == .seconds(4.5))
         #expect(policy.expiration(afterAttempt: 3, unit: 0.999) > .seconds(24))
     }
+
+    @Test("on its last allowed delivery a task is quarantined without running; a stage already done is not")
+    func quarantine() async throws {
+        let task = try await submitted()
+        let crashing = processor([.collection: ScriptedHandler { _ throws(TaskFailure) in
+            Issue.record("the handler ran for a quarantined task")
+            return .completed(StagePayload())
+        }])
+        let decision = try await crashing.quarantine(body: task.encoded(), queueStage: .collection, deliveries: 6)
+        guard case .deadLetter(let letter) = decision.publish else {
+            Issue.record("expected a dead letter, got \(decision)")
+            return
+        }
+        #expect(letter.kind == .poison && letter.reason.contains("delivered 6 times"))
+        #expect(try await store.record(task.parcelID)?.status.state == .deadLettered)
+
+        // A redelivery of a stage that did finish is just a duplicate, however often it came.
+        let other = Parcel(id: "P-2", sender: sampleParcel.sender, recipient: sampleParcel.recipient,
+                           contents: sampleParcel.contents, weightGrams: 100, origin: "depot")
+        _ = try await store.submit([other], at: start)
+        let otherTask = TaskEnvelope(parcel: other, stage: .collection, createdAt: start, submittedAt: start)
+        _ = try await processor().process(body: otherTask.encoded(), queueStage: .collection)
+        let again = try await processor().quarantine(body: otherTask.encoded(), queueStage: .collection, deliveries: 6)
+        #expect(again.outcome == .duplicate)
+    }
 }

@@ -25,6 +25,9 @@ public struct TaskFailure: Error, Sendable, Hashable, CustomStringConvertible {
         case permanent
         /// The message is not a valid task: dead-lettered at once.
         case invalid
+        /// The task kept stopping workers before they could finish it: quarantined without running it
+        /// again.
+        case poison
     }
 
     public var kind: Kind

@@ -22,8 +22,10 @@ import Foundation
 //  6. Failed permanently, or transiently with no attempts left: record "dead-lettered" with the
 //     reason, publish the message to the dead-letter exchange with headers saying stage, attempts,
 //     kind and reason, with a confirm, then acknowledge. `parcelctl dlq replay` puts it back.
-//  7. A message that kills the worker before step 4 is redelivered by the broker; after the stage
-//     queue's delivery limit the broker itself dead-letters it (kind `poison`).
+//  7. A message that kills the worker before step 4 is redelivered by the broker, which counts the
+//     deliveries. On the last one the stage queue's delivery limit allows, the worker does not run it
+//     again: it records "dead-lettered" and dead-letters it itself (kind `poison`), so the store knows.
+//     Should a worker die even then, the broker dead-letters it at the limit.
 //
 // The processor decides; the caller publishes what it returns and acknowledges only once the broker
 // confirmed it. A store error is thrown: the caller leaves the message unacknowledged for redelivery.
@@ -92,6 +94,21 @@ public struct TaskProcessor: Sendable {
         } catch let failure as TaskFailure {
             return try await failed(task, body: body, failure)
         }
+    }
+
+    /// A message delivered `deliveries` times without being settled — it keeps stopping workers. If
+    /// its stage is still to do, it is dead-lettered (kind `poison`) without running it again; anything
+    /// else (not a task, a stage already done, a final parcel) is handled as ``process(body:queueStage:)``
+    /// would, which runs no handler for those.
+    public func quarantine(body: Data, queueStage: Stage, deliveries: Int) async throws -> TaskDecision {
+        guard case .success(let task) = TaskEnvelope.decode(body), task.stage == queueStage,
+            let record = try await store.record(task.parcelID),
+            !record.status.isFinal, record.progress.stagesDone <= task.stage.index
+        else { return try await process(body: body, queueStage: queueStage) }
+        let reason = "delivered \(deliveries) times without finishing: it kept stopping workers"
+        _ = try await store.apply(.deadLettered(task.stage, reason: reason), to: task.parcelID, worker: worker, at: now())
+        return TaskDecision(outcome: .deadLettered, publish: .deadLetter(DeadLetter(
+            body: body, stage: task.stage, parcelID: task.parcelID, attempts: task.attempt, kind: .poison, reason: reason)))
     }
 
     private func failed(_ task: TaskEnvelope, body: Data, _ failure: TaskFailure) async throws -> TaskDecision {
