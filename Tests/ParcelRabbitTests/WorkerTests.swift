@@ -126,6 +126,10 @@ struct WorkerTests {
         #expect(status?.state == .deadLettered && status?.stage == .packaging)
         let connection = try await Broker.connect()
         let channel = try await connection.openChannel()
+        // The store is written first, the dead letter published next: wait for it to arrive.
+        #expect(try await eventually(timeout: .seconds(10)) {
+            try await channel.queueState(fixture.submit.topology.deadQueue).messageCount == 1
+        })
         let letter = try #require(try await channel.get(queue: fixture.submit.topology.deadQueue, autoAck: true))
         #expect(letter.headers[DeadLetter.Header.stage]?.stringValue == "packaging")
         #expect(letter.headers[DeadLetter.Header.attempts]?.intValue == 2)
