@@ -80,6 +80,7 @@ final class TCPProxy: Sendable {
                 offset += written
             }
         }
-        shutdown(destination, Int32(SHUT_RDWR))
+        // A dead network delivers no FIN either: once silent, one side closing tells the other nothing.
+        if !silent.load(ordering: .sequentiallyConsistent) { shutdown(destination, Int32(SHUT_RDWR)) }
     }
 }
