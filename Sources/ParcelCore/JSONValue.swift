@@ -3,7 +3,7 @@ import Foundation
 /// Any JSON value, decoded without a schema, so that input can be checked field by field with
 /// messages that name the field ("sender.relation: 'cousin2' is not one of …") instead of a decoder's
 /// first complaint.
-public enum JSONValue: Sendable, Hashable, Decodable {
+public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
     case integer(Int64)
@@ -11,25 +11,6 @@ public enum JSONValue: Sendable, Hashable, Decodable {
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Int64.self) {
-            self = .integer(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
 
     /// Parses JSON text; nil when it is not valid JSON.
     public static func parse(_ data: Data) -> JSONValue? {

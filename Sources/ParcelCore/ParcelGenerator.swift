@@ -19,7 +19,7 @@ public struct ParcelGenerator: Sendable {
     /// `count` parcels with ids `<prefix>-000001` on.
     public func parcels(_ count: Int) -> [Parcel] {
         var random = SplitMix64(seed: seed)
-        return (1...max(count, 1)).prefix(count).map { index in
+        return (1..<max(count, 0) + 1).map { index in
             func pick<T>(_ items: [T]) -> T { items[Int(random.next() % UInt64(items.count))] }
             let family = pick(Self.familyNames)
             let letters = Int(random.next() % 4)

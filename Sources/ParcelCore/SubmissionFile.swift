@@ -172,7 +172,7 @@ public enum SubmissionReader {
 /// record remembers the line it starts on.
 struct CSVParser {
     struct Record {
-        var fields: [ArraySlice<UInt8>.SubSequence] = []
+        var fields: [ArraySlice<UInt8>] = []
         var line: Int
         /// What is malformed in this record, if anything.
         var problem: String?
@@ -213,7 +213,7 @@ struct CSVParser {
                     field.append(byte)
                     index += 1
                 }
-                record.fields.append(ArraySlice(field)[...])
+                record.fields.append(ArraySlice(field))
                 if !closed {
                     record.problem = record.problem ?? "a quoted field that opens on this line is never closed"
                     return record
@@ -231,7 +231,7 @@ struct CSVParser {
                 if field.contains(quote) {
                     record.problem = record.problem ?? "a quote inside an unquoted field (quote the whole field and double the quote)"
                 }
-                record.fields.append(field[...])
+                record.fields.append(field)
             }
             // After the field.
             if index >= bytes.count { return record }

@@ -21,17 +21,10 @@ MESSAGES=${PARCELFLOW_BENCH_MESSAGES:-8000}
 BATCH=100    # C: wait for all outstanding confirms every 100 publishes
 PREFETCH=100 # C: basic.qos prefetch, one ack per message
 
-pf_section "Set-up: packages and toolchain"
-pf_install_deps
-pf_ensure_swift_path
+pf_begin
 
 pf_section "Broker"
-nodes_before=$(pf_running_nodes)
-# shellcheck disable=SC2317 # called from the EXIT trap
-cleanup() {
-  if [ "${PARCELFLOW_KEEP_BROKER:-0}" != 1 ]; then pf_stop_new_nodes "$nodes_before"; fi
-}
-trap cleanup EXIT
+trap pf_cleanup EXIT
 pf_use_broker
 echo "  broker: $(pf_redact_url "$PARCELFLOW_AMQP_URL")"
 
@@ -55,7 +48,7 @@ stop_workers() {
   for pid in "${workers[@]}"; do wait "$pid" 2>/dev/null || true; done
   workers=()
 }
-trap 'stop_workers; rm -rf "$demo"; cleanup' EXIT
+trap 'stop_workers; rm -rf "$demo"; pf_cleanup' EXIT
 
 # run_pipeline NAME WORKER-ARGS...: two workers, $PARCELS parcels, until all are final; prints the
 # summary and sets $seconds (first submit publish to the last parcel final, workers already running).
@@ -114,7 +107,7 @@ if [ "$ROUNDS" -eq 0 ]; then exit 0; fi
 
 pf_section "Benchmark: $ROUNDS rounds x $MESSAGES persistent messages (C baseline, then parcelctl)"
 results=$(mktemp)
-trap 'stop_workers; rm -rf "$demo" "$results"; cleanup' EXIT
+trap 'stop_workers; rm -rf "$demo" "$results"; pf_cleanup' EXIT
 for round in $(seq 1 "$ROUNDS"); do
   c_pub=$("$baseline" publish "$MESSAGES" "$BATCH")
   c_con=$("$baseline" consume "$MESSAGES" "$PREFETCH")

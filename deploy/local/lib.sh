@@ -508,3 +508,18 @@ pf_stop_new_nodes() {
     if ! grep -qxF "$n" <<<"$before"; then pf_broker_stop "$n" || true; fi
   done
 }
+
+# pf_begin: the set-up every entry script starts with — install what is missing, put Swift on PATH —
+# and a note of the broker nodes running now, so that pf_cleanup stops only the nodes this script
+# started (none at all with PARCELFLOW_KEEP_BROKER=1). Scripts call pf_cleanup from their EXIT trap.
+pf_begin() {
+  pf_section "Set-up: packages and toolchain"
+  pf_install_deps
+  pf_ensure_swift_path
+  swift --version 2>&1 | head -n 1
+  PF_NODES_BEFORE=$(pf_running_nodes)
+}
+
+pf_cleanup() {
+  if [ "${PARCELFLOW_KEEP_BROKER:-0}" != 1 ]; then pf_stop_new_nodes "${PF_NODES_BEFORE:-}"; fi
+}

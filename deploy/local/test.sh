@@ -19,18 +19,10 @@ set -euo pipefail
 ROOT=$(pf_root)
 cd "$ROOT"
 
-pf_section "Set-up: packages and toolchain"
-pf_install_deps
-pf_ensure_swift_path
-swift --version 2>&1 | head -n 1
+pf_begin
 
 pf_section "Broker"
-nodes_before=$(pf_running_nodes)
-# shellcheck disable=SC2317 # called from the EXIT trap
-cleanup() {
-  if [ "${PARCELFLOW_KEEP_BROKER:-0}" != 1 ]; then pf_stop_new_nodes "$nodes_before"; fi
-}
-trap cleanup EXIT
+trap pf_cleanup EXIT
 pf_tls_ensure
 export PARCELFLOW_TLS_DIR PARCELFLOW_BROKER_SCRIPT
 PARCELFLOW_TLS_DIR=$(pf_tls_dir)
