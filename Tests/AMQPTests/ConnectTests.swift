@@ -34,10 +34,11 @@ struct ConnectTests {
     func refused() async throws {
         let unused = try freePort()
         var configuration = try AMQPConfiguration(url: "amqp://guest:guest@127.0.0.1:\(unused)/%2f", connectionName: "refused")
-        configuration.connectTimeout = .seconds(2)
+        configuration.connectTimeout = .seconds(10)
         let started = ContinuousClock.now
         let error = await #expect(throws: AMQPError.self) { try await AMQPConnection.connect(configuration) }
-        #expect(ContinuousClock.now - started < .seconds(2))
+        // Far sooner than the timeout (a loaded test machine may delay the reply by a second or two).
+        #expect(ContinuousClock.now - started < .seconds(5))
         #expect(error?.code == .connectionRefused)
         #expect(error?.message.contains("127.0.0.1:\(unused)") == true)
     }
@@ -54,7 +55,7 @@ struct ConnectTests {
         #expect(error?.code == .timedOut)
         #expect(error?.message.contains("700 ms") == true)
         // Waited for the timeout, and not for rabbitmq-c's default of 12 s (slack for a loaded machine).
-        #expect(elapsed >= .milliseconds(600) && elapsed < .seconds(4))
+        #expect(elapsed >= .milliseconds(600) && elapsed < .seconds(6))
     }
 
     @Test("a list of URLs is tried in turn until one accepts")

@@ -31,7 +31,7 @@ struct HeartbeatTests {
         let started = ContinuousClock.now
         let reason = await connection.closed()
         #expect(reason?.code == .heartbeatMissed)
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(ContinuousClock.now - started < .seconds(8))  // two intervals, plus slack for a loaded machine
         let error = await #expect(throws: AMQPError.self) { for try await _ in consumer {} }
         #expect(error?.code == .heartbeatMissed)
     }
