@@ -12,6 +12,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
     ],
     targets: [
         // rabbitmq-c (Debian librabbitmq-dev). Only the AMQP module imports it.
@@ -29,11 +32,28 @@ let package = Package(
         ),
         .target(
             name: "ParcelCore",
-            dependencies: [.product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
         ),
         .target(
             name: "ParcelRabbit",
-            dependencies: ["AMQP", "ParcelCore", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "AMQP", "ParcelCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
+        ),
+        // The HTTP side: a worker's /metrics, /health and /ready, and the dashboard.
+        .target(
+            name: "ParcelHTTP",
+            dependencies: [
+                "ParcelCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
         ),
         // SQLite 3 (Debian libsqlite3-dev). Only ParcelStoreSQLite imports it.
         .systemLibrary(
@@ -72,6 +92,7 @@ let package = Package(
                 "ParcelStoreSQLite",
                 "ParcelCommandLine",
                 "ParcelBench",
+                "ParcelHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -83,6 +104,7 @@ let package = Package(
                 "ParcelRabbit",
                 "ParcelStoreSQLite",
                 "ParcelCommandLine",
+                "ParcelHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

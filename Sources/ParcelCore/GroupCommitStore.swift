@@ -100,4 +100,12 @@ public final class GroupCommitStore: StatusStore {
     public func countsByState() async throws -> [ParcelStatus.State: Int] {
         try await inner.countsByState()
     }
+
+    public func snapshot(period: DateInterval, recentSince: Date) async throws -> StoreSnapshot {
+        try await inner.snapshot(period: period, recentSince: recentSince)
+    }
+
+    public func deliveredCount(in interval: DateInterval) async throws -> Int {
+        try await inner.deliveredCount(in: interval)
+    }
 }

@@ -65,4 +65,67 @@ public final class InMemoryStatusStore: StatusStore {
             state.records.values.reduce(into: [:]) { counts, record in counts[record.status.state, default: 0] += 1 }
         }
     }
+
+    public func snapshot(period: DateInterval, recentSince: Date) async throws -> StoreSnapshot {
+        state.withLock { state in
+            func inPeriod(_ time: Date) -> Bool { time >= period.start && time < period.end }
+            var snapshot = StoreSnapshot()
+            var groups: [StoreSnapshot.Group: Int] = [:]
+            for record in state.records.values {
+                let progress = record.progress
+                groups[StoreSnapshot.Group(stage: record.status.stage, state: progress.status.state,
+                                           stagesDone: progress.stagesDone, count: 0), default: 0] += 1
+                switch record.status {
+                case .delivered:
+                    if inPeriod(record.updatedAt) {
+                        snapshot.deliveries.append(record.updatedAt)
+                        snapshot.endToEnd.append(record.updatedAt.timeIntervalSince(record.submittedAt) * 1000)
+                    }
+                    if record.updatedAt >= recentSince { snapshot.recentDeliveries.append(record.updatedAt) }
+                case .queued(let stage), .retrying(let stage):
+                    snapshot.oldestWaiting[stage] = min(snapshot.oldestWaiting[stage] ?? record.updatedAt, record.updatedAt)
+                case .held, .deadLettered:
+                    snapshot.attention.append(StoreSnapshot.Attention(
+                        parcelID: record.parcel.id, state: record.status.state, stage: record.status.stage,
+                        reason: record.lastError, at: record.updatedAt))
+                default:
+                    break
+                }
+            }
+            snapshot.groups = groups.map { group, count in
+                var group = group
+                group.count = count
+                return group
+            }
+            snapshot.attention.sort { ($0.at, $0.parcelID) > ($1.at, $1.parcelID) }
+            snapshot.attention = Array(snapshot.attention.prefix(StoreSnapshot.attentionLimit))
+            // A stage waits from its first "queued" line, or else from the previous stage's completion.
+            var queuedAt: [String: [Stage: Date]] = [:]
+            for event in state.events {
+                guard let stage = event.stage else { continue }
+                if event.kind == .completed, let next = stage.next, queuedAt[event.parcelID]?[next] == nil {
+                    queuedAt[event.parcelID, default: [:]][next] = event.at
+                }
+                switch event.kind {
+                case .queued:
+                    if queuedAt[event.parcelID]?[stage] == nil { queuedAt[event.parcelID, default: [:]][stage] = event.at }
+                case .completed, .delivered:
+                    if inPeriod(event.at), let start = queuedAt[event.parcelID]?[stage] {
+                        snapshot.stageLatencies[stage, default: []].append(event.at.timeIntervalSince(start) * 1000)
+                    }
+                default:
+                    break
+                }
+            }
+            return snapshot
+        }
+    }
+
+    public func deliveredCount(in interval: DateInterval) async throws -> Int {
+        state.withLock { state in
+            state.records.values.count { record in
+                record.status.state == .delivered && record.updatedAt >= interval.start && record.updatedAt < interval.end
+            }
+        }
+    }
 }

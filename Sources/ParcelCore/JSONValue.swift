@@ -81,3 +81,48 @@ public struct JSONFieldReader {
         return String(path[path.index(after: dot)...])
     }
 }
+
+extension JSONValue {
+    /// JSON text with keys in sorted order, so the same value always reads the same; `pretty` indents
+    /// by two spaces.
+    public func serialized(pretty: Bool = false) -> String {
+        var out = JSONWriter()
+        write(to: &out, pretty: pretty, depth: 0)
+        return String(decoding: out.bytes, as: UTF8.self)
+    }
+
+    private func write(to out: inout JSONWriter, pretty: Bool, depth: Int) {
+        func newline(_ depth: Int) {
+            if pretty { out.raw("\n" + String(repeating: "  ", count: depth)) }
+        }
+        switch self {
+        case .null: out.raw("null")
+        case .bool(let value): out.raw(value ? "true" : "false")
+        case .integer(let value): out.raw(String(value))
+        case .number(let value): out.raw(value.isFinite ? "\(value)" : "null")
+        case .string(let value): out.string(value)
+        case .array(let values):
+            guard !values.isEmpty else { return out.raw("[]") }
+            out.raw("[")
+            for (index, value) in values.enumerated() {
+                if index > 0 { out.raw(",") }
+                newline(depth + 1)
+                value.write(to: &out, pretty: pretty, depth: depth + 1)
+            }
+            newline(depth)
+            out.raw("]")
+        case .object(let members):
+            guard !members.isEmpty else { return out.raw("{}") }
+            out.raw("{")
+            for (index, key) in members.keys.sorted().enumerated() {
+                if index > 0 { out.raw(",") }
+                newline(depth + 1)
+                out.string(key)
+                out.raw(pretty ? ": " : ":")
+                members[key]!.write(to: &out, pretty: pretty, depth: depth + 1)
+            }
+            newline(depth)
+            out.raw("}")
+        }
+    }
+}

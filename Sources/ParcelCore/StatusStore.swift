@@ -22,6 +22,13 @@ public protocol StatusStore: Sendable {
 
     /// How many parcels are in each state.
     func countsByState() async throws -> [ParcelStatus.State: Int]
+
+    /// Everything `parcelctl report` and the dashboard need from the store, for deliveries and
+    /// completions within `period` (and deliveries since `recentSince`), in one read.
+    func snapshot(period: DateInterval, recentSince: Date) async throws -> StoreSnapshot
+
+    /// Parcels delivered within `interval`: cheap enough for a worker to read every few seconds.
+    func deliveredCount(in interval: DateInterval) async throws -> Int
 }
 
 extension StatusStore {

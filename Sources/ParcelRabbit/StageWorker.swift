@@ -19,16 +19,20 @@ public final class StageWorker: Sendable {
         public var shutdownTimeout: Duration
         /// First and longest pause between reconnection attempts.
         public var reconnectDelay: ClosedRange<Duration>
+        /// How often the queues' depths and consumers are read for the metrics; nil: never.
+        public var queueReadingInterval: Duration?
 
         public init(amqp: AMQPConfiguration, topology: ParcelTopology, stages: [Stage] = Stage.allCases,
                     concurrency: Int = 16, shutdownTimeout: Duration = .seconds(30),
-                    reconnectDelay: ClosedRange<Duration> = .milliseconds(200) ... .seconds(5)) {
+                    reconnectDelay: ClosedRange<Duration> = .milliseconds(200) ... .seconds(5),
+                    queueReadingInterval: Duration? = nil) {
             self.amqp = amqp
             self.topology = topology
             self.stages = stages
             self.concurrency = max(1, concurrency)
             self.shutdownTimeout = shutdownTimeout
             self.reconnectDelay = reconnectDelay
+            self.queueReadingInterval = queueReadingInterval
         }
     }
 
@@ -42,13 +46,16 @@ public final class StageWorker: Sendable {
     let configuration: Configuration
     let processor: TaskProcessor
     let logger: Logger
+    let metrics: ParcelMetrics.Worker
     private let counters = Mutex(Counters())
     private let ready = Mutex(false)
 
+    /// Metrics go to the swift-metrics backend bootstrapped before this (none: they cost nothing).
     public init(configuration: Configuration, processor: TaskProcessor, logger: Logger = Logger(label: "parcelflow.worker")) {
         self.configuration = configuration
         self.processor = processor
         self.logger = logger
+        metrics = ParcelMetrics.Worker()
     }
 
     public var counts: Counters { counters.withLock { $0 } }
@@ -67,8 +74,9 @@ public final class StageWorker: Sendable {
                 try await session { connectedOnce = true; delay = self.configuration.reconnectDelay.lowerBound }
                 return  // cancelled: the session drained and closed
             } catch let error as AMQPError where connectedOnce && Self.worthReconnecting(error) {
-                ready.withLock { $0 = false }
+                setReady(false)
                 counters.withLock { $0.reconnects += 1 }
+                metrics.reconnected()
                 logger.warning("lost the broker; reconnecting", metadata: ["error": "\(error)", "in": "\(delay)"])
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, configuration.reconnectDelay.upperBound)
@@ -119,7 +127,11 @@ public final class StageWorker: Sendable {
         }
         let started = consumers
         connected()
-        ready.withLock { $0 = true }
+        setReady(true)
+        let queueReadings = configuration.queueReadingInterval.map { interval in
+            Task { await self.readQueues(on: publishing, every: interval) }
+        }
+        defer { queueReadings?.cancel() }
         logger.info("working", metadata: ["stages": "\(configuration.stages.map(\.rawValue))",
                                           "concurrency": "\(configuration.concurrency)"])
 
@@ -170,13 +182,41 @@ public final class StageWorker: Sendable {
                 await consuming.close()
             }
         }
-        ready.withLock { $0 = false }
+        setReady(false)
         if let error = failure.error, !Task.isCancelled { throw error }
+    }
+
+    private func setReady(_ isReady: Bool) {
+        ready.withLock { $0 = isReady }
+        metrics.setReady(isReady)
+    }
+
+    /// Reads the stage queues' and the dead-letter queue's depth and consumers into the metrics
+    /// until cancelled. A failed reading is skipped: the session notices a lost connection itself.
+    private func readQueues(on connection: AMQPConnection, every interval: Duration) async {
+        var channel: AMQPChannel?
+        while !Task.isCancelled {
+            do {
+                if channel == nil || channel?.closedReason != nil { channel = try await connection.openChannel() }
+                if let channel, case .queues(let stages, let dead) = await configuration.topology.readQueues(on: channel) {
+                    for (stage, reading) in stages {
+                        metrics.queue(configuration.topology.stageQueue(stage), messages: reading.messages, consumers: reading.consumers)
+                    }
+                    metrics.queue(configuration.topology.deadQueue, messages: dead.messages, consumers: dead.consumers)
+                }
+            } catch {
+                logger.debug("could not read the queues", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: interval)
+        }
+        await channel?.close()
     }
 
     /// One delivery: decide, publish with a confirm, acknowledge. Returns the error if the publisher's
     /// connection failed.
     private func handle(_ delivery: AMQPDelivery, stage: Stage, publisher: AMQPChannel) async -> AMQPError? {
+        let received = ContinuousClock.now
+        metrics.started(stage)
         let decision: TaskDecision
         do {
             // Quorum queues count returned deliveries; on the last one the limit allows, quarantine.
@@ -191,28 +231,31 @@ public final class StageWorker: Sendable {
             logger.error("status store error; the task goes back to its queue",
                          metadata: ["stage": "\(stage)", "error": "\(error)"])
             try? await Task.sleep(for: .seconds(1))
-            requeue(delivery)
+            requeue(delivery, stage: stage)
             return nil
         }
         if let publish = decision.publish {
             if let error = await publisher.publish(contentsOf: [message(for: publish)]).first ?? nil {
                 logger.warning("could not publish a task's follow-up; it goes back to its queue",
                                metadata: ["stage": "\(stage)", "error": "\(error)"])
-                requeue(delivery)
+                requeue(delivery, stage: stage)
                 return Self.worthReconnecting(error) ? error : nil
             }
         }
         do {
             try delivery.ack()
             counters.withLock { $0.outcomes[decision.outcome, default: 0] += 1 }
+            metrics.settled(stage, decision.outcome, after: ContinuousClock.now - received, submittedAt: decision.submittedAt)
         } catch {
             logger.warning("could not acknowledge; the broker will redeliver", metadata: ["error": "\(error)"])
+            metrics.requeued(stage)
         }
         return nil
     }
 
-    private func requeue(_ delivery: AMQPDelivery) {
+    private func requeue(_ delivery: AMQPDelivery, stage: Stage) {
         counters.withLock { $0.requeued += 1 }
+        metrics.requeued(stage)
         try? delivery.nack(requeue: true)
     }
 

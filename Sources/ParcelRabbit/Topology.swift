@@ -142,3 +142,21 @@ extension Duration {
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }
+
+extension ParcelTopology {
+    /// The stage queues' and the dead-letter queue's depth and consumers (passive declares), or why
+    /// they could not be read.
+    public func readQueues(on channel: AMQPChannel) async -> DeliveryReport.BrokerReading {
+        do throws(AMQPError) {
+            var stages: [Stage: DeliveryReport.QueueReading] = [:]
+            for stage in Stage.allCases {
+                let state = try await channel.queueState(stageQueue(stage))
+                stages[stage] = DeliveryReport.QueueReading(messages: state.messageCount, consumers: state.consumerCount)
+            }
+            let dead = try await channel.queueState(deadQueue)
+            return .queues(stages: stages, dead: DeliveryReport.QueueReading(messages: dead.messageCount, consumers: dead.consumerCount))
+        } catch {
+            return .unreachable("\(error)")
+        }
+    }
+}

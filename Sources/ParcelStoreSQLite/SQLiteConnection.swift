@@ -81,8 +81,12 @@ final class SQLiteConnection {
     /// `BEGIN IMMEDIATE` takes the write lock up front (waiting up to the busy timeout), so a
     /// transaction that read a parcel's row can never fail later with `SQLITE_BUSY` because another
     /// process wrote in between.
-    func transaction<T>(_ operation: String, _ body: () throws(StatusStoreError) -> T) throws(StatusStoreError) -> T {
-        try execute("BEGIN IMMEDIATE", operation: operation)
+    ///
+    /// `readOnly` begins a deferred transaction instead: several reads see one moment of the database
+    /// (WAL gives readers a snapshot) and writers are not kept waiting.
+    func transaction<T>(_ operation: String, readOnly: Bool = false,
+                        _ body: () throws(StatusStoreError) -> T) throws(StatusStoreError) -> T {
+        try execute(readOnly ? "BEGIN DEFERRED" : "BEGIN IMMEDIATE", operation: operation)
         do {
             let result = try body()
             try execute("COMMIT", operation: operation)

@@ -37,6 +37,36 @@ enum SQL {
         ORDER BY part, id
         """
     static let countByState = "SELECT state, count(*) FROM parcels GROUP BY state"
+
+    // The report's readings (SQLiteStatusStore.snapshot). ?1 and ?2 bound a period in unix milliseconds.
+    static let countGroups = "SELECT stage, state, stages_done, count(*) FROM parcels GROUP BY stage, state, stages_done"
+    /// A delivered parcel's row is final: its updated_at is when it was delivered.
+    static let deliveries = """
+        SELECT updated_at, submitted_at FROM parcels WHERE state = 'delivered' AND updated_at >= ?1 AND updated_at < ?2
+        """
+    static let countDeliveries = """
+        SELECT count(*) FROM parcels WHERE state = 'delivered' AND updated_at >= ?1 AND updated_at < ?2
+        """
+    /// Each stage finished in the period, and how long after it was queued: the first "queued" line of
+    /// that stage (collection, and replays) or else the previous stage's "completed" line (a worker
+    /// that completes a stage queues the next one in the same write).
+    static let stageLatencies = """
+        SELECT done.stage, done.at - (SELECT min(start.at) FROM events AS start
+                                      WHERE start.parcel_id = done.parcel_id
+                                        AND ((start.kind = 'queued' AND start.stage = done.stage)
+                                             OR (start.kind = 'completed' AND start.stage = CASE done.stage
+                                                    WHEN 'packaging' THEN 'collection' WHEN 'inspection' THEN 'packaging'
+                                                    WHEN 'delivery' THEN 'inspection' END)))
+        FROM events AS done
+        WHERE done.kind IN ('completed', 'delivered') AND done.at >= ?1 AND done.at < ?2
+        """
+    static let oldestWaiting = """
+        SELECT stage, min(updated_at) FROM parcels WHERE state IN ('queued', 'retrying') GROUP BY stage
+        """
+    static let attention = """
+        SELECT parcel_id, state, stage, last_error, updated_at FROM parcels WHERE state IN ('held', 'dead_lettered')
+        ORDER BY updated_at DESC, parcel_id DESC LIMIT ?1
+        """
 }
 
 /// A parcel's progress as its row holds it (columns 0–5 of ``SQL/selectProgress`` and ``SQL/selectRecord``).

@@ -163,6 +163,62 @@ public actor SQLiteStatusStore: StatusStore {
         return counts
     }
 
+    public func snapshot(period: DateInterval, recentSince: Date) throws(StatusStoreError) -> StoreSnapshot {
+        executor.assertOnQueue()
+        let operation = "read the report's figures"
+        let bounds: [SQLiteValue] = [.integer(period.start.unixMilliseconds), .integer(period.end.unixMilliseconds)]
+        return try connection.transaction(operation, readOnly: true) { () throws(StatusStoreError) -> StoreSnapshot in
+            var snapshot = StoreSnapshot()
+            try connection.execute(SQL.countGroups, operation: operation) { row throws(StatusStoreError) in
+                snapshot.groups.append(StoreSnapshot.Group(
+                    stage: try Self.stage(row, 0, operation), state: try Self.state(row, 1, operation),
+                    stagesDone: Int(row.integer(2)), count: Int(row.integer(3))))
+            }
+            try connection.execute(SQL.deliveries, bounds, operation: operation) { row in
+                snapshot.deliveries.append(Date(milliseconds: row.integer(0)))
+                snapshot.endToEnd.append(Double(row.integer(0) - row.integer(1)))
+            }
+            try connection.execute(SQL.deliveries, [.integer(recentSince.unixMilliseconds), .integer(Int64.max)],
+                                   operation: operation) { row in
+                snapshot.recentDeliveries.append(Date(milliseconds: row.integer(0)))
+            }
+            try connection.execute(SQL.stageLatencies, bounds, operation: operation) { row throws(StatusStoreError) in
+                guard let stage = try Self.stage(row, 0, operation), !row.isNull(1) else { return }
+                snapshot.stageLatencies[stage, default: []].append(Double(row.integer(1)))
+            }
+            try connection.execute(SQL.oldestWaiting, operation: operation) { row throws(StatusStoreError) in
+                guard let stage = try Self.stage(row, 0, operation) else { return }
+                snapshot.oldestWaiting[stage] = Date(milliseconds: row.integer(1))
+            }
+            try connection.execute(SQL.attention, [.integer(Int64(StoreSnapshot.attentionLimit))], operation: operation) {
+                row throws(StatusStoreError) in
+                snapshot.attention.append(StoreSnapshot.Attention(
+                    parcelID: row.text(0) ?? "", state: try Self.state(row, 1, operation),
+                    stage: try Self.stage(row, 2, operation), reason: row.text(3), at: Date(milliseconds: row.integer(4))))
+            }
+            return snapshot
+        }
+    }
+
+    public func deliveredCount(in interval: DateInterval) throws(StatusStoreError) -> Int {
+        executor.assertOnQueue()
+        return Int(try connection.scalarInteger(
+            SQL.countDeliveries, [.integer(interval.start.unixMilliseconds), .integer(interval.end.unixMilliseconds)],
+            operation: "count deliveries", cache: true))
+    }
+
+    private static func stage(_ row: SQLiteRow, _ column: Int32, _ operation: String) throws(StatusStoreError) -> Stage? {
+        guard let text = row.text(column) else { return nil }
+        guard let stage = Stage(rawValue: text) else { throw StatusStoreError(operation, "unknown stage '\(text)'") }
+        return stage
+    }
+
+    private static func state(_ row: SQLiteRow, _ column: Int32, _ operation: String) throws(StatusStoreError) -> ParcelStatus.State {
+        let text = row.text(column) ?? ""
+        guard let state = ParcelStatus.State(rawValue: text) else { throw StatusStoreError(operation, "unknown state '\(text)'") }
+        return state
+    }
+
     /// The rows of these parcels, by id; ids with no row are absent.
     private func progress(of parcelIDs: [String], operation: String) throws(StatusStoreError) -> [String: StoredProgress] {
         var rows: [String: StoredProgress] = [:]

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import ParcelCommandLine
 import ParcelCore
+import ParcelHTTP
 import ParcelRabbit
 import Synchronization
 
@@ -25,6 +26,7 @@ struct ParcelWorker: AsyncParsableCommand {
     @OptionGroup var broker: BrokerOptions
     @OptionGroup var store: StoreOptions
     @OptionGroup var topologyOptions: TopologyOptions
+    @OptionGroup var targetOptions: TargetOptions
 
     @Option(help: ArgumentHelp("Stages to work, comma-separated.", valueName: "stages"))
     var stages = Stage.allCases.map(\.rawValue).joined(separator: ",")
@@ -55,6 +57,15 @@ struct ParcelWorker: AsyncParsableCommand {
                                visibility: .hidden))
     var crashOn: [String] = []
 
+    @Option(help: ArgumentHelp(
+        "Serve /metrics (Prometheus), /health and /ready on this port; 0 picks a free one.",
+        discussion: "Default: PARCELFLOW_METRICS_PORT; without either, no metrics are kept. By convention the first worker on a machine uses 9464, the next 9465, … (deploy/prometheus/prometheus.yml).",
+        valueName: "port"))
+    var metricsPort: Int?
+
+    @Option(help: ArgumentHelp("Address the metrics endpoint listens on.", valueName: "address"))
+    var metricsHost = "127.0.0.1"
+
     @Flag(help: "Connect to the broker, print its version, and exit.")
     var check = false
 
@@ -84,6 +95,11 @@ struct ParcelWorker: AsyncParsableCommand {
         for stage in Stage.allCases {
             handlers[stage] = SimulatedStageHandler(stage: stage, workTime: workTime, faults: faults)
         }
+        let readiness = Readiness()
+        let metrics = try metricsPortSetting().map { port in
+            MetricsEndpoint.bootstrap(at: HTTPAddress(host: metricsHost, port: port)) { readiness.isReady }
+        }
+        let target = try targetOptions.setting()
         // Tasks in flight share transactions: one commit per batch, not per task.
         let statusStore = GroupCommitStore(try await store.open())
         let host = ProcessInfo.processInfo.hostName
@@ -93,10 +109,26 @@ struct ParcelWorker: AsyncParsableCommand {
             worker: "\(host)/\(ProcessInfo.processInfo.processIdentifier)")
         let worker = StageWorker(
             configuration: .init(amqp: amqp, topology: topology, stages: chosen, concurrency: concurrency,
-                                 shutdownTimeout: .milliseconds(Int64(shutdownTimeout * 1000))),
+                                 shutdownTimeout: .milliseconds(Int64(shutdownTimeout * 1000)),
+                                 queueReadingInterval: metrics == nil ? nil : .seconds(2)),
             processor: processor, logger: logger)
+        readiness.worker.withLock { $0 = worker }
 
         let work = Task { try await worker.run() }
+        let observing = metrics.map { endpoint in
+            Task {
+                async let gauges: Void = Self.recordPeriod(target, from: statusStore, logger: logger)
+                do {
+                    try await endpoint.run(logger: logger) { port in
+                        logger.info("metrics on http://\(HTTPAddress(host: endpoint.address.host, port: port))/metrics")
+                    }
+                } catch {
+                    logger.error("the metrics endpoint stopped", metadata: ["error": "\(error)"])
+                }
+                await gauges
+            }
+        }
+        defer { observing?.cancel() }
         let signals = Signals { count in
             if count == 1 {
                 logger.info("stopping: finishing tasks in flight (signal again to exit at once)")
@@ -112,6 +144,28 @@ struct ParcelWorker: AsyncParsableCommand {
         logger.info("stopped", metadata: [
             "outcomes": "\(counts.outcomes.map { "\($0.key.rawValue)=\($0.value)" }.sorted().joined(separator: " "))",
             "requeued": "\(counts.requeued)", "reconnects": "\(counts.reconnects)"])
+    }
+
+    private func metricsPortSetting() throws -> Int? {
+        guard let port = metricsPort ?? ProcessInfo.processInfo.environment["PARCELFLOW_METRICS_PORT"].flatMap({ Int($0) })
+        else { return nil }
+        guard (0...65_535).contains(port) else { throw ValidationError("--metrics-port must be from 0 to 65535") }
+        return port
+    }
+
+    /// Keeps the period gauges current until cancelled: one count query every 5 seconds.
+    private static func recordPeriod(_ target: TargetSetting, from store: any StatusStore, logger: Logger) async {
+        while !Task.isCancelled {
+            let now = Date()
+            let period = target.period(at: now)
+            do {
+                let delivered = try await store.deliveredCount(in: period.interval)
+                ParcelMetrics.recordPeriod(period, delivered: delivered, target: target.target, now: now)
+            } catch {
+                logger.warning("could not count the period's deliveries", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: .seconds(5))
+        }
     }
 
     private func parseStages() throws -> [Stage] {
@@ -134,6 +188,13 @@ struct ParcelWorker: AsyncParsableCommand {
         }
         return low...high
     }
+}
+
+/// Whether the worker is ready, for `/ready` (the endpoint starts before the worker exists).
+final class Readiness: Sendable {
+    let worker = Mutex<StageWorker?>(nil)
+
+    var isReady: Bool { worker.withLock { $0?.isReady ?? false } }
 }
 
 /// SIGTERM and SIGINT, counted: the handler learns how many have arrived so far.

@@ -83,7 +83,9 @@ public struct TaskProcessor: Sendable {
                     // Another copy of this task finished first; the worker that recorded it publishes.
                     return TaskDecision(outcome: .duplicate, publish: nil)
                 }
-                guard let next = task.stage.next else { return TaskDecision(outcome: .delivered, publish: nil) }
+                guard let next = task.stage.next else {
+                    return TaskDecision(outcome: .delivered, publish: nil, submittedAt: task.submittedAt)
+                }
                 return TaskDecision(outcome: .completed, publish: .next(TaskEnvelope(
                     parcel: task.parcel, stage: next, attempt: 1, createdAt: now(), submittedAt: task.submittedAt,
                     payload: payload)))
@@ -201,10 +203,13 @@ public struct TaskDecision: Sendable, Hashable {
 
     public let outcome: Outcome
     public let publish: Publish?
+    /// When a delivered parcel was submitted (its end-to-end latency); nil for other outcomes.
+    public let submittedAt: Date?
 
-    public init(outcome: Outcome, publish: Publish?) {
+    public init(outcome: Outcome, publish: Publish?, submittedAt: Date? = nil) {
         self.outcome = outcome
         self.publish = publish
+        self.submittedAt = submittedAt
     }
 }
 
