@@ -40,7 +40,8 @@ struct TaskProcessorTests {
         for stage in Stage.allCases {
             let decision = try await processor.process(body: task.encoded(), queueStage: stage)
             if stage == .delivery {
-                #expect(decision == TaskDecision(outcome: .delivered, publish: nil))
+                // The submission time goes with it: the worker measures the end-to-end latency.
+                #expect(decision == TaskDecision(outcome: .delivered, publish: nil, submittedAt: task.submittedAt))
             } else {
                 guard case .next(let next) = decision.publish else {
                     Issue.record("\(stage) published \(String(describing: decision.publish))")

@@ -6,40 +6,29 @@ import ParcelStoreSQLite
 import ParcelTestSupport
 import Testing
 
-/// A `parcel-worker` process, as ops run it.
-final class WorkerProcess: @unchecked Sendable {
-    // @unchecked: `process` is configured in init and then only read; Process is thread-safe to signal and wait on.
-    let process = Process()
-    let log: URL
+/// A `parcel-worker` process, as ops run it, over a fixture's namespace and store.
+final class WorkerProcess: Sendable {
+    let background: BackgroundProcess
 
     init(_ fixture: SubmitFixture, arguments: [String] = [], name: String) throws {
-        process.executableURL = builtProduct("parcel-worker") ?? repositoryRoot.appendingPathComponent(".build/debug/parcel-worker")
-        process.arguments = ["--retry-delays", fixture.topology.retryDelays.map(ParcelTopology.delayName).joined(separator: ","),
-                             "--shutdown-timeout", "10"] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging([
-            "PARCELFLOW_AMQP_URL": Broker.url, "PARCELFLOW_STORE": "sqlite:\(fixture.storePath)",
-            "PARCELFLOW_NAMESPACE": fixture.topology.namespace,
-        ]) { $1 }
-        log = fixture.directory.appendingPathComponent("\(name).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        background = try BackgroundProcess(
+            builtProduct("parcel-worker") ?? repositoryRoot.appendingPathComponent(".build/debug/parcel-worker"),
+            ["--retry-delays", fixture.topology.retryDelays.map(ParcelTopology.delayName).joined(separator: ","),
+             "--shutdown-timeout", "10"] + arguments,
+            environment: ["PARCELFLOW_AMQP_URL": Broker.url, "PARCELFLOW_STORE": "sqlite:\(fixture.storePath)",
+                          "PARCELFLOW_NAMESPACE": fixture.topology.namespace],
+            log: fixture.directory.appendingPathComponent("\(name).log"))
     }
 
-    func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+    var process: Process { background.process }
 
-    /// Waits for the process to end (on a thread of its own); its exit status, or nil after `timeout`.
-    func exitStatus(timeout: Duration) async -> Int32? {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return process.isRunning ? nil : process.terminationStatus
-    }
+    func signal(_ number: Int32) { background.signal(number) }
 
-    var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+    func exitStatus(timeout: Duration) async -> Int32? { await background.exitStatus(timeout: timeout) }
+
+    func stop() async { await background.stop() }
+
+    var output: String { background.output }
 }
 
 extension SubmitFixture {

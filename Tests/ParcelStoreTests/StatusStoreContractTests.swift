@@ -287,6 +287,47 @@ struct StatusStoreContractTests {
         }
     }
 
+    @Test("snapshot: where parcels are, deliveries and latencies in the period, the longest wait, the parcels needing attention",
+          arguments: StoreKind.allCases)
+    func snapshot(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            _ = try await store.submit((1...5).map { parcel("P-\($0)") }, at: moment(0))
+            _ = try await store.apply(.queued(.collection), to: ["P-1", "P-2", "P-3", "P-4"], worker: nil, at: moment(1))
+            // P-1: through every stage, one second per step: delivered at 9 s.
+            try await store.applyAll(Array(wholeJourney.dropFirst()), to: "P-1", from: 2)
+            try await store.applyAll([.started(.collection, attempt: 1), .retrying(.collection, attempt: 1, error: "rain")],
+                                     to: "P-2", from: 2)
+            try await store.applyAll([.deadLettered(.collection, reason: "no address")], to: "P-4", from: 2)
+
+            let december = DateInterval(start: moment(0), end: moment(31 * 86_400))
+            let snapshot = try await store.snapshot(period: december, recentSince: moment(5))
+            #expect(Set(snapshot.groups) == [
+                StoreSnapshot.Group(stage: nil, state: .submitted, stagesDone: 0, count: 1),
+                StoreSnapshot.Group(stage: .collection, state: .queued, stagesDone: 0, count: 1),
+                StoreSnapshot.Group(stage: .collection, state: .retrying, stagesDone: 0, count: 1),
+                StoreSnapshot.Group(stage: .collection, state: .deadLettered, stagesDone: 0, count: 1),
+                StoreSnapshot.Group(stage: .delivery, state: .delivered, stagesDone: 4, count: 1),
+            ])
+            #expect(snapshot.deliveries == [moment(9)])
+            #expect(snapshot.recentDeliveries == [moment(9)])
+            #expect(snapshot.endToEnd == [9_000])
+            // Queued → done: collection from its "queued" line, later stages from the previous completion.
+            #expect(snapshot.stageLatencies == [.collection: [2_000], .packaging: [2_000], .inspection: [2_000], .delivery: [2_000]])
+            #expect(snapshot.oldestWaiting == [.collection: moment(1)])
+            #expect(snapshot.attention == [StoreSnapshot.Attention(parcelID: "P-4", state: .deadLettered, stage: .collection,
+                                                                   reason: "no address", at: moment(2))])
+            #expect(try await store.deliveredCount(in: december) == 1)
+
+            // A period before: the same parcels, but no deliveries or latencies in it.
+            let november = DateInterval(start: moment(-30 * 86_400), end: moment(0))
+            let earlier = try await store.snapshot(period: november, recentSince: moment(10))
+            #expect(Set(earlier.groups) == Set(snapshot.groups))
+            #expect(earlier.deliveries.isEmpty && earlier.recentDeliveries.isEmpty && earlier.endToEnd.isEmpty)
+            #expect(earlier.stageLatencies.isEmpty)
+            #expect(try await store.deliveredCount(in: november) == 0)
+        }
+    }
+
     @Test("a December batch: 2,000 parcels submitted and 1,000 moved, one transaction each", arguments: StoreKind.allCases)
     func bigBatches(_ kind: StoreKind) async throws {
         try await withStore(kind) { store in

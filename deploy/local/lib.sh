@@ -32,7 +32,9 @@ pf_ensure_swift_path() {
 
 # Install with apt only the packages that are missing; `apt-get update` only when something is.
 pf_install_deps() {
-  local pkgs=(librabbitmq-dev rabbitmq-server libsqlite3-dev openssl python3 python3-jsonschema python3-yaml pkg-config gcc procps curl)
+  # prometheus (and its promtool) and chromium: the observability tests scrape a worker and render the dashboard.
+  local pkgs=(librabbitmq-dev rabbitmq-server libsqlite3-dev openssl python3 python3-jsonschema python3-yaml pkg-config gcc procps curl
+    prometheus chromium)
   local missing=() p
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
