@@ -71,6 +71,10 @@ run_pipeline() {
   "$parcelctl" summary --until-final "$PARCELS" --timeout 600
   t1=$(date +%s.%N)
   seconds=$(python3 -c "print(f'{$t1 - $t0:.2f}')")
+  if [ -n "${REPORT_TARGET:-}" ]; then
+    echo
+    "$parcelctl" report --target "$REPORT_TARGET" | sed 's/^/  /'
+  fi
   local status=0
   for pid in "${workers[@]}"; do kill -TERM "$pid"; done
   for pid in "${workers[@]}"; do wait "$pid" || status=$?; done
@@ -82,7 +86,8 @@ run_pipeline() {
 }
 
 pf_section "ParcelFlow: $PARCELS parcels, two workers, 5% transient faults, 0.5% permanent, 2% held"
-run_pipeline faults --stage-time 0ms-2ms --transient-rate 0.05 --permanent-rate 0.005 --hold-rate 0.02
+REPORT_TARGET=2000 run_pipeline faults --stage-time 0ms-2ms --transient-rate 0.05 --permanent-rate 0.005 --hold-rate 0.02 \
+  --metrics-port 0
 echo "  all $PARCELS parcels final in $seconds s (submit included)"
 
 pf_section "ParcelFlow: $PARCELS parcels, two workers, zero simulated work, no faults"
@@ -104,6 +109,26 @@ echo "  Celery 5.7 (acks_late, prefork 2) on the same pipeline: 9.8 s, Dramatiq 
 echo "  (ParcelFlow's time runs from the submit command's start, file reading included, to the last parcel final)"
 
 if [ "$ROUNDS" -eq 0 ]; then exit 0; fi
+
+# What metrics cost: the same zero-work run with and without each worker's Prometheus endpoint
+# (and its queue and target readings), alternating.
+pf_section "Metrics on vs off: $PARCELS parcels, two workers, zero work, $ROUNDS rounds alternating"
+metric_rows=()
+for round in $(seq 1 "$ROUNDS"); do
+  run_pipeline "off$round" --stage-time 0ms >/dev/null
+  off=$seconds
+  run_pipeline "on$round" --stage-time 0ms --metrics-port 0 --target 2000 >/dev/null
+  on=$seconds
+  echo "  round $round: metrics off $off s, on $on s"
+  metric_rows+=("$off $on")
+done
+python3 - "${metric_rows[@]}" <<'PY'
+import statistics, sys
+rows = [tuple(map(float, r.split())) for r in sys.argv[1:]]
+off, on = statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows)
+ratio = statistics.median(r[1] / r[0] for r in rows)
+print(f"  median: off {off:.2f} s, on {on:.2f} s; on/off {ratio:.3f} (goal: throughput within 5 %, ratio <= 1.05)")
+PY
 
 pf_section "Benchmark: $ROUNDS rounds x $MESSAGES persistent messages (C baseline, then parcelctl)"
 results=$(mktemp)
