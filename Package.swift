@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         // rabbitmq-c (Debian librabbitmq-dev). Only the AMQP module imports it.
@@ -79,6 +80,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // `parcelctl loadtest`: a fleet of workers, chaos, and a verdict from the store and the broker.
+        .target(
+            name: "ParcelLoadTest",
+            dependencies: [
+                "AMQP", "ParcelCore", "ParcelRabbit", "ParcelStoreSQLite",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
         .target(
             name: "ParcelBench",
             dependencies: ["AMQP"]
@@ -93,6 +102,7 @@ let package = Package(
                 "ParcelCommandLine",
                 "ParcelBench",
                 "ParcelHTTP",
+                "ParcelLoadTest",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -20,6 +20,7 @@ public final class GroupCommitStore: StatusStore {
         var writing = false
         var transactions = 0
         var changes = 0
+        var writingTime: Duration = .zero
     }
 
     private let inner: any StatusStore
@@ -67,6 +68,11 @@ public final class GroupCommitStore: StatusStore {
                 $0.transactions += 1
                 $0.changes += count
             }
+            let began = ContinuousClock.now
+            defer {
+                let took = ContinuousClock.now - began
+                state.withLock { $0.writingTime += took }
+            }
             do {
                 let outcomes = try await inner.apply(batch.flatMap(\.changes))
                 var offset = 0
@@ -84,6 +90,9 @@ public final class GroupCommitStore: StatusStore {
     public var written: (transactions: Int, changes: Int) {
         state.withLock { ($0.transactions, $0.changes) }
     }
+
+    /// Time spent in the store's transactions so far (waits for another process's lock included).
+    public var writingTime: Duration { state.withLock { $0.writingTime } }
 
     public func submit(_ parcels: [Parcel], at time: Date) async throws -> SubmitOutcome {
         try await inner.submit(parcels, at: time)
@@ -107,5 +116,9 @@ public final class GroupCommitStore: StatusStore {
 
     public func deliveredCount(in interval: DateInterval) async throws -> Int {
         try await inner.deliveredCount(in: interval)
+    }
+
+    public func audit() async throws -> StoreAudit {
+        try await inner.audit()
     }
 }

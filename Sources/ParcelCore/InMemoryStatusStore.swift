@@ -128,4 +128,26 @@ public final class InMemoryStatusStore: StatusStore {
             }
         }
     }
+
+    public func audit() async throws -> StoreAudit {
+        state.withLock { state in
+            var audit = StoreAudit()
+            var completed: [String: Set<Stage>] = [:]
+            var twice: Set<String> = []
+            for event in state.events {
+                switch event.kind {
+                case .started: audit.tasksStarted += 1
+                case .retrying: audit.retries += 1
+                case .completed, .delivered:
+                    if let stage = event.stage, !completed[event.parcelID, default: []].insert(stage).inserted {
+                        twice.insert(event.parcelID)
+                    }
+                default: break
+                }
+            }
+            audit.appliedTwice = twice.sorted()
+            audit.lastFinalAt = state.records.values.filter(\.status.isFinal).map(\.updatedAt).max()
+            return audit
+        }
+    }
 }

@@ -29,6 +29,24 @@ public protocol StatusStore: Sendable {
 
     /// Parcels delivered within `interval`: cheap enough for a worker to read every few seconds.
     func deliveredCount(in interval: DateInterval) async throws -> Int
+
+    /// What a load test checks its verdict against: stages applied twice, tasks run, retries, and
+    /// when the last parcel became final.
+    func audit() async throws -> StoreAudit
+}
+
+/// The history, checked: what ``StatusStore/audit()`` finds.
+public struct StoreAudit: Sendable, Hashable {
+    /// Parcels with a stage completed more than once (must be none: every stage is applied once).
+    public var appliedTwice: [String] = []
+    /// Attempts started at any stage (each a task a worker ran).
+    public var tasksStarted = 0
+    /// Retries recorded.
+    public var retries = 0
+    /// When the last parcel became final (delivered, held or dead-lettered); nil if none is.
+    public var lastFinalAt: Date?
+
+    public init() {}
 }
 
 extension StatusStore {

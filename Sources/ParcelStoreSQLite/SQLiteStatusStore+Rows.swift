@@ -60,6 +60,13 @@ enum SQL {
         FROM events AS done
         WHERE done.kind IN ('completed', 'delivered') AND done.at >= ?1 AND done.at < ?2
         """
+    // The load test's audit.
+    static let appliedTwice = """
+        SELECT DISTINCT parcel_id FROM events WHERE kind IN ('completed', 'delivered')
+        GROUP BY parcel_id, stage HAVING count(*) > 1 ORDER BY parcel_id
+        """
+    static let countEvents = "SELECT kind, count(*) FROM events WHERE kind IN ('started', 'retrying') GROUP BY kind"
+    static let lastFinal = "SELECT max(updated_at) FROM parcels WHERE state IN ('held', 'delivered', 'dead_lettered')"
     static let oldestWaiting = """
         SELECT stage, min(updated_at) FROM parcels WHERE state IN ('queued', 'retrying') GROUP BY stage
         """

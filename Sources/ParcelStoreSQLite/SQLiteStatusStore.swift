@@ -207,6 +207,24 @@ public actor SQLiteStatusStore: StatusStore {
             operation: "count deliveries", cache: true))
     }
 
+    public func audit() throws(StatusStoreError) -> StoreAudit {
+        executor.assertOnQueue()
+        let operation = "audit the history"
+        return try connection.transaction(operation, readOnly: true) { () throws(StatusStoreError) -> StoreAudit in
+            var audit = StoreAudit()
+            try connection.execute(SQL.appliedTwice, operation: operation) { row in
+                audit.appliedTwice.append(row.text(0) ?? "")
+            }
+            try connection.execute(SQL.countEvents, operation: operation) { row in
+                if row.text(0) == "started" { audit.tasksStarted = Int(row.integer(1)) } else { audit.retries = Int(row.integer(1)) }
+            }
+            try connection.execute(SQL.lastFinal, operation: operation) { row in
+                if !row.isNull(0) { audit.lastFinalAt = Date(milliseconds: row.integer(0)) }
+            }
+            return audit
+        }
+    }
+
     private static func stage(_ row: SQLiteRow, _ column: Int32, _ operation: String) throws(StatusStoreError) -> Stage? {
         guard let text = row.text(column) else { return nil }
         guard let stage = Stage(rawValue: text) else { throw StatusStoreError(operation, "unknown stage '\(text)'") }

@@ -143,7 +143,14 @@ struct ParcelWorker: AsyncParsableCommand {
         let counts = worker.counts
         logger.info("stopped", metadata: [
             "outcomes": "\(counts.outcomes.map { "\($0.key.rawValue)=\($0.value)" }.sorted().joined(separator: " "))",
-            "requeued": "\(counts.requeued)", "reconnects": "\(counts.reconnects)"])
+            "requeued": "\(counts.requeued)", "reconnects": "\(counts.reconnects)",
+            "store_transactions": "\(statusStore.written.transactions)", "store_changes": "\(statusStore.written.changes)",
+            "store_seconds": "\(Self.seconds(statusStore.writingTime))"])
+    }
+
+    private static func seconds(_ duration: Duration) -> String {
+        let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        return String(format: "%.3f", value)
     }
 
     private func metricsPortSetting() throws -> Int? {

@@ -1,0 +1,249 @@
+import AMQP
+import Foundation
+import ParcelCore
+import ParcelRabbit
+import ParcelStoreSQLite
+import Synchronization
+
+/// A load test: workers started (or already running), parcels submitted, every parcel followed to a
+/// final state while chaos is injected, then a verdict from the store and the broker.
+///
+/// `seconds` runs from the first submit publish to the moment the last parcel became final (the
+/// store's own time), with the workers already started and consuming.
+public struct LoadTest: Sendable {
+    public struct Configuration: Sendable {
+        public var parcels = 2000
+        /// Workers to start; 0 uses running ones (which must serve `topology` and `storePath`).
+        public var workers = 2
+        /// `parcel-worker` arguments: concurrency, stage time, faults, attempts.
+        public var workerArguments: [String] = []
+        public var workerBinary: URL
+        /// parcelctl's own connections, and the URL the workers get.
+        public var amqp: AMQPConfiguration
+        public var amqpURL: String
+        public var topology: ParcelTopology
+        public var storePath: String
+        public var killWorkerEvery: Duration?
+        public var restartBrokerAt: Duration?
+        /// The commands that stop and start the broker node, for `restartBrokerAt`.
+        public var brokerStop: [String] = []
+        public var brokerStart: [String] = []
+        public var timeout: Duration = .seconds(600)
+        public var logFolder: URL
+        /// Parcel ids are PREFIX-000001…: unique per run, so a shared store never sees one twice.
+        public var idPrefix: String
+
+        public init(workerBinary: URL, amqp: AMQPConfiguration, amqpURL: String, topology: ParcelTopology,
+                    storePath: String, logFolder: URL, idPrefix: String) {
+            self.workerBinary = workerBinary
+            self.amqp = amqp
+            self.amqpURL = amqpURL
+            self.topology = topology
+            self.storePath = storePath
+            self.logFolder = logFolder
+            self.idPrefix = idPrefix
+        }
+    }
+
+    /// How far a run is: parcels queued (confirmed by the broker) and final, of all.
+    public struct Progress: Sendable {
+        public var queued: Int
+        public var final: Int
+        public var total: Int
+        public var elapsed: Duration
+    }
+
+    public let configuration: Configuration
+
+    public init(_ configuration: Configuration) {
+        self.configuration = configuration
+    }
+
+    public func run(progress: @escaping @Sendable (Progress) -> Void = { _ in }) async throws -> LoadTestReport {
+        let config = configuration
+        let store = try await SQLiteStatusStore.open(path: config.storePath)
+        let setup = try await AMQPConnection.connect(config.amqp)
+        try await config.topology.declare(on: try await setup.openChannel())
+        await setup.close()
+
+        let fleet = WorkerFleet(.init(
+            binary: config.workerBinary, arguments: config.workerArguments,
+            environment: ["PARCELFLOW_AMQP_URL": config.amqpURL, "PARCELFLOW_STORE": "sqlite:\(config.storePath)",
+                          "PARCELFLOW_NAMESPACE": config.topology.namespace,
+                          "PARCELFLOW_RETRY_DELAYS": config.topology.retryDelays.map(ParcelTopology.delayName).joined(separator: ",")],
+            logFolder: config.logFolder))
+        for _ in 0..<config.workers { try fleet.start() }
+        do {
+            try await fleet.waitUntilWorking(timeout: .seconds(60))
+        } catch {
+            await fleet.stop()
+            throw error
+        }
+
+        let parcels = ParcelGenerator(seed: UInt64.random(in: 0...UInt64.max), idPrefix: config.idPrefix).parcels(config.parcels)
+        let brokerCPU = ProcessStats.cpuSeconds(named: "beam.smp")
+        let ownCPU = ProcessStats.current?.cpuSeconds ?? 0
+        let started = Date()
+        let clock = ContinuousClock.now
+        let chaos = Chaos(config, fleet: fleet)
+        let chaosTask = Task { await chaos.run() }
+
+        let queued = QueuedCount()
+        let submitting = Task { try await submit(parcels, to: store, queued: queued) }
+        var finals = 0
+        let deadline = clock + config.timeout
+        while ContinuousClock.now < deadline {
+            let counts = try await store.countsByState()
+            finals = (counts[.delivered] ?? 0) + (counts[.held] ?? 0) + (counts[.deadLettered] ?? 0)
+            fleet.sample()
+            progress(Progress(queued: queued.value, final: finals, total: parcels.count, elapsed: ContinuousClock.now - clock))
+            if finals >= parcels.count { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        submitting.cancel()
+        chaosTask.cancel()
+        await chaosTask.value  // a broker restart under way finishes first
+        _ = try? await submitting.value
+
+        let brokerCPUUsed = ProcessStats.cpuSeconds(named: "beam.smp") - brokerCPU
+        let ownCPUUsed = (ProcessStats.current?.cpuSeconds ?? 0) - ownCPU
+        let audit = try await store.audit()
+        let counts = try await store.countsByState()
+        let snapshot = try await store.snapshot(period: DateInterval(start: started.addingTimeInterval(-60), end: Date().addingTimeInterval(60)),
+                                                recentSince: Date())
+        let queues = await settledQueues(expectingDead: counts[.deadLettered] ?? 0)
+        fleet.sample()
+        let usage = fleet.usage
+        let exits = await fleet.stop()
+        await store.close()
+
+        let seconds = max(0.001, (audit.lastFinalAt ?? Date()).timeIntervalSince(started))
+        return LoadTestReport(
+            parcels: parcels.count, counts: counts, audit: audit, snapshot: snapshot, queues: queues, seconds: seconds,
+            workers: config.workers, kills: fleet.kills, brokerRestarts: chaos.restarts,
+            cpu: .init(workers: usage.cpuSeconds, broker: brokerCPUUsed, parcelctl: ownCPUUsed,
+                       storeWriting: fleet.storeSeconds, wall: seconds),
+            workerPeakResidentBytes: usage.peakResidentBytes,
+            workerExits: exits)
+    }
+
+    /// Submits until every parcel is confirmed queued, through broker restarts: a parcel whose publish
+    /// failed stays `submitted` in the store, and the next attempt publishes it again.
+    private func submit(_ parcels: [Parcel], to store: any StatusStore, queued: QueuedCount) async throws {
+        var remaining = parcels
+        while !remaining.isEmpty, !Task.isCancelled {
+            do {
+                let connection = try await AMQPConnection.connect(configuration.amqp)
+                defer { Task { await connection.close() } }
+                let channel = try await connection.openChannel()
+                try await channel.enableConfirms()
+                let before = parcels.count - remaining.count
+                let report = try await ParcelSubmitter(channel: channel, store: store, topology: configuration.topology)
+                    .submit(remaining) { done, _ in queued.set(before + done) }
+                let failed = Set(report.failed.map(\.id))
+                remaining = remaining.filter { failed.contains($0.id) }
+            } catch {
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            queued.set(parcels.count - remaining.count)
+        }
+    }
+
+    /// The stage and retry queues once empty (waiting a little for redeliveries of settled work to be
+    /// acknowledged), and the dead-letter queue's depth.
+    private func settledQueues(expectingDead dead: Int) async -> LoadTestReport.Queues {
+        var result = LoadTestReport.Queues(readable: false, leftInWorkQueues: [:], deadLetters: 0)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if let connection = try? await AMQPConnection.connect(configuration.amqp) {
+                var left: [String: Int] = [:]
+                var deadLetters = 0
+                var readable = true
+                if let channel = try? await connection.openChannel() {
+                    for queue in configuration.topology.queues {
+                        guard let state = try? await channel.queueState(queue.name) else { readable = false; break }
+                        if queue.name == configuration.topology.deadQueue {
+                            deadLetters = state.messageCount
+                        } else if state.messageCount > 0 {
+                            left[queue.name] = state.messageCount
+                        }
+                    }
+                } else {
+                    readable = false
+                }
+                await connection.close()
+                result = .init(readable: readable, leftInWorkQueues: left, deadLetters: deadLetters)
+                if readable, left.isEmpty { return result }
+            }
+            try? await Task.sleep(for: .milliseconds(250))
+        }
+        return result
+    }
+}
+
+/// Parcels confirmed queued so far, for the progress line.
+final class QueuedCount: Sendable {
+    private let count = Atomic<Int>(0)
+    func set(_ value: Int) { count.store(value, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
+}
+
+/// The faults a run injects: a worker killed every few seconds, the broker stopped and started once.
+final class Chaos: Sendable {
+    let configuration: LoadTest.Configuration
+    let fleet: WorkerFleet
+    private let restartCount = Atomic<Int>(0)
+
+    init(_ configuration: LoadTest.Configuration, fleet: WorkerFleet) {
+        self.configuration = configuration
+        self.fleet = fleet
+    }
+
+    var restarts: Int { restartCount.load(ordering: .relaxed) }
+
+    func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            if let every = configuration.killWorkerEvery {
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: every)
+                        if Task.isCancelled { break }
+                        try? await self.fleet.killOneAndReplace()
+                    }
+                }
+            }
+            if let at = configuration.restartBrokerAt {
+                group.addTask {
+                    try? await Task.sleep(for: at)
+                    if Task.isCancelled { return }
+                    // Not cancellable once begun: a broker left stopped would fail everything after.
+                    _ = await Self.runCommand(self.configuration.brokerStop)
+                    _ = await Self.runCommand(self.configuration.brokerStart)
+                    self.restartCount.add(1, ordering: .relaxed)
+                }
+            }
+        }
+    }
+
+    /// Runs a command to its end, waiting on a thread of its own (a broker takes seconds to stop and
+    /// start; that wait must not hold a thread of Swift's small cooperative pool); its exit status.
+    static func runCommand(_ command: [String]) async -> Int32 {
+        guard let program = command.first else { return -1 }
+        return await withCheckedContinuation { continuation in
+            Thread {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: program)
+                process.arguments = Array(command.dropFirst())
+                process.standardOutput = FileHandle.nullDevice
+                process.standardError = FileHandle.nullDevice
+                do {
+                    try process.run()
+                    process.waitUntilExit()
+                    continuation.resume(returning: process.terminationStatus)
+                } catch {
+                    continuation.resume(returning: -1)
+                }
+            }.start()
+        }
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import Histogram
+import ParcelCore
+
+/// What a load test found: the verdict (every invariant, checked against the store and the broker),
+/// throughput, latency percentiles (HdrHistogram), retries, and where the time went.
+public struct LoadTestReport: Sendable {
+    public struct Queues: Sendable {
+        /// False when the broker could not be asked after the run.
+        public var readable: Bool
+        /// Stage and retry queues still holding messages (must be none).
+        public var leftInWorkQueues: [String: Int]
+        /// Messages in the dead-letter queue (at least one per dead-lettered parcel).
+        public var deadLetters: Int
+    }
+
+    public struct CPU: Sendable {
+        /// CPU seconds used by the workers, the broker (beam.smp) and parcelctl itself (submit and
+        /// polling), during the run; and the run's wall-clock seconds.
+        public var workers: Double
+        public var broker: Double
+        public var parcelctl: Double
+        /// Seconds the workers spent in store transactions (wall time, from workers that stopped cleanly).
+        public var storeWriting: Double
+        public var wall: Double
+    }
+
+    /// p50/p90/p99/max of a set of durations, in milliseconds, through an HdrHistogram (µs, 3 digits).
+    public struct Latency: Sendable {
+        public var count: Int
+        public var p50: Double
+        public var p90: Double
+        public var p99: Double
+        public var max: Double
+
+        init(milliseconds values: [Double]) {
+            var histogram = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
+            histogram.autoResize = true
+            for value in values { _ = histogram.record(UInt64(Swift.max(0, value * 1000))) }
+            count = values.count
+            func ms(_ micros: UInt64) -> Double { values.isEmpty ? 0 : Double(micros) / 1000 }
+            p50 = ms(histogram.valueAtPercentile(50))
+            p90 = ms(histogram.valueAtPercentile(90))
+            p99 = ms(histogram.valueAtPercentile(99))
+            max = ms(histogram.max)
+        }
+    }
+
+    public let parcels: Int
+    public let delivered: Int
+    public let held: Int
+    public let deadLettered: Int
+    /// Parcels that did not reach a final state (or are missing from the store).
+    public let lost: Int
+    /// Parcels with a stage applied more than once.
+    public let duplicated: Int
+    public let seconds: Double
+    public let tasks: Int
+    public let retries: Int
+    public let stageLatency: [Stage: Latency]
+    public let endToEnd: Latency
+    public let queues: Queues
+    public let workers: Int
+    public let kills: Int
+    public let brokerRestarts: Int
+    public let cpu: CPU
+    public let workerPeakResidentBytes: Int
+    public let workerExits: [Int32]
+    /// Each broken invariant, in words; empty when the run holds.
+    public let violations: [String]
+
+    public var passed: Bool { violations.isEmpty }
+    public var parcelsPerSecond: Double { Double(delivered + held + deadLettered) / seconds }
+    public var tasksPerSecond: Double { Double(tasks) / seconds }
+
+    init(parcels: Int, counts: [ParcelStatus.State: Int], audit: StoreAudit, snapshot: StoreSnapshot, queues: Queues,
+         seconds: Double, workers: Int, kills: Int, brokerRestarts: Int, cpu: CPU, workerPeakResidentBytes: Int,
+         workerExits: [Int32]) {
+        self.parcels = parcels
+        delivered = counts[.delivered] ?? 0
+        held = counts[.held] ?? 0
+        deadLettered = counts[.deadLettered] ?? 0
+        let finals = delivered + held + deadLettered
+        let inStore = counts.values.reduce(0, +)
+        lost = max(0, parcels - finals)
+        duplicated = audit.appliedTwice.count
+        self.seconds = seconds
+        tasks = audit.tasksStarted
+        retries = audit.retries
+        stageLatency = Dictionary(uniqueKeysWithValues: Stage.allCases.map { ($0, Latency(milliseconds: snapshot.stageLatencies[$0] ?? [])) })
+        endToEnd = Latency(milliseconds: snapshot.endToEnd)
+        self.queues = queues
+        self.workers = workers
+        self.kills = kills
+        self.brokerRestarts = brokerRestarts
+        self.cpu = cpu
+        self.workerPeakResidentBytes = workerPeakResidentBytes
+        self.workerExits = workerExits
+
+        var violations: [String] = []
+        if inStore != parcels { violations.append("the store holds \(inStore) parcels, \(parcels) were submitted") }
+        if lost > 0 { violations.append("\(lost) parcel(s) never reached a final state") }
+        if duplicated > 0 {
+            violations.append("\(duplicated) parcel(s) had a stage applied twice: " + audit.appliedTwice.prefix(5).joined(separator: ", "))
+        }
+        if finals != parcels { violations.append("delivered + held + dead-lettered = \(finals), not \(parcels)") }
+        if !queues.readable {
+            violations.append("the broker's queues could not be read after the run")
+        } else if !queues.leftInWorkQueues.isEmpty {
+            violations.append("queues not empty: " + queues.leftInWorkQueues.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+                .joined(separator: ", "))
+        }
+        if queues.readable, queues.deadLetters < deadLettered {
+            violations.append("\(deadLettered) parcels dead-lettered but only \(queues.deadLetters) dead letters")
+        }
+        self.violations = violations
+    }
+}
+
+extension LoadTestReport {
+    /// The whole report as one JSON object (`parcelctl loadtest --json`).
+    public var json: JSONValue {
+        func number(_ value: Double, places: Double = 1000) -> JSONValue { .number((value * places).rounded() / places) }
+        func int(_ value: Int) -> JSONValue { .integer(Int64(value)) }
+        func latency(_ l: Latency) -> JSONValue {
+            .object(["count": int(l.count), "p50": number(l.p50), "p90": number(l.p90), "p99": number(l.p99), "max": number(l.max)])
+        }
+        return .object([
+            "ok": .bool(passed),
+            "violations": .array(violations.map { .string($0) }),
+            "parcels": int(parcels), "delivered": int(delivered), "held": int(held), "dead_lettered": int(deadLettered),
+            "lost": int(lost), "duplicated": int(duplicated),
+            "seconds": number(seconds), "parcels_per_s": number(parcelsPerSecond, places: 10),
+            "tasks": int(tasks), "tasks_per_s": number(tasksPerSecond, places: 10), "retries": int(retries),
+            "latency_ms": .object(Dictionary(uniqueKeysWithValues: Stage.allCases.map { ($0.rawValue, latency(stageLatency[$0]!)) })),
+            "end_to_end_ms": latency(endToEnd),
+            "queues": .object(["empty": .bool(queues.readable && queues.leftInWorkQueues.isEmpty),
+                               "dead_letters": int(queues.deadLetters)]),
+            "workers": int(workers), "workers_killed": int(kills), "broker_restarts": int(brokerRestarts),
+            "cpu_seconds": .object(["workers": number(cpu.workers), "broker": number(cpu.broker),
+                                    "parcelctl": number(cpu.parcelctl), "wall": number(cpu.wall)]),
+            "store_write_seconds": number(cpu.storeWriting),
+            "worker_peak_rss_mb": number(Double(workerPeakResidentBytes) / 1_048_576, places: 10),
+            "worker_exit_statuses": .array(workerExits.map { .integer(Int64($0)) }),
+        ])
+    }
+
+    /// The report for a person.
+    public var lines: [String] {
+        func ms(_ value: Double) -> String { value < 1000 ? "\(TargetForecast.decimal(value)) ms" : "\(TargetForecast.decimal(value / 1000)) s" }
+        func row(_ name: String, _ l: Latency) -> String {
+            "  \(name.padding(toLength: 12, withPad: " ", startingAt: 0)) p50 \(ms(l.p50))  p90 \(ms(l.p90))  p99 \(ms(l.p99))  max \(ms(l.max))"
+        }
+        var out: [String] = []
+        out.append(passed ? "PASSED: every parcel final, none lost, none applied twice, the queues empty."
+                          : "FAILED: " + violations.joined(separator: "; "))
+        out.append("  \(TargetForecast.integer(parcels)) parcels: \(TargetForecast.integer(delivered)) delivered, "
+            + "\(TargetForecast.integer(held)) held, \(TargetForecast.integer(deadLettered)) dead-lettered; lost \(lost), "
+            + "applied twice \(duplicated)")
+        out.append("  \(TargetForecast.decimal(seconds)) s from the first publish to the last parcel final: "
+            + "\(TargetForecast.decimal(parcelsPerSecond)) parcels/s, \(TargetForecast.decimal(tasksPerSecond)) tasks/s "
+            + "(\(TargetForecast.integer(tasks)) tasks, \(TargetForecast.integer(retries)) retries)")
+        out.append("  \(workers) worker(s); \(kills) killed and replaced; broker restarted \(brokerRestarts) time(s)")
+        out.append("Latency (HdrHistogram), queued → done per stage, submitted → final end to end:")
+        for stage in Stage.allCases { out.append(row(stage.rawValue, stageLatency[stage]!)) }
+        out.append(row("end to end", endToEnd))
+        out.append("Where the time went (CPU seconds during \(TargetForecast.decimal(cpu.wall)) s on "
+            + "\(ProcessInfo.processInfo.activeProcessorCount) cores):")
+        out.append("  workers \(TargetForecast.decimal(cpu.workers)) s, broker (beam.smp) \(TargetForecast.decimal(cpu.broker)) s, "
+            + "parcelctl \(TargetForecast.decimal(cpu.parcelctl)) s")
+        out.append("  the workers' store transactions took \(TargetForecast.decimal(cpu.storeWriting)) s of wall time "
+            + "(summed over workers and their group commits); worker peak RSS "
+            + "\(TargetForecast.decimal(Double(workerPeakResidentBytes) / 1_048_576)) MB")
+        out.append("  dead-letter queue: \(queues.deadLetters) message(s)")
+        return out
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+
+/// What Linux says about a process (`/proc/PID/stat`, `/proc/PID/status`): CPU time used and memory.
+public struct ProcessStats: Sendable, Hashable {
+    /// User plus system CPU time, in seconds.
+    public var cpuSeconds: Double
+    /// Resident memory now and at its peak (VmRSS, VmHWM), in bytes.
+    public var residentBytes: Int
+    public var peakResidentBytes: Int
+
+    /// nil when the process is gone or /proc cannot be read.
+    public static func of(_ pid: Int32) -> ProcessStats? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return nil }
+        // Fields after "(comm)": state is field 3; utime and stime are fields 14 and 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        func kilobytes(_ key: String) -> Int {
+            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key + ":") }) else { return 0 }
+            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+        }
+        return ProcessStats(cpuSeconds: (user + system) / ticksPerSecond, residentBytes: kilobytes("VmRSS") * 1024,
+                            peakResidentBytes: kilobytes("VmHWM") * 1024)
+    }
+
+    /// The ids of running processes whose command name is `name` (`beam.smp`: RabbitMQ's VM).
+    public static func pids(named name: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry in
+            guard let pid = Int32(entry),
+                  let comm = try? String(contentsOfFile: "/proc/\(entry)/comm", encoding: .utf8),
+                  comm.trimmingCharacters(in: .whitespacesAndNewlines) == name
+            else { return nil }
+            return pid
+        }
+    }
+
+    /// CPU seconds used by every process named `name`.
+    public static func cpuSeconds(named name: String) -> Double {
+        pids(named: name).compactMap { of($0)?.cpuSeconds }.reduce(0, +)
+    }
+
+    /// Clock ticks per second for /proc times (USER_HZ; 100 on Linux).
+    static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+
+    /// This process.
+    public static var current: ProcessStats? { of(getpid()) }
+}

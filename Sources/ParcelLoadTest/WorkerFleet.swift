@@ -1,0 +1,174 @@
+import Foundation
+import Synchronization
+
+/// The `parcel-worker` processes a load test runs: started, killed and replaced, and measured.
+public final class WorkerFleet: Sendable {
+    public struct Launch: Sendable {
+        public var binary: URL
+        public var arguments: [String]
+        public var environment: [String: String]
+        /// Where each worker's output goes (`worker-N.log`).
+        public var logFolder: URL
+
+        public init(binary: URL, arguments: [String], environment: [String: String], logFolder: URL) {
+            self.binary = binary
+            self.arguments = arguments
+            self.environment = environment
+            self.logFolder = logFolder
+        }
+    }
+
+    /// One worker process, and what was last read of it.
+    final class Member: @unchecked Sendable {
+        // @unchecked: `process` and `log` are set in init and then only read; `last` is behind its own lock.
+        let process: Process
+        let log: URL
+        let last = Mutex<ProcessStats?>(nil)
+
+        init(process: Process, log: URL) {
+            self.process = process
+            self.log = log
+        }
+
+        var pid: Int32 { process.processIdentifier }
+
+        func sample() {
+            if let stats = ProcessStats.of(pid) { last.withLock { $0 = stats } }
+        }
+    }
+
+    private struct State {
+        var running: [Member] = []
+        var ended: [Member] = []
+        var started = 0
+        var killed = 0
+    }
+
+    let launch: Launch
+    private let state = Mutex(State())
+
+    public init(_ launch: Launch) {
+        self.launch = launch
+        try? FileManager.default.createDirectory(at: launch.logFolder, withIntermediateDirectories: true)
+    }
+
+    /// Starts one more worker.
+    public func start() throws {
+        let number = state.withLock { state -> Int in
+            state.started += 1
+            return state.started
+        }
+        let process = Process()
+        process.executableURL = launch.binary
+        process.arguments = launch.arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(launch.environment) { $1 }
+        let log = launch.logFolder.appendingPathComponent("worker-\(number).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        try? handle.close()
+        let member = Member(process: process, log: log)
+        state.withLock { $0.running.append(member) }
+    }
+
+    /// Waits until every running worker has logged that it is working (connected, consuming).
+    public func waitUntilWorking(timeout: Duration) async throws {
+        let deadline = ContinuousClock.now + timeout
+        for member in state.withLock({ $0.running }) {
+            while !Self.isWorking(member) {
+                guard member.process.isRunning else {
+                    throw LoadTestError("a worker exited at start (status \(member.process.terminationStatus)): "
+                        + Self.tail(member.log))
+                }
+                guard ContinuousClock.now < deadline else {
+                    throw LoadTestError("a worker did not start working within \(timeout): " + Self.tail(member.log))
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+    }
+
+    static func isWorking(_ member: Member) -> Bool {
+        ((try? String(contentsOf: member.log, encoding: .utf8)) ?? "").contains("working")
+    }
+
+    static func tail(_ log: URL) -> String {
+        String(((try? String(contentsOf: log, encoding: .utf8)) ?? "").suffix(600))
+    }
+
+    /// Kills a random worker with SIGKILL (as a crash would) and starts a replacement.
+    public func killOneAndReplace() async throws {
+        let victim = state.withLock { state -> Member? in
+            guard !state.running.isEmpty else { return nil }
+            let member = state.running.remove(at: Int.random(in: 0..<state.running.count))
+            state.ended.append(member)
+            state.killed += 1
+            return member
+        }
+        guard let victim else { return }
+        victim.sample()
+        kill(victim.pid, SIGKILL)
+        while victim.process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        try start()
+    }
+
+    /// Reads every running worker's CPU and memory (a killed worker keeps its last reading).
+    public func sample() {
+        for member in state.withLock({ $0.running }) { member.sample() }
+    }
+
+    public var kills: Int { state.withLock { $0.killed } }
+
+    /// Every worker's log, in start order.
+    public var logs: [URL] { state.withLock { ($0.running + $0.ended).map(\.log) } }
+
+    /// Seconds the workers spent in status-store transactions, from the line each logs when it stops
+    /// cleanly (a killed worker says nothing).
+    public var storeSeconds: Double {
+        logs.compactMap { log -> Double? in
+            guard let text = try? String(contentsOf: log, encoding: .utf8),
+                  let range = text.range(of: "store_seconds=") else { return nil }
+            return Double(text[range.upperBound...].prefix { $0.isNumber || $0 == "." })
+        }.reduce(0, +)
+    }
+
+    /// CPU seconds of every worker the fleet ran, and the highest peak resident memory of any.
+    public var usage: (cpuSeconds: Double, peakResidentBytes: Int) {
+        let members = state.withLock { $0.running + $0.ended }
+        let stats = members.compactMap { $0.last.withLock { $0 } }
+        return (stats.map(\.cpuSeconds).reduce(0, +), stats.map(\.peakResidentBytes).max() ?? 0)
+    }
+
+    /// SIGTERM to every worker; waits for them (SIGKILL after `timeout`). Returns the exit statuses
+    /// of the workers that were running.
+    @discardableResult
+    public func stop(timeout: Duration = .seconds(15)) async -> [Int32] {
+        let members = state.withLock { state -> [Member] in
+            let running = state.running
+            state.ended += running
+            state.running = []
+            return running
+        }
+        for member in members {
+            member.sample()
+            kill(member.pid, SIGTERM)
+        }
+        let deadline = ContinuousClock.now + timeout
+        while members.contains(where: \.process.isRunning), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        for member in members where member.process.isRunning { kill(member.pid, SIGKILL) }
+        while members.contains(where: \.process.isRunning) { try? await Task.sleep(for: .milliseconds(20)) }
+        return members.map { $0.process.terminationStatus }
+    }
+}
+
+/// Why a load test could not run (not a broken invariant: those are in the verdict).
+public struct LoadTestError: Error, CustomStringConvertible {
+    public let description: String
+
+    public init(_ description: String) { self.description = description }
+}

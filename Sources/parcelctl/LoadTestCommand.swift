@@ -1,0 +1,169 @@
+import ArgumentParser
+import Foundation
+import ParcelCommandLine
+import ParcelCore
+import ParcelLoadTest
+import ParcelRabbit
+import Synchronization
+
+struct LoadTestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loadtest",
+        abstract: "Run a load test: start workers, submit parcels, inject faults, and check nothing was lost.",
+        discussion: """
+            Starts --workers parcel-worker processes (in a namespace and store of the test's own, removed \
+            afterwards unless --keep), waits until they consume, submits --parcels generated parcels, shows \
+            progress, and ends with a verdict from the store and the broker: every parcel final, none lost, \
+            none applied twice, delivered + held + dead-lettered = submitted, the stage and retry queues \
+            empty. Then throughput, latency percentiles (HdrHistogram) per stage and end to end, retries, and \
+            where the time went. The time runs from the first submit publish to the last parcel final. \
+            Exit status 1 when any invariant is broken. With --workers 0 it uses workers already running \
+            (on the usual --namespace and --store).
+            """)
+
+    @OptionGroup var broker: BrokerOptions
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var topologyOptions: TopologyOptions
+
+    @Option(help: "Parcels to submit.") var parcels = 2000
+    @Option(help: "Worker processes to start (0: use running ones).") var workers = 2
+    @Option(help: "Tasks in flight per worker.") var concurrency = 32
+    @Option(help: ArgumentHelp("Simulated work per task: a time (5ms) or a range (5ms-20ms).", valueName: "time"))
+    var stageTime = "0ms"
+    @Option(help: "Share of attempts that fail transiently (0 to 1).") var transientRate = 0.0
+    @Option(help: "Share of attempts that fail permanently (0 to 1).") var permanentRate = 0.0
+    @Option(help: "Share of inspections that hold the parcel (0 to 1).") var holdRate = 0.0
+    @Option(help: "Attempts at a stage before a transient failure is dead-lettered.") var maxAttempts = 5
+    @Option(help: ArgumentHelp("Kill a random worker with SIGKILL every this many seconds, and start a new one.",
+                               valueName: "seconds"))
+    var killWorkerEvery: Double?
+    @Option(help: ArgumentHelp("Stop and start the broker node this many seconds into the run.", valueName: "seconds"))
+    var restartBrokerAt: Double?
+    @Option(help: ArgumentHelp("The script that stops and starts the broker node (with stop / start).",
+                               discussion: "Default: PARCELFLOW_BROKER_SCRIPT, else deploy/local/broker.sh here.",
+                               valueName: "path"))
+    var brokerScript: String?
+    @Option(help: ArgumentHelp("Seconds to wait for every parcel to be final.", valueName: "seconds"))
+    var timeout: Double = 600
+    @Flag(help: "Keep the test's namespace, store and worker logs.") var keep = false
+    @Flag(help: "Print the whole report as one JSON object.") var json = false
+
+    func validate() throws {
+        guard parcels > 0 else { throw ValidationError("--parcels must be 1 or more") }
+        guard workers >= 0 else { throw ValidationError("--workers must be 0 or more") }
+        guard concurrency > 0 else { throw ValidationError("--concurrency must be 1 or more") }
+        for (name, rate) in [("--transient-rate", transientRate), ("--permanent-rate", permanentRate), ("--hold-rate", holdRate)]
+        where !(0...1).contains(rate) {
+            throw ValidationError("\(name) must be from 0 to 1")
+        }
+        if workers == 0, killWorkerEvery != nil {
+            throw ValidationError("--kill-worker-every needs workers the test starts (--workers 1 or more)")
+        }
+        if let every = killWorkerEvery, every <= 0 { throw ValidationError("--kill-worker-every must be above 0") }
+        if let at = restartBrokerAt, at < 0 { throw ValidationError("--restart-broker-at must be 0 or more") }
+    }
+
+    func run() async throws {
+        let own = workers > 0
+        let runID = "lt\(UInt32.random(in: 0...UInt32.max))"
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parcelflow-loadtest-\(runID)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var topology = try topologyOptions.topology()
+        let storePath: String
+        if own {
+            topology.namespace = "loadtest.\(runID)"
+            topology.retryDelays = [.milliseconds(100), .milliseconds(500), .seconds(2)]
+            storePath = folder.appendingPathComponent("status.db").path
+        } else {
+            guard case .sqlite(let path) = try StoreLocation.resolve(flag: store.location, environment: ProcessInfo.processInfo.environment)
+            else { throw CommandFailure("the load test reads a SQLite store; give --store sqlite:PATH") }
+            storePath = path
+        }
+        let amqp = try broker.configuration(name: "parcelctl loadtest")
+        var configuration = LoadTest.Configuration(
+            workerBinary: try workerBinary(), amqp: amqp,
+            amqpURL: BrokerSettings.url(flag: broker.url, environment: ProcessInfo.processInfo.environment),
+            topology: topology, storePath: storePath, logFolder: folder.appendingPathComponent("logs"),
+            idPrefix: runID.uppercased())
+        configuration.parcels = parcels
+        configuration.workers = workers
+        configuration.workerArguments = [
+            "--concurrency", "\(concurrency)", "--stage-time", stageTime, "--transient-rate", "\(transientRate)",
+            "--permanent-rate", "\(permanentRate)", "--hold-rate", "\(holdRate)", "--max-attempts", "\(maxAttempts)",
+            "--shutdown-timeout", "10",
+        ]
+        configuration.killWorkerEvery = killWorkerEvery.map { .milliseconds(Int64($0 * 1000)) }
+        if let at = restartBrokerAt {
+            let script = try brokerScriptPath()
+            configuration.restartBrokerAt = .milliseconds(Int64(at * 1000))
+            configuration.brokerStop = [script, "stop"]
+            configuration.brokerStart = [script, "start"]
+        }
+        configuration.timeout = .milliseconds(Int64(timeout * 1000))
+
+        let bar = ProgressBar(label: "final")
+        // Off a terminal (a log, CI), a line every few seconds instead of the bar.
+        let lines = Terminal.standardErrorIsTerminal || json ? nil : ProgressLines()
+        let report: LoadTestReport
+        do {
+            report = try await LoadTest(configuration).run { progress in
+                bar.update(progress.final, of: progress.total)
+                lines?.update(progress)
+            }
+        } catch {
+            bar.finish()
+            if own, !keep { try? FileManager.default.removeItem(at: folder) }
+            throw CommandFailure("the load test could not run: \(error)")
+        }
+        bar.finish()
+        if own, !keep {
+            try? await broker.withConnection(name: "parcelctl loadtest cleanup") { connection in
+                try await topology.delete(on: try await connection.openChannel())
+            }
+            try? FileManager.default.removeItem(at: folder)
+        }
+        if json {
+            print(report.json.serialized(pretty: true))
+        } else {
+            print(report.lines.joined(separator: "\n"))
+            if keep { print("Kept: namespace \(topology.namespace), store \(storePath), worker logs in \(folder.path)/logs") }
+        }
+        if !report.passed { throw ExitCode(1) }
+    }
+
+    /// `parcel-worker` beside this `parcelctl`.
+    private func workerBinary() throws -> URL {
+        let own = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        let worker = own.deletingLastPathComponent().appendingPathComponent("parcel-worker")
+        guard FileManager.default.isExecutableFile(atPath: worker.path) else {
+            throw CommandFailure("parcel-worker is not beside parcelctl (\(worker.path)); build both (swift build)")
+        }
+        return worker
+    }
+
+    private func brokerScriptPath() throws -> String {
+        let path = brokerScript ?? ProcessInfo.processInfo.environment["PARCELFLOW_BROKER_SCRIPT"] ?? "deploy/local/broker.sh"
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw CommandFailure("--restart-broker-at needs the broker's stop/start script: \(path) is not there "
+                + "(give --broker-script or PARCELFLOW_BROKER_SCRIPT)")
+        }
+        return URL(fileURLWithPath: path).standardizedFileURL.path
+    }
+}
+
+/// Progress as a line every 2 seconds, for output that is not a terminal.
+final class ProgressLines: Sendable {
+    private let last = Mutex(ContinuousClock.now)
+
+    func update(_ progress: LoadTest.Progress) {
+        let due = last.withLock { last -> Bool in
+            guard ContinuousClock.now - last >= .seconds(2) else { return false }
+            last = ContinuousClock.now
+            return true
+        }
+        if due {
+            Terminal.error("  \(Terminal.count(progress.queued)) queued, \(Terminal.count(progress.final)) of "
+                + "\(Terminal.count(progress.total)) final after \(Terminal.seconds(progress.elapsed))")
+        }
+    }
+}
