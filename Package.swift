@@ -134,7 +134,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ParcelRabbitTests",
-            dependencies: ["ParcelRabbit", "ParcelCore", "AMQP", "ParcelStoreSQLite", "ParcelTestSupport"]
+            dependencies: ["ParcelRabbit", "ParcelCore", "AMQP", "ParcelStoreSQLite", "ParcelLoadTest", "ParcelTestSupport"]
         ),
         .testTarget(
             name: "ParcelStoreTests",

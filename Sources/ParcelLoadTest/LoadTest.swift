@@ -81,7 +81,7 @@ public struct LoadTest: Sendable {
         }
 
         let parcels = ParcelGenerator(seed: UInt64.random(in: 0...UInt64.max), idPrefix: config.idPrefix).parcels(config.parcels)
-        let brokerCPU = ProcessStats.cpuSeconds(named: "beam.smp")
+        let brokerCPU = CPUUsage(of: "beam.smp")
         let ownCPU = ProcessStats.current?.cpuSeconds ?? 0
         let started = Date()
         let clock = ContinuousClock.now
@@ -96,6 +96,7 @@ public struct LoadTest: Sendable {
             let counts = try await store.countsByState()
             finals = (counts[.delivered] ?? 0) + (counts[.held] ?? 0) + (counts[.deadLettered] ?? 0)
             fleet.sample()
+            brokerCPU.sample()
             progress(Progress(queued: queued.value, final: finals, total: parcels.count, elapsed: ContinuousClock.now - clock))
             if finals >= parcels.count { break }
             try await Task.sleep(for: .milliseconds(100))
@@ -105,7 +106,8 @@ public struct LoadTest: Sendable {
         await chaosTask.value  // a broker restart under way finishes first
         _ = try? await submitting.value
 
-        let brokerCPUUsed = ProcessStats.cpuSeconds(named: "beam.smp") - brokerCPU
+        brokerCPU.sample()
+        let brokerCPUUsed = brokerCPU.seconds
         let ownCPUUsed = (ProcessStats.current?.cpuSeconds ?? 0) - ownCPU
         let audit = try await store.audit()
         let counts = try await store.countsByState()

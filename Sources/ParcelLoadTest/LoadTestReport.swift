@@ -168,7 +168,7 @@ extension LoadTestReport {
             + "\(ProcessInfo.processInfo.activeProcessorCount) cores):")
         out.append("  workers \(TargetForecast.decimal(cpu.workers)) s, broker (beam.smp) \(TargetForecast.decimal(cpu.broker)) s, "
             + "parcelctl \(TargetForecast.decimal(cpu.parcelctl)) s")
-        out.append("  the workers' store transactions took \(TargetForecast.decimal(cpu.storeWriting)) s of wall time "
+        out.append("  the workers' store transactions took \(String(format: "%.2f", cpu.storeWriting)) s of wall time "
             + "(summed over workers and their group commits); worker peak RSS "
             + "\(TargetForecast.decimal(Double(workerPeakResidentBytes) / 1_048_576)) MB")
         out.append("  dead-letter queue: \(queues.deadLetters) message(s)")

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// What Linux says about a process (`/proc/PID/stat`, `/proc/PID/status`): CPU time used and memory.
 public struct ProcessStats: Sendable, Hashable {
@@ -37,14 +38,50 @@ public struct ProcessStats: Sendable, Hashable {
         }
     }
 
-    /// CPU seconds used by every process named `name`.
-    public static func cpuSeconds(named name: String) -> Double {
-        pids(named: name).compactMap { of($0)?.cpuSeconds }.reduce(0, +)
-    }
-
     /// Clock ticks per second for /proc times (USER_HZ; 100 on Linux).
     static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
 
     /// This process.
     public static var current: ProcessStats? { of(getpid()) }
+}
+
+/// CPU used by every process of one name over a span, across restarts: a process that was there at
+/// the start counts from then, one that appears later (a restarted broker) counts from its birth.
+public final class CPUUsage: Sendable {
+    private struct Readings {
+        var first: [Int32: Double] = [:]
+        var last: [Int32: Double] = [:]
+    }
+
+    public let name: String
+    private let readings = Mutex(Readings())
+
+    public init(of name: String) {
+        self.name = name
+        let now = Self.read(name)
+        readings.withLock { $0.first = now; $0.last = now }
+    }
+
+    public func sample() {
+        let now = Self.read(name)
+        readings.withLock { readings in
+            for (pid, cpu) in now {
+                if readings.first[pid] == nil { readings.first[pid] = 0 }
+                readings.last[pid] = cpu
+            }
+        }
+    }
+
+    /// CPU seconds used since this was made (as of the last sample).
+    public var seconds: Double {
+        readings.withLock { readings in
+            readings.last.reduce(0) { $0 + $1.value - (readings.first[$1.key] ?? 0) }
+        }
+    }
+
+    private static func read(_ name: String) -> [Int32: Double] {
+        var cpu: [Int32: Double] = [:]
+        for pid in ProcessStats.pids(named: name) { cpu[pid] = ProcessStats.of(pid)?.cpuSeconds }
+        return cpu
+    }
 }

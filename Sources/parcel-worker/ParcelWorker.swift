@@ -66,6 +66,10 @@ struct ParcelWorker: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Address the metrics endpoint listens on.", valueName: "address"))
     var metricsHost = "127.0.0.1"
 
+    @Flag(help: ArgumentHelp("Stop (as on SIGTERM) when the process that started this one ends (parcelctl loadtest).",
+                             visibility: .hidden))
+    var exitWithParent = false
+
     @Flag(help: "Connect to the broker, print its version, and exit.")
     var check = false
 
@@ -139,6 +143,16 @@ struct ParcelWorker: AsyncParsableCommand {
             }
         }
         defer { signals.stop() }
+        // An orphaned worker (its load test killed) stops as on SIGTERM: the parent is checked twice a second.
+        let orphanWatch = exitWithParent ? Task {
+            let parent = getppid()
+            while !Task.isCancelled, getppid() == parent { try? await Task.sleep(for: .milliseconds(500)) }
+            if !Task.isCancelled {
+                logger.info("stopping: the process that started this worker has ended")
+                work.cancel()
+            }
+        } : nil
+        defer { orphanWatch?.cancel() }
         try await work.value
         let counts = worker.counts
         logger.info("stopped", metadata: [

@@ -43,6 +43,9 @@ struct LoadTestCommand: AsyncParsableCommand {
                                discussion: "Default: PARCELFLOW_BROKER_SCRIPT, else deploy/local/broker.sh here.",
                                valueName: "path"))
     var brokerScript: String?
+    @Option(help: ArgumentHelp("The broker node's name for the script (its --name), when not the default node.",
+                               valueName: "name"))
+    var brokerNode: String?
     @Option(help: ArgumentHelp("Seconds to wait for every parcel to be final.", valueName: "seconds"))
     var timeout: Double = 600
     @Flag(help: "Keep the test's namespace, store and worker logs.") var keep = false
@@ -90,14 +93,15 @@ struct LoadTestCommand: AsyncParsableCommand {
         configuration.workerArguments = [
             "--concurrency", "\(concurrency)", "--stage-time", stageTime, "--transient-rate", "\(transientRate)",
             "--permanent-rate", "\(permanentRate)", "--hold-rate", "\(holdRate)", "--max-attempts", "\(maxAttempts)",
-            "--shutdown-timeout", "10",
+            "--shutdown-timeout", "10", "--exit-with-parent",
         ]
         configuration.killWorkerEvery = killWorkerEvery.map { .milliseconds(Int64($0 * 1000)) }
         if let at = restartBrokerAt {
             let script = try brokerScriptPath()
             configuration.restartBrokerAt = .milliseconds(Int64(at * 1000))
-            configuration.brokerStop = [script, "stop"]
-            configuration.brokerStart = [script, "start"]
+            let node = brokerNode.map { ["--name", $0] } ?? []
+            configuration.brokerStop = [script, "stop"] + node
+            configuration.brokerStart = [script, "start"] + node
         }
         configuration.timeout = .milliseconds(Int64(timeout * 1000))
 

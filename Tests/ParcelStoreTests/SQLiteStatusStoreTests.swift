@@ -27,6 +27,23 @@ struct SQLiteStatusStoreTests {
         }
     }
 
+    @Test("the audit finds a stage completed twice, which only a broken history can hold")
+    func auditFindsAStageAppliedTwice() async throws {
+        try await withTemporaryFolder { folder in
+            let store = try await SQLiteStatusStore.open(path: folder.appendingPathComponent("status.db").path)
+            _ = try await store.submit([parcel("P-1"), parcel("P-2")], at: moment(0))
+            try await store.applyAll(wholeJourney, to: "P-1", from: 1)
+            #expect(try await store.audit().appliedTwice.isEmpty)
+            // What a second worker applying the same stage would leave behind, were the rules broken.
+            try await store.execute(script: """
+                INSERT INTO events (parcel_id, kind, stage, at) VALUES ('P-1', 'completed', 'packaging', 1796083300000);
+                INSERT INTO events (parcel_id, kind, stage, at) VALUES ('P-2', 'completed', 'collection', 1796083300000);
+                """)
+            #expect(try await store.audit().appliedTwice == ["P-1"])
+            await store.close()
+        }
+    }
+
     @Test("the file is in WAL mode, synchronous NORMAL, with foreign keys on")
     func walMode() async throws {
         try await withTemporaryFolder { folder in

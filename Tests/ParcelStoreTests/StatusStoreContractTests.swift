@@ -328,6 +328,26 @@ struct StatusStoreContractTests {
         }
     }
 
+    @Test("audit: tasks started, retries, when the last parcel became final, and no stage applied twice",
+          arguments: StoreKind.allCases)
+    func audit(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            _ = try await store.submit((1...3).map { parcel("P-\($0)") }, at: moment(0))
+            #expect(try await store.audit() == StoreAudit())
+            try await store.applyAll(wholeJourney, to: "P-1", from: 1)
+            try await store.applyAll([.queued(.collection), .started(.collection, attempt: 1),
+                                      .retrying(.collection, attempt: 1, error: "rain"), .started(.collection, attempt: 2),
+                                      .deadLettered(.collection, reason: "gave up")], to: "P-2", from: 20)
+            // Repeats are duplicates: they write nothing, so nothing is applied twice.
+            #expect(try await store.apply(.completed(.collection), to: "P-1", at: moment(40)) == .duplicate)
+            let audit = try await store.audit()
+            #expect(audit.appliedTwice.isEmpty)
+            #expect(audit.tasksStarted == 4 + 2)
+            #expect(audit.retries == 1)
+            #expect(audit.lastFinalAt == moment(24))
+        }
+    }
+
     @Test("a December batch: 2,000 parcels submitted and 1,000 moved, one transaction each", arguments: StoreKind.allCases)
     func bigBatches(_ kind: StoreKind) async throws {
         try await withStore(kind) { store in

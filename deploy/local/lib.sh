@@ -267,6 +267,7 @@ pf_write_node_config() { # NAME PORT DIST_PORT TLS_PORT
       echo "ssl_options.fail_if_no_peer_cert = false"
     fi
   } >"$dir/rabbitmq.conf"
+  cp "$(pf_root)/deploy/rabbitmq/advanced.config" "$dir/advanced.config"
   echo '[].' >"$dir/enabled_plugins" # no plugins: no management UI, fastest boot
   echo '# Intentionally empty: keeps /etc/rabbitmq/rabbitmq-env.conf out.' >"$dir/rabbitmq-env.conf"
   printf 'PF_NODE_PORT=%s\nPF_NODE_DIST_PORT=%s\nPF_NODE_TLS_PORT=%s\n' "$port" "$dist_port" "$tls_port" >"$dir/ports.env"

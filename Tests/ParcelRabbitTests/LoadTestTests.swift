@@ -1,0 +1,80 @@
+import Foundation
+import ParcelCore
+@testable import ParcelLoadTest
+import ParcelTestSupport
+import Testing
+
+/// `parcelctl loadtest --json`, run as ops run it.
+private func loadtest(_ arguments: [String], url: String = Broker.url) async throws -> (status: Int32, report: [String: Any]) {
+    let result = try await Parcelctl(environment: ["PARCELFLOW_AMQP_URL": url]).run(["loadtest", "--json"] + arguments)
+    let report = try #require(try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
+                              "no JSON report: \(result.stdout.suffix(1500)) \(result.stderr.suffix(1500))")
+    return (result.status, report)
+}
+
+@Suite("Load test", .serialized)
+struct LoadTestTests {
+    @Test("200 parcels with transient faults while workers are killed: every parcel final, none lost, none applied twice",
+          .timeLimit(.minutes(3)))
+    func smallLoadTestWithAKill() async throws {
+        let (status, report) = try await loadtest([
+            "--parcels", "200", "--workers", "2", "--concurrency", "8", "--stage-time", "3ms-8ms",
+            "--transient-rate", "0.1", "--kill-worker-every", "0.5",
+        ])
+        #expect(status == 0, "violations: \(report["violations"] ?? "")")
+        #expect(report["ok"] as? Bool == true)
+        #expect(report["parcels"] as? Int == 200)
+        #expect(report["lost"] as? Int == 0)
+        #expect(report["duplicated"] as? Int == 0)
+        let finals = ["delivered", "held", "dead_lettered"].compactMap { report[$0] as? Int }.reduce(0, +)
+        #expect(finals == 200)
+        #expect((report["workers_killed"] as? Int ?? 0) >= 1, "no worker was killed: \(report)")
+        #expect((report["retries"] as? Int ?? 0) > 0)
+        #expect((report["seconds"] as? Double ?? 0) > 0 && (report["parcels_per_s"] as? Double ?? 0) > 0)
+        #expect((report["queues"] as? [String: Any])?["empty"] as? Bool == true)
+        let latency = try #require(report["latency_ms"] as? [String: Any])
+        #expect(Set(latency.keys) == Set(Stage.allCases.map(\.rawValue)))
+        #expect(((report["end_to_end_ms"] as? [String: Any])?["count"] as? Int) == report["delivered"] as? Int)
+    }
+
+    @Test("the broker node stopped and started mid-run: still every parcel final, none lost, none applied twice",
+          .timeLimit(.minutes(4)))
+    func brokerRestartMidRun() async throws {
+        let node = (name: "parcelflow-t3", port: 5696)
+        let script = ProcessInfo.processInfo.environment["PARCELFLOW_BROKER_SCRIPT"]
+            ?? repositoryRoot.appendingPathComponent("deploy/local/broker.sh").path
+        let started = try await runChild(URL(fileURLWithPath: "/bin/bash"),
+                                         [script, "start", "--name", node.name, "--port", "\(node.port)", "--dist-port", "25696"])
+        try #require(started.status == 0, "could not start \(node.name): \(started.errors.suffix(800))")
+        let (status, report) = try await loadtest([
+            "--parcels", "300", "--workers", "2", "--concurrency", "8", "--stage-time", "2ms-4ms", "--transient-rate", "0.05",
+            "--restart-broker-at", "0.5", "--broker-script", script, "--broker-node", node.name, "--timeout", "150",
+        ], url: "amqp://guest:guest@127.0.0.1:\(node.port)/%2f")
+        _ = try await runChild(URL(fileURLWithPath: "/bin/bash"), [script, "stop", "--name", node.name])
+        #expect(status == 0, "violations: \(report["violations"] ?? "")")
+        #expect(report["broker_restarts"] as? Int == 1)
+        #expect(report["lost"] as? Int == 0 && report["duplicated"] as? Int == 0)
+        #expect(["delivered", "held", "dead_lettered"].compactMap { report[$0] as? Int }.reduce(0, +) == 300)
+    }
+
+    @Test("the verdict names each broken invariant: parcels missing or not final, a stage applied twice, queues not empty")
+    func verdictCatchesViolations() {
+        var audit = StoreAudit()
+        audit.appliedTwice = ["P-7"]
+        let report = LoadTestReport(
+            parcels: 10, counts: [.delivered: 7, .queued: 1], audit: audit, snapshot: StoreSnapshot(),
+            queues: .init(readable: true, leftInWorkQueues: ["lt.packaging": 1], deadLetters: 0), seconds: 1,
+            workers: 1, kills: 0, brokerRestarts: 0,
+            cpu: .init(workers: 0, broker: 0, parcelctl: 0, storeWriting: 0, wall: 1), workerPeakResidentBytes: 0, workerExits: [0])
+        #expect(!report.passed)
+        #expect(report.lost == 3)
+        #expect(report.duplicated == 1)
+        let text = report.violations.joined(separator: "\n")
+        for expected in ["holds 8 parcels, 10 were submitted", "3 parcel(s) never reached a final state", "P-7",
+                         "= 7, not 10", "lt.packaging 1"] {
+            #expect(text.contains(expected), "\(expected) missing from: \(text)")
+        }
+        guard case .object(let json) = report.json else { Issue.record("not an object"); return }
+        #expect(json["ok"] == .bool(false) && json["lost"] == .integer(3) && json["duplicated"] == .integer(1))
+    }
+}
