@@ -15,7 +15,9 @@ public struct LoadTest: Sendable {
         public var parcels = 2000
         /// Workers to start; 0 uses running ones (which must serve `topology` and `storePath`).
         public var workers = 2
-        /// `parcel-worker` arguments: concurrency, stage time, faults, attempts.
+        /// Tasks in flight per worker (passed as --concurrency).
+        public var concurrency = 32
+        /// Further `parcel-worker` arguments: stage time, faults, attempts.
         public var workerArguments: [String] = []
         public var workerBinary: URL
         /// parcelctl's own connections, and the URL the workers get.
@@ -67,7 +69,7 @@ public struct LoadTest: Sendable {
         await setup.close()
 
         let fleet = WorkerFleet(.init(
-            binary: config.workerBinary, arguments: config.workerArguments,
+            binary: config.workerBinary, arguments: ["--concurrency", "\(config.concurrency)"] + config.workerArguments,
             environment: ["PARCELFLOW_AMQP_URL": config.amqpURL, "PARCELFLOW_STORE": "sqlite:\(config.storePath)",
                           "PARCELFLOW_NAMESPACE": config.topology.namespace,
                           "PARCELFLOW_RETRY_DELAYS": config.topology.retryDelays.map(ParcelTopology.delayName).joined(separator: ",")],
@@ -122,11 +124,11 @@ public struct LoadTest: Sendable {
         let seconds = max(0.001, (audit.lastFinalAt ?? Date()).timeIntervalSince(started))
         return LoadTestReport(
             parcels: parcels.count, counts: counts, audit: audit, snapshot: snapshot, queues: queues, seconds: seconds,
-            workers: config.workers, kills: fleet.kills, brokerRestarts: chaos.restarts,
+            workers: config.workers, concurrency: config.concurrency, kills: fleet.kills, brokerRestarts: chaos.restarts,
             cpu: .init(workers: usage.cpuSeconds, broker: brokerCPUUsed, parcelctl: ownCPUUsed,
                        storeWriting: fleet.storeSeconds, wall: seconds),
             workerPeakResidentBytes: usage.peakResidentBytes,
-            workerExits: exits)
+            workerExits: exits, workerCrashes: fleet.crashes)
     }
 
     /// Submits until every parcel is confirmed queued, through broker restarts: a parcel whose publish

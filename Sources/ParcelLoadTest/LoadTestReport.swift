@@ -61,11 +61,15 @@ public struct LoadTestReport: Sendable {
     public let endToEnd: Latency
     public let queues: Queues
     public let workers: Int
+    /// Tasks in flight per worker.
+    public let concurrency: Int
     public let kills: Int
     public let brokerRestarts: Int
     public let cpu: CPU
     public let workerPeakResidentBytes: Int
     public let workerExits: [Int32]
+    /// Workers that ended on their own (replaced; each one is a violation).
+    public let workerCrashes: [String]
     /// Each broken invariant, in words; empty when the run holds.
     public let violations: [String]
 
@@ -74,8 +78,8 @@ public struct LoadTestReport: Sendable {
     public var tasksPerSecond: Double { Double(tasks) / seconds }
 
     init(parcels: Int, counts: [ParcelStatus.State: Int], audit: StoreAudit, snapshot: StoreSnapshot, queues: Queues,
-         seconds: Double, workers: Int, kills: Int, brokerRestarts: Int, cpu: CPU, workerPeakResidentBytes: Int,
-         workerExits: [Int32]) {
+         seconds: Double, workers: Int, concurrency: Int = 0, kills: Int, brokerRestarts: Int, cpu: CPU, workerPeakResidentBytes: Int,
+         workerExits: [Int32], workerCrashes: [String] = []) {
         self.parcels = parcels
         delivered = counts[.delivered] ?? 0
         held = counts[.held] ?? 0
@@ -91,11 +95,13 @@ public struct LoadTestReport: Sendable {
         endToEnd = Latency(milliseconds: snapshot.endToEnd)
         self.queues = queues
         self.workers = workers
+        self.concurrency = concurrency
         self.kills = kills
         self.brokerRestarts = brokerRestarts
         self.cpu = cpu
         self.workerPeakResidentBytes = workerPeakResidentBytes
         self.workerExits = workerExits
+        self.workerCrashes = workerCrashes
 
         var violations: [String] = []
         if inStore != parcels { violations.append("the store holds \(inStore) parcels, \(parcels) were submitted") }
@@ -113,6 +119,11 @@ public struct LoadTestReport: Sendable {
         if queues.readable, queues.deadLetters < deadLettered {
             violations.append("\(deadLettered) parcels dead-lettered but only \(queues.deadLetters) dead letters")
         }
+        if !workerCrashes.isEmpty {
+            violations.append("\(workerCrashes.count) worker(s) ended on their own: " + workerCrashes.prefix(3).joined(separator: ", "))
+        }
+        let unclean = workerExits.filter { $0 != 0 }
+        if !unclean.isEmpty { violations.append("\(unclean.count) worker(s) did not stop cleanly on SIGTERM") }
         self.violations = violations
     }
 }
@@ -136,12 +147,13 @@ extension LoadTestReport {
             "end_to_end_ms": latency(endToEnd),
             "queues": .object(["empty": .bool(queues.readable && queues.leftInWorkQueues.isEmpty),
                                "dead_letters": int(queues.deadLetters)]),
-            "workers": int(workers), "workers_killed": int(kills), "broker_restarts": int(brokerRestarts),
+            "workers": int(workers), "concurrency": int(concurrency), "workers_killed": int(kills), "broker_restarts": int(brokerRestarts),
             "cpu_seconds": .object(["workers": number(cpu.workers), "broker": number(cpu.broker),
                                     "parcelctl": number(cpu.parcelctl), "wall": number(cpu.wall)]),
             "store_write_seconds": number(cpu.storeWriting),
             "worker_peak_rss_mb": number(Double(workerPeakResidentBytes) / 1_048_576, places: 10),
             "worker_exit_statuses": .array(workerExits.map { .integer(Int64($0)) }),
+            "worker_crashes": .array(workerCrashes.map { .string($0) }),
         ])
     }
 
@@ -161,7 +173,7 @@ extension LoadTestReport {
             + "\(TargetForecast.decimal(parcelsPerSecond)) parcels/s, \(TargetForecast.decimal(tasksPerSecond)) tasks/s "
             + "(\(TargetForecast.integer(tasks)) tasks, \(TargetForecast.integer(retries)) retries)")
         out.append("  \(workers) worker(s); \(kills) killed and replaced; broker restarted \(brokerRestarts) time(s)")
-        out.append("Latency (HdrHistogram), queued → done per stage, submitted → final end to end:")
+        out.append("Latency (HdrHistogram): queued → done per stage; submitted → delivered end to end:")
         for stage in Stage.allCases { out.append(row(stage.rawValue, stageLatency[stage]!)) }
         out.append(row("end to end", endToEnd))
         out.append("Where the time went (CPU seconds during \(TargetForecast.decimal(cpu.wall)) s on "

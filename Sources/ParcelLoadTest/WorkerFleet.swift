@@ -42,6 +42,8 @@ public final class WorkerFleet: Sendable {
         var ended: [Member] = []
         var started = 0
         var killed = 0
+        /// Workers that ended on their own (not killed by the test): "worker-N.log: status S".
+        var crashed: [String] = []
     }
 
     let launch: Launch
@@ -115,10 +117,22 @@ public final class WorkerFleet: Sendable {
         try start()
     }
 
-    /// Reads every running worker's CPU and memory (a killed worker keeps its last reading).
+    /// Reads every running worker's CPU and memory (a killed worker keeps its last reading). A worker
+    /// that ended on its own is recorded as crashed and replaced, as a supervisor would.
     public func sample() {
+        let ended = state.withLock { state -> [Member] in
+            let ended = state.running.filter { !$0.process.isRunning }
+            state.running.removeAll { !$0.process.isRunning }
+            state.ended += ended
+            state.crashed += ended.map { "\($0.log.lastPathComponent): exit status \($0.process.terminationStatus)" }
+            return ended
+        }
+        for _ in ended { try? start() }
         for member in state.withLock({ $0.running }) { member.sample() }
     }
+
+    /// Workers that ended on their own during the run.
+    public var crashes: [String] { state.withLock { $0.crashed } }
 
     public var kills: Int { state.withLock { $0.killed } }
 

@@ -141,18 +141,27 @@ public final class StageWorker: Sendable {
             await withTaskGroup(of: Void.self) { group in
                 for (stage, consumer) in started {
                     group.addTask {
-                        // The stage's tasks in flight; `slots` bounds them across all stages.
+                        // The stage's tasks in flight; `slots` bounds them across all stages. What has
+                        // arrived together is handled together: its follow-ups go out in one publish.
                         await withDiscardingTaskGroup { tasks in
                             do throws(AMQPError) {
-                                for try await delivery in consumer {
-                                    await slots.acquire()
-                                    tasks.addTask {
-                                        if let lost = await self.handle(delivery, stage: stage, publisher: publisher) {
-                                            // The publisher's connection is gone: end the session to reconnect.
-                                            failure.record(lost)
-                                            await consuming.close()
+                                var deliveries = consumer.makeAsyncIterator()
+                                while let batch = try await deliveries.nextBatch() {
+                                    var start = 0
+                                    while start < batch.count {
+                                        // As many as there are free slots (at least one), so a batch never
+                                        // waits for slots that only its own tasks would free.
+                                        let granted = await slots.acquire(upTo: batch.count - start)
+                                        let part = Array(batch[start..<start + granted])
+                                        start += granted
+                                        tasks.addTask {
+                                            if let lost = await self.handle(part, stage: stage, publisher: publisher) {
+                                                // The publisher's connection is gone: end the session to reconnect.
+                                                failure.record(lost)
+                                                await consuming.close()
+                                            }
+                                            slots.release(granted)
                                         }
-                                        slots.release()
                                     }
                                 }
                             } catch {
@@ -212,45 +221,81 @@ public final class StageWorker: Sendable {
         await channel?.close()
     }
 
-    /// One delivery: decide, publish with a confirm, acknowledge. Returns the error if the publisher's
-    /// connection failed.
-    private func handle(_ delivery: AMQPDelivery, stage: Stage, publisher: AMQPChannel) async -> AMQPError? {
+    /// Deliveries that arrived together: decide each (concurrently, so the store groups their writes),
+    /// publish every follow-up in one go and wait for the confirms, then acknowledge each whose
+    /// follow-up was confirmed. Returns the error if the publisher's connection failed.
+    private func handle(_ deliveries: [AMQPDelivery], stage: Stage, publisher: AMQPChannel) async -> AMQPError? {
         let received = ContinuousClock.now
-        metrics.started(stage)
-        let decision: TaskDecision
-        do {
-            // Quorum queues count returned deliveries; on the last one the limit allows, quarantine.
-            if let returned = delivery.headers["x-delivery-count"]?.intValue, returned >= configuration.topology.deliveryLimit {
-                decision = try await processor.quarantine(body: delivery.body, queueStage: stage, deliveries: returned + 1)
-            } else {
-                decision = try await processor.process(body: delivery.body, queueStage: stage)
+        for _ in deliveries { metrics.started(stage) }
+        let decisions = await withTaskGroup(of: (Int, Result<TaskDecision, any Error>).self) { group in
+            for (index, delivery) in deliveries.enumerated() {
+                group.addTask {
+                    do {
+                        return (index, .success(try await self.decide(delivery, stage: stage)))
+                    } catch {
+                        return (index, .failure(error))
+                    }
+                }
             }
-        } catch {
-            // The store failed: leave the task to a later attempt, after a pause so a store outage
-            // does not spin.
-            logger.error("status store error; the task goes back to its queue",
-                         metadata: ["stage": "\(stage)", "error": "\(error)"])
-            try? await Task.sleep(for: .seconds(1))
-            requeue(delivery, stage: stage)
-            return nil
+            var decisions: [(Int, Result<TaskDecision, any Error>)] = []
+            decisions.reserveCapacity(deliveries.count)
+            for await decision in group { decisions.append(decision) }
+            return decisions.sorted { $0.0 < $1.0 }.map(\.1)
         }
-        if let publish = decision.publish {
-            if let error = await publisher.publish(contentsOf: [message(for: publish)]).first ?? nil {
+
+        var followUps: [AMQPOutboundMessage] = []
+        var publisherOf: [Int: Int] = [:]
+        var storeFailed = false
+        for (index, decision) in decisions.enumerated() {
+            switch decision {
+            case .success(let decision):
+                if let publish = decision.publish {
+                    publisherOf[index] = followUps.count
+                    followUps.append(message(for: publish))
+                }
+            case .failure(let error):
+                // The store failed: the task goes back for a later attempt.
+                logger.error("status store error; the task goes back to its queue",
+                             metadata: ["stage": "\(stage)", "error": "\(error)"])
+                storeFailed = true
+            }
+        }
+        // After a store failure, a pause, so that a store outage does not spin.
+        if storeFailed { try? await Task.sleep(for: .seconds(1)) }
+        let published = followUps.isEmpty ? [] : await publisher.publish(contentsOf: followUps)
+
+        var lost: AMQPError?
+        for (index, delivery) in deliveries.enumerated() {
+            guard case .success(let decision) = decisions[index] else {
+                requeue(delivery, stage: stage)
+                continue
+            }
+            if let position = publisherOf[index], let error = published[position] {
                 logger.warning("could not publish a task's follow-up; it goes back to its queue",
                                metadata: ["stage": "\(stage)", "error": "\(error)"])
                 requeue(delivery, stage: stage)
-                return Self.worthReconnecting(error) ? error : nil
+                if Self.worthReconnecting(error) { lost = lost ?? error }
+                continue
+            }
+            do {
+                try delivery.ack()
+                counters.withLock { $0.outcomes[decision.outcome, default: 0] += 1 }
+                metrics.settled(stage, decision.outcome, after: ContinuousClock.now - received, submittedAt: decision.submittedAt)
+            } catch {
+                logger.warning("could not acknowledge; the broker will redeliver", metadata: ["error": "\(error)"])
+                metrics.requeued(stage)
             }
         }
-        do {
-            try delivery.ack()
-            counters.withLock { $0.outcomes[decision.outcome, default: 0] += 1 }
-            metrics.settled(stage, decision.outcome, after: ContinuousClock.now - received, submittedAt: decision.submittedAt)
-        } catch {
-            logger.warning("could not acknowledge; the broker will redeliver", metadata: ["error": "\(error)"])
-            metrics.requeued(stage)
+        return lost
+    }
+
+    /// What to do with one delivery. Quorum queues count returned deliveries; on the last one the
+    /// limit allows, the task is quarantined instead of run.
+    private func decide(_ delivery: AMQPDelivery, stage: Stage) async throws -> TaskDecision {
+        if let returned = delivery.headers["x-delivery-count"]?.intValue, returned >= configuration.topology.deliveryLimit {
+            return try await processor.quarantine(body: delivery.body, queueStage: stage, deliveries: returned + 1)
         }
-        return nil
+        return try await processor.process(body: delivery.body, queueStage: stage)
     }
 
     private func requeue(_ delivery: AMQPDelivery, stage: Stage) {
@@ -299,7 +344,7 @@ final class FirstError: Sendable {
 final class Slots: Sendable {
     private struct State {
         var available: Int
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        var waiters: [CheckedContinuation<Int, Never>] = []
     }
 
     private let state: Mutex<State>
@@ -309,27 +354,38 @@ final class Slots: Sendable {
     }
 
     func acquire() async {
+        _ = await acquire(upTo: 1)
+    }
+
+    /// Takes between 1 and `wanted` slots — as many as are free, waiting only when none is.
+    func acquire(upTo wanted: Int) async -> Int {
         await withCheckedContinuation { continuation in
-            let granted = state.withLock { state -> Bool in
+            let granted = state.withLock { state -> Int in
                 if state.available > 0 {
-                    state.available -= 1
-                    return true
+                    let granted = min(wanted, state.available)
+                    state.available -= granted
+                    return granted
                 }
                 state.waiters.append(continuation)
-                return false
+                return 0
             }
-            if granted { continuation.resume() }
+            if granted > 0 { continuation.resume(returning: granted) }
         }
     }
 
-    func release() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+    func release(_ count: Int = 1) {
+        for _ in 0..<count { releaseOne() }
+    }
+
+    private func releaseOne() {
+        let waiter = state.withLock { state -> CheckedContinuation<Int, Never>? in
             if state.waiters.isEmpty {
                 state.available += 1
                 return nil
             }
             return state.waiters.removeFirst()
         }
-        waiter?.resume()
+        // A waiter is handed exactly one slot.
+        waiter?.resume(returning: 1)
     }
 }

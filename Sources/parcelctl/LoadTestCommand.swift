@@ -90,8 +90,9 @@ struct LoadTestCommand: AsyncParsableCommand {
             idPrefix: runID.uppercased())
         configuration.parcels = parcels
         configuration.workers = workers
+        configuration.concurrency = concurrency
         configuration.workerArguments = [
-            "--concurrency", "\(concurrency)", "--stage-time", stageTime, "--transient-rate", "\(transientRate)",
+            "--stage-time", stageTime, "--transient-rate", "\(transientRate)",
             "--permanent-rate", "\(permanentRate)", "--hold-rate", "\(holdRate)", "--max-attempts", "\(maxAttempts)",
             "--shutdown-timeout", "10", "--exit-with-parent",
         ]

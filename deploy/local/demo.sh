@@ -3,13 +3,15 @@
 # ParcelFlow's main job, end to end: set up this machine, start the broker, build, declare the
 # topology, start two workers, submit a generated file of 2,000 parcels (with a few injected faults),
 # wait until every parcel is delivered, held or dead-lettered, print the counts and the time, and stop
-# the workers cleanly. Then the same 2,000 with zero simulated work and no faults, timed next to a
-# plain C pipeline over rabbitmq-c when ../shared/baselines is there; then the AMQP and submit
-# benchmarks against a plain C loop (rounds alternate; the tables give medians and per-round ratios,
-# since figures on a shared 2-core machine swing by tens of percent from hour to hour).
+# the workers cleanly, and print `parcelctl report`. Then the same 2,000 with zero simulated work and
+# no faults through `parcelctl loadtest`, next to the plain C pipeline over rabbitmq-c when
+# ../shared/baselines is there; metrics on against off; the AMQP and submit benchmarks against a plain
+# C loop (rounds alternate; the tables give medians and per-round ratios, since figures on a shared
+# 2-core machine swing by tens of percent from hour to hour). It ends with the 2,000-parcel load test
+# with injected faults and a worker killed every 3 s, printing the verdict and the report.
 #
 # Environment: PARCELFLOW_AMQP_URL (a reachable broker is used instead of starting ours),
-# PARCELFLOW_DEMO_PARCELS (2000), PARCELFLOW_BENCH_ROUNDS (5; 0 skips the benchmarks),
+# PARCELFLOW_DEMO_PARCELS (2000), PARCELFLOW_BENCH_ROUNDS (5; 0 skips the comparisons and benchmarks),
 # PARCELFLOW_BENCH_MESSAGES (8000), PARCELFLOW_KEEP_BROKER=1 (leave the node this script started).
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -90,25 +92,57 @@ REPORT_TARGET=2000 run_pipeline faults --stage-time 0ms-2ms --transient-rate 0.0
   --metrics-port 0
 echo "  all $PARCELS parcels final in $seconds s (submit included)"
 
-pf_section "ParcelFlow: $PARCELS parcels, two workers, zero simulated work, no faults"
-run_pipeline fast --stage-time 0ms
-fast=$seconds
-raw=""
+# The plain C pipeline over rabbitmq-c + SQLite (../shared/baselines), built when it is there.
+raw_bin=""
 shared_c="$ROOT/../shared/baselines/bench_raw.c"
 if [ -f "$shared_c" ]; then
   # shellcheck disable=SC2046 # pkg-config prints several words on purpose
   cc -O2 -o .local/bin/bench_raw "$shared_c" $(pkg-config --cflags --libs librabbitmq) -lsqlite3
-  port=$(python3 -c "import sys,urllib.parse as u; print(u.urlparse(sys.argv[1]).port or 5672)" "$PARCELFLOW_AMQP_URL")
-  raw=$(AMQP_PORT=$port QUEUE_TYPE=quorum .local/bin/bench_raw pipeline "$PARCELS" 2 100 "$demo/raw.db" 2>/dev/null |
-    sed -n 's/.* secs=\([0-9.]*\) .*/\1/p')
-  AMQP_PORT=$port .local/bin/bench_raw cleanup >/dev/null
+  raw_bin=.local/bin/bench_raw
 fi
-if [ -n "$raw" ]; then raw="$raw s"; else raw="not run (no ../shared/baselines beside the checkout)"; fi
-echo "  ParcelFlow, zero work: $fast s;  plain C pipeline over rabbitmq-c + SQLite (same run): $raw"
-echo "  Celery 5.7 (acks_late, prefork 2) on the same pipeline: 9.8 s, Dramatiq 2.2: 4.4 s (../shared/baselines/README.md)"
-echo "  (ParcelFlow's time runs from the submit command's start, file reading included, to the last parcel final)"
+amqp_port=$(python3 -c "import sys,urllib.parse as u; print(u.urlparse(sys.argv[1]).port or 5672)" "$PARCELFLOW_AMQP_URL")
 
-if [ "$ROUNDS" -eq 0 ]; then exit 0; fi
+# The load test at the end: the whole main job with faults and chaos, verdict and report.
+final_loadtest() {
+  pf_section "Load test: $PARCELS parcels, two workers, 5% transient, 0.5% permanent, 2% held, a worker killed every 3 s"
+  "$parcelctl" loadtest --parcels "$PARCELS" --workers 2 --concurrency 32 --stage-time 0ms-2ms \
+    --transient-rate 0.05 --permanent-rate 0.005 --hold-rate 0.02 --kill-worker-every 3
+}
+
+if [ "$ROUNDS" -eq 0 ]; then
+  final_loadtest
+  exit 0
+fi
+
+# Issue 6's yardstick: zero work, no faults, two workers, against the C pipeline, alternating.
+pf_section "Zero work, no faults, two workers: parcelctl loadtest vs the plain C pipeline, $ROUNDS rounds alternating"
+if [ -n "$raw_bin" ]; then
+  goal_rows=()
+  for round in $(seq 1 "$ROUNDS"); do
+    c_secs=$(AMQP_PORT=$amqp_port QUEUE_TYPE=quorum "$raw_bin" pipeline "$PARCELS" 2 100 "$demo/raw.db" 2>/dev/null |
+      sed -n 's/.* secs=\([0-9.]*\) .*/\1/p')
+    AMQP_PORT=$amqp_port "$raw_bin" cleanup >/dev/null
+    lt=$("$parcelctl" loadtest --parcels "$PARCELS" --workers 2 --concurrency 100 --json) || pf_die "loadtest failed: $lt"
+    row=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["seconds"], r["worker_peak_rss_mb"], r["ok"])' "$lt")
+    echo "  round $round: C pipeline ${c_secs} s | ParcelFlow $(echo "$row" | cut -d' ' -f1) s (worker peak RSS $(echo "$row" | cut -d' ' -f2) MB, verdict ok: $(echo "$row" | cut -d' ' -f3))"
+    goal_rows+=("$c_secs $row")
+  done
+  python3 - "${goal_rows[@]}" <<'PY'
+import statistics, sys
+rows = [r.split() for r in sys.argv[1:]]
+c = statistics.median(float(r[0]) for r in rows)
+s = statistics.median(float(r[1]) for r in rows)
+ratio = statistics.median(float(r[1]) / float(r[0]) for r in rows)
+rss = max(float(r[2]) for r in rows)
+print(f"  median: C pipeline {c:.2f} s, ParcelFlow {s:.2f} s: ratio {ratio:.2f} (goal <= 1.5); "
+      f"Celery 5.7 9.8 s (../shared/baselines/README.md): {9.8 / s:.1f}x faster (goal >= 10); "
+      f"worker peak RSS {rss:.1f} MB (goal <= 30)")
+PY
+else
+  echo "  not run: no ../shared/baselines/bench_raw.c beside the checkout"
+fi
+
+
 
 # What metrics cost: the same zero-work run with and without each worker's Prometheus endpoint
 # (and its queue and target readings), alternating.
@@ -230,3 +264,5 @@ print("  Publish: Swift pipelines confirms (up to 2,000 in flight), C waits for 
 print("  the batch-and-wait rows do what C does. Consume: both ack every message; Swift coalesces")
 print("  contiguous acks into one basic.ack(multiple) per wake-up of its connection thread.")
 PY
+
+final_loadtest
