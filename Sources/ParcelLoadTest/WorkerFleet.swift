@@ -157,7 +157,7 @@ public final class WorkerFleet: Sendable {
     }
 
     /// SIGTERM to every worker; waits for them (SIGKILL after `timeout`). Returns the exit statuses
-    /// of the workers that were running.
+    /// of the workers that were running and working.
     @discardableResult
     public func stop(timeout: Duration = .seconds(15)) async -> [Int32] {
         let members = state.withLock { state -> [Member] in
@@ -176,7 +176,9 @@ public final class WorkerFleet: Sendable {
         }
         for member in members where member.process.isRunning { kill(member.pid, SIGKILL) }
         while members.contains(where: \.process.isRunning) { try? await Task.sleep(for: .milliseconds(20)) }
-        return members.map { $0.process.terminationStatus }
+        // A replacement still starting up when the run ended may die of the signal before it handles
+        // signals at all: only workers that were working owe a clean stop.
+        return members.filter(Self.isWorking).map { $0.process.terminationStatus }
     }
 }
 
