@@ -118,7 +118,7 @@ public final class GroupCommitStore: StatusStore {
         try await inner.deliveredCount(in: interval)
     }
 
-    public func audit() async throws -> StoreAudit {
-        try await inner.audit()
+    public func audit(idPrefix: String?) async throws -> StoreAudit {
+        try await inner.audit(idPrefix: idPrefix)
     }
 }

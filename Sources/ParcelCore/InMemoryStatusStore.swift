@@ -129,12 +129,13 @@ public final class InMemoryStatusStore: StatusStore {
         }
     }
 
-    public func audit() async throws -> StoreAudit {
+    public func audit(idPrefix: String?) async throws -> StoreAudit {
         state.withLock { state in
+            func chosen(_ id: String) -> Bool { idPrefix.map { id.hasPrefix($0) } ?? true }
             var audit = StoreAudit()
             var completed: [String: Set<Stage>] = [:]
             var twice: Set<String> = []
-            for event in state.events {
+            for event in state.events where chosen(event.parcelID) {
                 switch event.kind {
                 case .started: audit.tasksStarted += 1
                 case .retrying: audit.retries += 1
@@ -145,8 +146,10 @@ public final class InMemoryStatusStore: StatusStore {
                 default: break
                 }
             }
+            let records = state.records.values.filter { chosen($0.parcel.id) }
+            for record in records { audit.counts[record.status.state, default: 0] += 1 }
             audit.appliedTwice = twice.sorted()
-            audit.lastFinalAt = state.records.values.filter(\.status.isFinal).map(\.updatedAt).max()
+            audit.lastFinalAt = records.filter(\.status.isFinal).map(\.updatedAt).max()
             return audit
         }
     }

@@ -30,13 +30,16 @@ public protocol StatusStore: Sendable {
     /// Parcels delivered within `interval`: cheap enough for a worker to read every few seconds.
     func deliveredCount(in interval: DateInterval) async throws -> Int
 
-    /// What a load test checks its verdict against: stages applied twice, tasks run, retries, and
-    /// when the last parcel became final.
-    func audit() async throws -> StoreAudit
+    /// What a load test checks its verdict against, for the parcels whose id starts with `idPrefix`
+    /// (all when nil): where they are, stages applied twice, tasks run, retries, and when the last of
+    /// them became final.
+    func audit(idPrefix: String?) async throws -> StoreAudit
 }
 
 /// The history, checked: what ``StatusStore/audit()`` finds.
 public struct StoreAudit: Sendable, Hashable {
+    /// The parcels by state.
+    public var counts: [ParcelStatus.State: Int] = [:]
     /// Parcels with a stage completed more than once (must be none: every stage is applied once).
     public var appliedTwice: [String] = []
     /// Attempts started at any stage (each a task a worker ran).

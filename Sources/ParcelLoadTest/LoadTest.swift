@@ -95,7 +95,7 @@ public struct LoadTest: Sendable {
         var finals = 0
         let deadline = clock + config.timeout
         while ContinuousClock.now < deadline {
-            let counts = try await store.countsByState()
+            let counts = try await store.audit(idPrefix: config.idPrefix + "-").counts
             finals = (counts[.delivered] ?? 0) + (counts[.held] ?? 0) + (counts[.deadLettered] ?? 0)
             fleet.sample()
             brokerCPU.sample()
@@ -111,9 +111,10 @@ public struct LoadTest: Sendable {
         brokerCPU.sample()
         let brokerCPUUsed = brokerCPU.seconds
         let ownCPUUsed = (ProcessStats.current?.cpuSeconds ?? 0) - ownCPU
-        let audit = try await store.audit()
-        let counts = try await store.countsByState()
-        let snapshot = try await store.snapshot(period: DateInterval(start: started.addingTimeInterval(-60), end: Date().addingTimeInterval(60)),
+        // Only this run's parcels: a store shared with running workers may hold others.
+        let audit = try await store.audit(idPrefix: config.idPrefix + "-")
+        let counts = audit.counts
+        let snapshot = try await store.snapshot(period: DateInterval(start: started, end: Date().addingTimeInterval(60)),
                                                 recentSince: Date())
         let queues = await settledQueues(expectingDead: counts[.deadLettered] ?? 0)
         fleet.sample()

@@ -60,13 +60,20 @@ enum SQL {
         FROM events AS done
         WHERE done.kind IN ('completed', 'delivered') AND done.at >= ?1 AND done.at < ?2
         """
-    // The load test's audit.
+    // The load test's audit, of the parcels whose id starts with ?1 (all when NULL).
     static let appliedTwice = """
-        SELECT DISTINCT parcel_id FROM events WHERE kind IN ('completed', 'delivered')
+        SELECT DISTINCT parcel_id FROM events
+        WHERE kind IN ('completed', 'delivered') AND (?1 IS NULL OR substr(parcel_id, 1, length(?1)) = ?1)
         GROUP BY parcel_id, stage HAVING count(*) > 1 ORDER BY parcel_id
         """
-    static let countEvents = "SELECT kind, count(*) FROM events WHERE kind IN ('started', 'retrying') GROUP BY kind"
-    static let lastFinal = "SELECT max(updated_at) FROM parcels WHERE state IN ('held', 'delivered', 'dead_lettered')"
+    static let countEvents = """
+        SELECT kind, count(*) FROM events
+        WHERE kind IN ('started', 'retrying') AND (?1 IS NULL OR substr(parcel_id, 1, length(?1)) = ?1) GROUP BY kind
+        """
+    static let auditParcels = """
+        SELECT state, count(*), max(CASE WHEN state IN ('held', 'delivered', 'dead_lettered') THEN updated_at END)
+        FROM parcels WHERE ?1 IS NULL OR substr(parcel_id, 1, length(?1)) = ?1 GROUP BY state
+        """
     static let oldestWaiting = """
         SELECT stage, min(updated_at) FROM parcels WHERE state IN ('queued', 'retrying') GROUP BY stage
         """

@@ -207,19 +207,24 @@ public actor SQLiteStatusStore: StatusStore {
             operation: "count deliveries", cache: true))
     }
 
-    public func audit() throws(StatusStoreError) -> StoreAudit {
+    public func audit(idPrefix: String?) throws(StatusStoreError) -> StoreAudit {
         executor.assertOnQueue()
         let operation = "audit the history"
+        let prefix: [SQLiteValue] = [.text(idPrefix)]
         return try connection.transaction(operation, readOnly: true) { () throws(StatusStoreError) -> StoreAudit in
             var audit = StoreAudit()
-            try connection.execute(SQL.appliedTwice, operation: operation) { row in
+            try connection.execute(SQL.appliedTwice, prefix, operation: operation) { row in
                 audit.appliedTwice.append(row.text(0) ?? "")
             }
-            try connection.execute(SQL.countEvents, operation: operation) { row in
+            try connection.execute(SQL.countEvents, prefix, operation: operation) { row in
                 if row.text(0) == "started" { audit.tasksStarted = Int(row.integer(1)) } else { audit.retries = Int(row.integer(1)) }
             }
-            try connection.execute(SQL.lastFinal, operation: operation) { row in
-                if !row.isNull(0) { audit.lastFinalAt = Date(milliseconds: row.integer(0)) }
+            try connection.execute(SQL.auditParcels, prefix, operation: operation) { row throws(StatusStoreError) in
+                audit.counts[try Self.state(row, 0, operation)] = Int(row.integer(1))
+                if !row.isNull(2) {
+                    let final = Date(milliseconds: row.integer(2))
+                    audit.lastFinalAt = max(audit.lastFinalAt ?? final, final)
+                }
             }
             return audit
         }

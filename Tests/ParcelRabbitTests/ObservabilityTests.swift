@@ -84,6 +84,36 @@ struct ObservabilityTests {
         #expect((dashboard["panels"] as? [Any])?.isEmpty == false)
     }
 
+    @Test("the dashboard refuses to listen beyond loopback without a token, and then answers only with it",
+          .timeLimit(.minutes(1)))
+    func dashboardTokenOffLoopback() async throws {
+        let fixture = try SubmitFixture()
+        try await fixture.declare()
+        let refused = try await fixture.cli().run(["dashboard", "--host", "0.0.0.0", "--port", "0"])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("needs --token"), "\(refused.stderr)")
+
+        let dashboard = try BackgroundProcess(
+            URL(fileURLWithPath: Parcelctl.binary), ["dashboard", "--host", "0.0.0.0", "--port", "0", "--token", "s3cret"],
+            environment: fixture.cli().environment, log: fixture.directory.appendingPathComponent("dashboard.log"))
+        var port = 0
+        let listening = try await eventually(timeout: .seconds(20)) {
+            guard let line = dashboard.output.split(separator: "\n").first(where: { $0.hasPrefix("Dashboard on ") }),
+                  let colon = line.lastIndex(of: ":") else { return false }
+            port = Int(line[line.index(after: colon)...].prefix { $0.isNumber }) ?? 0
+            return port > 0
+        }
+        try #require(listening, "the dashboard did not start: \(dashboard.output)")
+        #expect(try await httpGet("http://127.0.0.1:\(port)/api/report").status == 401)
+        #expect(try await httpGet("http://127.0.0.1:\(port)/?token=wrong").status == 401)
+        let page = try await httpGet("http://127.0.0.1:\(port)/?token=s3cret")
+        #expect(page.status == 200 && page.body.contains("<html"))
+        let report = try await httpGet("http://127.0.0.1:\(port)/api/report?token=s3cret")
+        #expect(report.status == 200 && report.body.contains("\"generated_at\""))
+        await dashboard.stop()
+        try await fixture.tearDown()
+    }
+
     @Test("a real Prometheus scrapes a worker and reads back how many parcels it delivered; its /metrics passes promtool",
           .timeLimit(.minutes(3)))
     func prometheusScrapesAWorker() async throws {

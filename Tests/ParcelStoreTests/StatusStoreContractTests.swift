@@ -333,18 +333,25 @@ struct StatusStoreContractTests {
     func audit(_ kind: StoreKind) async throws {
         try await withStore(kind) { store in
             _ = try await store.submit((1...3).map { parcel("P-\($0)") }, at: moment(0))
-            #expect(try await store.audit() == StoreAudit())
+            var fresh = StoreAudit()
+            fresh.counts = [.submitted: 3]
+            #expect(try await store.audit(idPrefix: nil) == fresh)
             try await store.applyAll(wholeJourney, to: "P-1", from: 1)
             try await store.applyAll([.queued(.collection), .started(.collection, attempt: 1),
                                       .retrying(.collection, attempt: 1, error: "rain"), .started(.collection, attempt: 2),
                                       .deadLettered(.collection, reason: "gave up")], to: "P-2", from: 20)
             // Repeats are duplicates: they write nothing, so nothing is applied twice.
             #expect(try await store.apply(.completed(.collection), to: "P-1", at: moment(40)) == .duplicate)
-            let audit = try await store.audit()
+            let audit = try await store.audit(idPrefix: nil)
             #expect(audit.appliedTwice.isEmpty)
+            #expect(audit.counts == [.delivered: 1, .deadLettered: 1, .submitted: 1])
             #expect(audit.tasksStarted == 4 + 2)
             #expect(audit.retries == 1)
             #expect(audit.lastFinalAt == moment(24))
+            // One run's parcels only, by their id prefix.
+            let one = try await store.audit(idPrefix: "P-2")
+            #expect(one.counts == [.deadLettered: 1] && one.tasksStarted == 2 && one.retries == 1)
+            #expect(one.lastFinalAt == moment(24))
         }
     }
 
