@@ -48,6 +48,28 @@ struct ObservedWorker {
     }
 }
 
+/// `parcelctl dashboard` over a fixture's namespace and store, and the address it said it listens on.
+struct DashboardProcess {
+    let process: BackgroundProcess
+    let address: String
+    var port: Int { Int(address.split(separator: ":").last?.prefix { $0.isNumber } ?? "") ?? 0 }
+
+    init(_ fixture: SubmitFixture, _ arguments: [String]) async throws {
+        process = try BackgroundProcess(URL(fileURLWithPath: Parcelctl.binary), ["dashboard", "--port", "0"] + arguments,
+                                        environment: fixture.cli().environment,
+                                        log: fixture.directory.appendingPathComponent("dashboard.log"))
+        var address = ""
+        let process = self.process
+        let listening = try await eventually(timeout: .seconds(20)) {
+            guard let line = process.output.split(separator: "\n").first(where: { $0.hasPrefix("Dashboard on ") }) else { return false }
+            address = String(line.dropFirst("Dashboard on ".count).prefix { $0 != " " })
+            return true
+        }
+        try #require(listening, "the dashboard did not start: \(process.output)")
+        self.address = address
+    }
+}
+
 extension SubmitFixture {
     func cli() -> Parcelctl {
         Parcelctl(environment: ["PARCELFLOW_AMQP_URL": Broker.url, "PARCELFLOW_STORE": "sqlite:\(storePath)",
@@ -93,24 +115,15 @@ struct ObservabilityTests {
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("needs --token"), "\(refused.stderr)")
 
-        let dashboard = try BackgroundProcess(
-            URL(fileURLWithPath: Parcelctl.binary), ["dashboard", "--host", "0.0.0.0", "--port", "0", "--token", "s3cret"],
-            environment: fixture.cli().environment, log: fixture.directory.appendingPathComponent("dashboard.log"))
-        var port = 0
-        let listening = try await eventually(timeout: .seconds(20)) {
-            guard let line = dashboard.output.split(separator: "\n").first(where: { $0.hasPrefix("Dashboard on ") }),
-                  let colon = line.lastIndex(of: ":") else { return false }
-            port = Int(line[line.index(after: colon)...].prefix { $0.isNumber }) ?? 0
-            return port > 0
-        }
-        try #require(listening, "the dashboard did not start: \(dashboard.output)")
+        let dashboard = try await DashboardProcess(fixture, ["--host", "0.0.0.0", "--token", "s3cret"])
+        let port = dashboard.port
         #expect(try await httpGet("http://127.0.0.1:\(port)/api/report").status == 401)
         #expect(try await httpGet("http://127.0.0.1:\(port)/?token=wrong").status == 401)
         let page = try await httpGet("http://127.0.0.1:\(port)/?token=s3cret")
         #expect(page.status == 200 && page.body.contains("<html"))
         let report = try await httpGet("http://127.0.0.1:\(port)/api/report?token=s3cret")
         #expect(report.status == 200 && report.body.contains("\"generated_at\""))
-        await dashboard.stop()
+        await dashboard.process.stop()
         try await fixture.tearDown()
     }
 
@@ -221,22 +234,13 @@ struct ObservabilityTests {
         #expect(((report["end_to_end_ms"] as? [String: Any])?["count"] as? Int) == delivered)
 
         // The dashboard, rendered by a real browser, against the report taken right after.
-        let dashboard = try BackgroundProcess(URL(fileURLWithPath: Parcelctl.binary), ["dashboard", "--port", "0", "--target", "2000"],
-                                              environment: fixture.cli().environment,
-                                              log: fixture.directory.appendingPathComponent("dashboard.log"))
-        var address = ""
-        let listening = try await eventually(timeout: .seconds(20)) {
-            guard let line = dashboard.output.split(separator: "\n").first(where: { $0.hasPrefix("Dashboard on ") }) else { return false }
-            address = String(line.dropFirst("Dashboard on ".count).prefix { $0 != " " })
-            return true
-        }
-        try #require(listening, "the dashboard did not start: \(dashboard.output)")
+        let dashboard = try await DashboardProcess(fixture, ["--target", "2000"])
         let page = try await runChild(Tools.chromium, [
             "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(fixture.directory.appendingPathComponent("chromium").path)",
-            "--virtual-time-budget=5000", "--dump-dom", address,
+            "--virtual-time-budget=5000", "--dump-dom", dashboard.address,
         ])
         let shown = try await fixture.reportJSON()
-        await dashboard.stop()
+        await dashboard.process.stop()
         try #require(page.output.contains("data-state=\"ready\""), "the page did not render: \(page.output.prefix(800)) \(page.errors.suffix(800))")
         let fields = DashboardFields(page.output)
         #expect(fields.values.count >= 60, "only \(fields.values.count) numbers found on the page")

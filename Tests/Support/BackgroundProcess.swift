@@ -48,6 +48,11 @@ public func freePort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw POSIXError(.EMFILE) }
     defer { close(fd) }
+    return try bindToLoopback(fd, listen: false)
+}
+
+/// Binds `fd` to 127.0.0.1 on a port the kernel picks (and listens, if asked); the port.
+public func bindToLoopback(_ fd: Int32, listen listening: Bool) throws -> Int {
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -55,7 +60,7 @@ public func freePort() throws -> Int {
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+            bind(fd, pointer, length) == 0 && (!listening || listen(fd, 16) == 0) && getsockname(fd, pointer, &length) == 0
         }
     }
     guard bound else { throw POSIXError(.EADDRINUSE) }

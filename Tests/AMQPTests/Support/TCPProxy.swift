@@ -1,4 +1,5 @@
 import Foundation
+import ParcelTestSupport
 import Synchronization
 
 /// A loopback TCP proxy for fault injection: forwards to a target until told to go silent, when it
@@ -18,18 +19,7 @@ final class TCPProxy: Sendable {
         listener = fd
         var yes: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard bound else { throw POSIXError(.EADDRINUSE) }
-        port = Int(UInt16(bigEndian: address.sin_port))
+        port = try bindToLoopback(fd, listen: true)
         let thread = Thread { [self] in acceptLoop() }
         thread.start()
     }
