@@ -118,21 +118,24 @@ struct ParcelWorker: AsyncParsableCommand {
             processor: processor, logger: logger)
         readiness.worker.withLock { $0 = worker }
 
-        let work = Task { try await worker.run() }
-        let observing = metrics.map { endpoint in
-            Task {
-                async let gauges: Void = Self.recordPeriod(target, from: statusStore, logger: logger)
-                do {
-                    try await endpoint.run(logger: logger) { port in
-                        logger.info("metrics on http://\(HTTPAddress(host: endpoint.address.host, port: port))/metrics")
-                    }
-                } catch {
-                    logger.error("the metrics endpoint stopped", metadata: ["error": "\(error)"])
-                }
-                await gauges
+        // Metrics first: a worker asked for them must not run unobserved because the port is taken.
+        var serving: Task<Void, Never>?
+        if let endpoint = metrics {
+            do {
+                let (port, task) = try await endpoint.start(logger: logger)
+                serving = task
+                logger.info("metrics on http://\(HTTPAddress(host: endpoint.address.host, port: port))/metrics")
+            } catch {
+                throw CommandFailure("--metrics-port \(endpoint.address.port): cannot listen on \(endpoint.address): \(error)")
             }
         }
-        defer { observing?.cancel() }
+        let gauges = metrics == nil ? nil : Task { await Self.recordPeriod(target, from: statusStore, logger: logger) }
+        let observing = serving
+        defer {
+            observing?.cancel()
+            gauges?.cancel()
+        }
+        let work = Task { try await worker.run() }
         let signals = Signals { count in
             if count == 1 {
                 logger.info("stopping: finishing tasks in flight (signal again to exit at once)")

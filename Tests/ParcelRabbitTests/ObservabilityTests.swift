@@ -106,6 +106,20 @@ struct ObservabilityTests {
         #expect((dashboard["panels"] as? [Any])?.isEmpty == false)
     }
 
+    @Test("a worker whose metrics port is taken says so and exits, instead of working unobserved", .timeLimit(.minutes(1)))
+    func metricsPortTaken() async throws {
+        let fixture = try SubmitFixture()
+        try await fixture.declare()
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        let taken = try bindToLoopback(fd, listen: true)
+        let worker = try WorkerProcess(fixture, arguments: ["--metrics-port", "\(taken)"], name: "worker")
+        let status = await worker.exitStatus(timeout: .seconds(20))
+        #expect(status != nil && status != 0, "the worker kept running: \(worker.output)")
+        #expect(worker.output.contains("--metrics-port \(taken): cannot listen on 127.0.0.1:\(taken)"), "\(worker.output)")
+        try await fixture.tearDown()
+    }
+
     @Test("the dashboard refuses to listen beyond loopback without a token, and then answers only with it",
           .timeLimit(.minutes(1)))
     func dashboardTokenOffLoopback() async throws {
