@@ -121,9 +121,14 @@ pf_section "Zero work, no faults, two workers: parcelctl loadtest vs the plain C
 if [ -n "$raw_bin" ]; then
   goal_rows=()
   for round in $(seq 1 "$ROUNDS"); do
-    c_secs=$(AMQP_PORT=$amqp_port QUEUE_TYPE=quorum "$raw_bin" pipeline "$PARCELS" 2 100 "$demo/raw.db" 2>/dev/null |
-      sed -n 's/.* secs=\([0-9.]*\) .*/\1/p')
-    AMQP_PORT=$amqp_port "$raw_bin" cleanup >/dev/null
+    # A round whose C run fails is reported and skipped, not the end of the demo.
+    if ! c_out=$(AMQP_PORT=$amqp_port QUEUE_TYPE=quorum "$raw_bin" pipeline "$PARCELS" 2 100 "$demo/raw.db" 2>"$demo/raw.err"); then
+      echo "  round $round: the C pipeline failed (exit status $?): $(tail -n 3 "$demo/raw.err" | tr '\n' ' ')"
+      AMQP_PORT=$amqp_port "$raw_bin" cleanup >/dev/null 2>&1 || true
+      continue
+    fi
+    c_secs=$(sed -n 's/.* secs=\([0-9.]*\) .*/\1/p' <<<"$c_out")
+    AMQP_PORT=$amqp_port "$raw_bin" cleanup >/dev/null 2>&1 || true
     lt=$("$parcelctl" loadtest --parcels "$PARCELS" --workers 2 --concurrency 32 --json) || pf_die "loadtest failed: $lt"
     row=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["seconds"], r["worker_peak_rss_mb"], r["ok"])' "$lt")
     echo "  round $round: C pipeline ${c_secs} s | ParcelFlow $(echo "$row" | cut -d' ' -f1) s (worker peak RSS $(echo "$row" | cut -d' ' -f2) MB, verdict ok: $(echo "$row" | cut -d' ' -f3))"
