@@ -141,27 +141,18 @@ public final class StageWorker: Sendable {
             await withTaskGroup(of: Void.self) { group in
                 for (stage, consumer) in started {
                     group.addTask {
-                        // The stage's tasks in flight; `slots` bounds them across all stages. What has
-                        // arrived together is handled together: its follow-ups go out in one publish.
+                        // The stage's tasks in flight; `slots` bounds them across all stages.
                         await withDiscardingTaskGroup { tasks in
                             do throws(AMQPError) {
-                                var deliveries = consumer.makeAsyncIterator()
-                                while let batch = try await deliveries.nextBatch() {
-                                    var start = 0
-                                    while start < batch.count {
-                                        // As many as there are free slots (at least one), so a batch never
-                                        // waits for slots that only its own tasks would free.
-                                        let granted = await slots.acquire(upTo: batch.count - start)
-                                        let part = Array(batch[start..<start + granted])
-                                        start += granted
-                                        tasks.addTask {
-                                            if let lost = await self.handle(part, stage: stage, publisher: publisher) {
-                                                // The publisher's connection is gone: end the session to reconnect.
-                                                failure.record(lost)
-                                                await consuming.close()
-                                            }
-                                            slots.release(granted)
+                                for try await delivery in consumer {
+                                    await slots.acquire()
+                                    tasks.addTask {
+                                        if let lost = await self.handle(delivery, stage: stage, publisher: publisher) {
+                                            // The publisher's connection is gone: end the session to reconnect.
+                                            failure.record(lost)
+                                            await consuming.close()
                                         }
+                                        slots.release()
                                     }
                                 }
                             } catch {
@@ -221,72 +212,41 @@ public final class StageWorker: Sendable {
         await channel?.close()
     }
 
-    /// Deliveries that arrived together: decide each (concurrently, so the store groups their writes),
-    /// publish every follow-up in one go and wait for the confirms, then acknowledge each whose
-    /// follow-up was confirmed. Returns the error if the publisher's connection failed.
-    private func handle(_ deliveries: [AMQPDelivery], stage: Stage, publisher: AMQPChannel) async -> AMQPError? {
+    /// One delivery: decide, publish the follow-up with a confirm, acknowledge. Each task goes on by
+    /// itself, so a slow one never holds back the others (handling what arrived together as one batch
+    /// measured no faster). Returns the error if the publisher's connection failed.
+    private func handle(_ delivery: AMQPDelivery, stage: Stage, publisher: AMQPChannel) async -> AMQPError? {
         let received = ContinuousClock.now
-        for _ in deliveries { metrics.started(stage) }
-        let decisions = await withTaskGroup(of: (Int, Result<TaskDecision, any Error>).self) { group in
-            for (index, delivery) in deliveries.enumerated() {
-                group.addTask {
-                    do {
-                        return (index, .success(try await self.decide(delivery, stage: stage)))
-                    } catch {
-                        return (index, .failure(error))
-                    }
-                }
-            }
-            var decisions: [(Int, Result<TaskDecision, any Error>)] = []
-            decisions.reserveCapacity(deliveries.count)
-            for await decision in group { decisions.append(decision) }
-            return decisions.sorted { $0.0 < $1.0 }.map(\.1)
+        metrics.started(stage)
+        let decision: TaskDecision
+        do {
+            decision = try await decide(delivery, stage: stage)
+        } catch {
+            // The store failed: leave the task to a later attempt, after a pause so a store outage
+            // does not spin.
+            logger.error("status store error; the task goes back to its queue",
+                         metadata: ["stage": "\(stage)", "error": "\(error)"])
+            try? await Task.sleep(for: .seconds(1))
+            requeue(delivery, stage: stage)
+            return nil
         }
-
-        var followUps: [AMQPOutboundMessage] = []
-        var publisherOf: [Int: Int] = [:]
-        var storeFailed = false
-        for (index, decision) in decisions.enumerated() {
-            switch decision {
-            case .success(let decision):
-                if let publish = decision.publish {
-                    publisherOf[index] = followUps.count
-                    followUps.append(message(for: publish))
-                }
-            case .failure(let error):
-                // The store failed: the task goes back for a later attempt.
-                logger.error("status store error; the task goes back to its queue",
-                             metadata: ["stage": "\(stage)", "error": "\(error)"])
-                storeFailed = true
-            }
-        }
-        // After a store failure, a pause, so that a store outage does not spin.
-        if storeFailed { try? await Task.sleep(for: .seconds(1)) }
-        let published = followUps.isEmpty ? [] : await publisher.publish(contentsOf: followUps)
-
-        var lost: AMQPError?
-        for (index, delivery) in deliveries.enumerated() {
-            guard case .success(let decision) = decisions[index] else {
-                requeue(delivery, stage: stage)
-                continue
-            }
-            if let position = publisherOf[index], let error = published[position] {
+        if let publish = decision.publish {
+            if let error = await publisher.publish(contentsOf: [message(for: publish)]).first ?? nil {
                 logger.warning("could not publish a task's follow-up; it goes back to its queue",
                                metadata: ["stage": "\(stage)", "error": "\(error)"])
                 requeue(delivery, stage: stage)
-                if Self.worthReconnecting(error) { lost = lost ?? error }
-                continue
-            }
-            do {
-                try delivery.ack()
-                counters.withLock { $0.outcomes[decision.outcome, default: 0] += 1 }
-                metrics.settled(stage, decision.outcome, after: ContinuousClock.now - received, submittedAt: decision.submittedAt)
-            } catch {
-                logger.warning("could not acknowledge; the broker will redeliver", metadata: ["error": "\(error)"])
-                metrics.requeued(stage)
+                return Self.worthReconnecting(error) ? error : nil
             }
         }
-        return lost
+        do {
+            try delivery.ack()
+            counters.withLock { $0.outcomes[decision.outcome, default: 0] += 1 }
+            metrics.settled(stage, decision.outcome, after: ContinuousClock.now - received, submittedAt: decision.submittedAt)
+        } catch {
+            logger.warning("could not acknowledge; the broker will redeliver", metadata: ["error": "\(error)"])
+            metrics.requeued(stage)
+        }
+        return nil
     }
 
     /// What to do with one delivery. Quorum queues count returned deliveries; on the last one the
@@ -344,7 +304,7 @@ final class FirstError: Sendable {
 final class Slots: Sendable {
     private struct State {
         var available: Int
-        var waiters: [CheckedContinuation<Int, Never>] = []
+        var waiters: [CheckedContinuation<Void, Never>] = []
     }
 
     private let state: Mutex<State>
@@ -354,38 +314,27 @@ final class Slots: Sendable {
     }
 
     func acquire() async {
-        _ = await acquire(upTo: 1)
-    }
-
-    /// Takes between 1 and `wanted` slots — as many as are free, waiting only when none is.
-    func acquire(upTo wanted: Int) async -> Int {
         await withCheckedContinuation { continuation in
-            let granted = state.withLock { state -> Int in
+            let granted = state.withLock { state -> Bool in
                 if state.available > 0 {
-                    let granted = min(wanted, state.available)
-                    state.available -= granted
-                    return granted
+                    state.available -= 1
+                    return true
                 }
                 state.waiters.append(continuation)
-                return 0
+                return false
             }
-            if granted > 0 { continuation.resume(returning: granted) }
+            if granted { continuation.resume() }
         }
     }
 
-    func release(_ count: Int = 1) {
-        for _ in 0..<count { releaseOne() }
-    }
-
-    private func releaseOne() {
-        let waiter = state.withLock { state -> CheckedContinuation<Int, Never>? in
+    func release() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if state.waiters.isEmpty {
                 state.available += 1
                 return nil
             }
             return state.waiters.removeFirst()
         }
-        // A waiter is handed exactly one slot.
-        waiter?.resume(returning: 1)
+        waiter?.resume()
     }
 }

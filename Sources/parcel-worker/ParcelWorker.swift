@@ -171,8 +171,12 @@ struct ParcelWorker: AsyncParsableCommand {
     }
 
     private func metricsPortSetting() throws -> Int? {
-        guard let port = metricsPort ?? ProcessInfo.processInfo.environment["PARCELFLOW_METRICS_PORT"].flatMap({ Int($0) })
-        else { return nil }
+        var port = metricsPort
+        if port == nil, let text = ProcessInfo.processInfo.environment["PARCELFLOW_METRICS_PORT"], !text.isEmpty {
+            guard let value = Int(text) else { throw ValidationError("PARCELFLOW_METRICS_PORT '\(text)' is not a port number") }
+            port = value
+        }
+        guard let port else { return nil }
         guard (0...65_535).contains(port) else { throw ValidationError("--metrics-port must be from 0 to 65535") }
         return port
     }
@@ -214,7 +218,8 @@ struct ParcelWorker: AsyncParsableCommand {
     }
 }
 
-/// Whether the worker is ready, for `/ready` (the endpoint starts before the worker exists).
+/// Whether the worker is ready, for `/ready`: metrics are bootstrapped before the worker is made, so
+/// the endpoint learns of the worker afterwards.
 final class Readiness: Sendable {
     let worker = Mutex<StageWorker?>(nil)
 
