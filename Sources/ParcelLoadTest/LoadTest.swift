@@ -72,7 +72,9 @@ public struct LoadTest: Sendable {
             binary: config.workerBinary, arguments: ["--concurrency", "\(config.concurrency)"] + config.workerArguments,
             environment: ["PARCELFLOW_AMQP_URL": config.amqpURL, "PARCELFLOW_STORE": "sqlite:\(config.storePath)",
                           "PARCELFLOW_NAMESPACE": config.topology.namespace,
-                          "PARCELFLOW_RETRY_DELAYS": config.topology.retryDelays.map(ParcelTopology.delayName).joined(separator: ",")],
+                          "PARCELFLOW_RETRY_DELAYS": config.topology.retryDelays.map(ParcelTopology.delayName).joined(separator: ","),
+                          // The fleet reads the workers' "working" and "stopped" lines (info level).
+                          "PARCELFLOW_LOG_LEVEL": "info"],
             logFolder: config.logFolder))
         for _ in 0..<config.workers { try fleet.start() }
         do {
@@ -101,7 +103,8 @@ public struct LoadTest: Sendable {
             brokerCPU.sample()
             progress(Progress(queued: queued.value, final: finals, total: parcels.count, elapsed: ContinuousClock.now - clock))
             if finals >= parcels.count { break }
-            try await Task.sleep(for: .milliseconds(100))
+            // Polling does not set the time measured (the store has when each parcel became final).
+            try await Task.sleep(for: .milliseconds(250))
         }
         submitting.cancel()
         chaosTask.cancel()
