@@ -250,7 +250,7 @@ struct ObservabilityTests {
         // The dashboard, rendered by a real browser, against the report taken right after.
         let dashboard = try await DashboardProcess(fixture, ["--target", "2000"])
         let page = try await runChild(Tools.chromium, [
-            "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(fixture.directory.appendingPathComponent("chromium").path)",
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--user-data-dir=\(fixture.directory.appendingPathComponent("chromium").path)",
             "--virtual-time-budget=5000", "--dump-dom", dashboard.address,
         ])
         let shown = try await fixture.reportJSON()
