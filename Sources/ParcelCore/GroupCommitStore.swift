@@ -106,8 +106,8 @@ public final class GroupCommitStore: StatusStore {
         try await inner.history(parcelID)
     }
 
-    public func countsByState() async throws -> [ParcelStatus.State: Int] {
-        try await inner.countsByState()
+    public func countsByState(idPrefix: String?) async throws -> [ParcelStatus.State: Int] {
+        try await inner.countsByState(idPrefix: idPrefix)
     }
 
     public func snapshot(period: DateInterval, recentSince: Date) async throws -> StoreSnapshot {

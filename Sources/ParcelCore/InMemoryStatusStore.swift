@@ -60,9 +60,11 @@ public final class InMemoryStatusStore: StatusStore {
         state.withLock { $0.events.filter { $0.parcelID == parcelID } }
     }
 
-    public func countsByState() async throws -> [ParcelStatus.State: Int] {
+    public func countsByState(idPrefix: String?) async throws -> [ParcelStatus.State: Int] {
         state.withLock { state in
-            state.records.values.reduce(into: [:]) { counts, record in counts[record.status.state, default: 0] += 1 }
+            state.records.values.reduce(into: [:]) { counts, record in
+                if idPrefix.map(record.parcel.id.hasPrefix) ?? true { counts[record.status.state, default: 0] += 1 }
+            }
         }
     }
 

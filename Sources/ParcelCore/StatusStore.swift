@@ -20,8 +20,9 @@ public protocol StatusStore: Sendable {
     /// The parcel's history, oldest first.
     func history(_ parcelID: String) async throws -> [ParcelEvent]
 
-    /// How many parcels are in each state.
-    func countsByState() async throws -> [ParcelStatus.State: Int]
+    /// How many parcels are in each state: all of them, or those whose id starts with `idPrefix` (one
+    /// load test's parcels in a shared store).
+    func countsByState(idPrefix: String?) async throws -> [ParcelStatus.State: Int]
 
     /// Everything `parcelctl report` and the dashboard need from the store, for deliveries and
     /// completions within `period` (and deliveries since `recentSince`), in one read.
@@ -53,6 +54,11 @@ public struct StoreAudit: Sendable, Hashable {
 }
 
 extension StatusStore {
+    /// How many parcels are in each state.
+    public func countsByState() async throws -> [ParcelStatus.State: Int] {
+        try await countsByState(idPrefix: nil)
+    }
+
     /// Applies one transition to each parcel, in one transaction; one outcome per id, in order.
     public func apply(_ transition: Transition, to parcelIDs: [String], worker: String?,
                       at time: Date) async throws -> [TransitionOutcome] {

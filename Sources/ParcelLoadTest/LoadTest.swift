@@ -97,7 +97,7 @@ public struct LoadTest: Sendable {
         var finals = 0
         let deadline = clock + config.timeout
         while ContinuousClock.now < deadline {
-            let counts = try await store.audit(idPrefix: config.idPrefix + "-").counts
+            let counts = try await store.countsByState(idPrefix: config.idPrefix + "-")
             finals = (counts[.delivered] ?? 0) + (counts[.held] ?? 0) + (counts[.deadLettered] ?? 0)
             fleet.sample()
             brokerCPU.sample()

@@ -37,6 +37,10 @@ enum SQL {
         ORDER BY part, id
         """
     static let countByState = "SELECT state, count(*) FROM parcels GROUP BY state"
+    /// Ids starting with ?1 sort from ?1 up to ?1 followed by the highest code point.
+    static let countByStateWithPrefix = """
+        SELECT state, count(*) FROM parcels WHERE parcel_id >= ?1 AND parcel_id < ?1 || char(1114111) GROUP BY state
+        """
 
     // The report's readings (SQLiteStatusStore.snapshot). ?1 and ?2 bound a period in unix milliseconds.
     static let countGroups = "SELECT stage, state, stages_done, count(*) FROM parcels GROUP BY stage, state, stages_done"

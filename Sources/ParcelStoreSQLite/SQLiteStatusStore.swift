@@ -149,11 +149,13 @@ public actor SQLiteStatusStore: StatusStore {
         return events
     }
 
-    public func countsByState() throws(StatusStoreError) -> [ParcelStatus.State: Int] {
+    public func countsByState(idPrefix: String?) throws(StatusStoreError) -> [ParcelStatus.State: Int] {
         executor.assertOnQueue()
         let operation = "count parcels by state"
         var counts: [ParcelStatus.State: Int] = [:]
-        try connection.execute(SQL.countByState, operation: operation) { row throws(StatusStoreError) in
+        // All parcels through the state index; a prefix's through the primary key's range.
+        let (sql, values): (String, [SQLiteValue]) = idPrefix.map { (SQL.countByStateWithPrefix, [.text($0)]) } ?? (SQL.countByState, [])
+        try connection.execute(sql, values, operation: operation) { row throws(StatusStoreError) in
             let text = row.text(0) ?? ""
             guard let state = ParcelStatus.State(rawValue: text) else {
                 throw StatusStoreError(operation, "parcels have an unknown state '\(text)'")

@@ -284,6 +284,9 @@ struct StatusStoreContractTests {
             #expect(try await store.countsByState() == [
                 .submitted: 2, .queued: 1, .processing: 1, .retrying: 1, .deadLettered: 1, .delivered: 1,
             ])
+            // One load test's parcels, by id prefix.
+            #expect(try await store.countsByState(idPrefix: "P-5") == [.delivered: 1])
+            #expect(try await store.countsByState(idPrefix: "Q-").isEmpty)
         }
     }
 
