@@ -132,7 +132,7 @@ public struct LoadTest: Sendable {
             cpu: .init(workers: usage.cpuSeconds, broker: brokerCPUUsed, parcelctl: ownCPUUsed,
                        storeWriting: fleet.storeSeconds, wall: seconds),
             workerPeakResidentBytes: usage.peakResidentBytes,
-            workerExits: exits, workerCrashes: fleet.crashes)
+            workerExits: exits, workerCrashes: fleet.crashes, chaosFailures: chaos.failures)
     }
 
     /// Submits until every parcel is confirmed queued, through broker restarts: a parcel whose publish
@@ -201,13 +201,18 @@ final class Chaos: Sendable {
     let configuration: LoadTest.Configuration
     let fleet: WorkerFleet
     private let restartCount = Atomic<Int>(0)
+    private let failed = Mutex<[String]>([])
 
     init(_ configuration: LoadTest.Configuration, fleet: WorkerFleet) {
         self.configuration = configuration
         self.fleet = fleet
     }
 
+    /// Broker restarts that happened: both the stop and the start command succeeded.
     var restarts: Int { restartCount.load(ordering: .relaxed) }
+
+    /// Chaos that was asked for and could not be injected (a run without it proves less).
+    var failures: [String] { failed.withLock { $0 } }
 
     func run() async {
         await withTaskGroup(of: Void.self) { group in
@@ -225,8 +230,15 @@ final class Chaos: Sendable {
                     try? await Task.sleep(for: at)
                     if Task.isCancelled { return }
                     // Not cancellable once begun: a broker left stopped would fail everything after.
-                    _ = await Self.runCommand(self.configuration.brokerStop)
-                    _ = await Self.runCommand(self.configuration.brokerStart)
+                    for command in [self.configuration.brokerStop, self.configuration.brokerStart] {
+                        let status = await Self.runCommand(command)
+                        guard status == 0 else {
+                            self.failed.withLock {
+                                $0.append("the broker restart failed: `\(command.joined(separator: " "))` exited with status \(status)")
+                            }
+                            return
+                        }
+                    }
                     self.restartCount.add(1, ordering: .relaxed)
                 }
             }

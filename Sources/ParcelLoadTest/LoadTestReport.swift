@@ -79,7 +79,7 @@ public struct LoadTestReport: Sendable {
 
     init(parcels: Int, counts: [ParcelStatus.State: Int], audit: StoreAudit, snapshot: StoreSnapshot, queues: Queues,
          seconds: Double, workers: Int, concurrency: Int = 0, kills: Int, brokerRestarts: Int, cpu: CPU, workerPeakResidentBytes: Int,
-         workerExits: [Int32], workerCrashes: [String] = []) {
+         workerExits: [Int32], workerCrashes: [String] = [], chaosFailures: [String] = []) {
         self.parcels = parcels
         delivered = counts[.delivered] ?? 0
         held = counts[.held] ?? 0
@@ -122,6 +122,7 @@ public struct LoadTestReport: Sendable {
         if !workerCrashes.isEmpty {
             violations.append("\(workerCrashes.count) worker(s) ended on their own: " + workerCrashes.prefix(3).joined(separator: ", "))
         }
+        violations += chaosFailures
         let unclean = workerExits.filter { $0 != 0 }
         if !unclean.isEmpty { violations.append("\(unclean.count) worker(s) did not stop cleanly on SIGTERM") }
         self.violations = violations
