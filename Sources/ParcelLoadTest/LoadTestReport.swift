@@ -160,30 +160,30 @@ extension LoadTestReport {
 
     /// The report for a person.
     public var lines: [String] {
-        func ms(_ value: Double) -> String { value < 1000 ? "\(TargetForecast.decimal(value)) ms" : "\(TargetForecast.decimal(value / 1000)) s" }
+        func ms(_ value: Double) -> String { value < 1000 ? "\(NumberText.decimal(value)) ms" : "\(NumberText.decimal(value / 1000)) s" }
         func row(_ name: String, _ l: Latency) -> String {
             "  \(name.padding(toLength: 12, withPad: " ", startingAt: 0)) p50 \(ms(l.p50))  p90 \(ms(l.p90))  p99 \(ms(l.p99))  max \(ms(l.max))"
         }
         var out: [String] = []
         out.append(passed ? "PASSED: every parcel final, none lost, none applied twice, the queues empty."
                           : "FAILED: " + violations.joined(separator: "; "))
-        out.append("  \(TargetForecast.integer(parcels)) parcels: \(TargetForecast.integer(delivered)) delivered, "
-            + "\(TargetForecast.integer(held)) held, \(TargetForecast.integer(deadLettered)) dead-lettered; lost \(lost), "
+        out.append("  \(NumberText.integer(parcels)) parcels: \(NumberText.integer(delivered)) delivered, "
+            + "\(NumberText.integer(held)) held, \(NumberText.integer(deadLettered)) dead-lettered; lost \(lost), "
             + "applied twice \(duplicated)")
-        out.append("  \(TargetForecast.decimal(seconds)) s from the first publish to the last parcel final: "
-            + "\(TargetForecast.decimal(parcelsPerSecond)) parcels/s, \(TargetForecast.decimal(tasksPerSecond)) tasks/s "
-            + "(\(TargetForecast.integer(tasks)) tasks, \(TargetForecast.integer(retries)) retries)")
+        out.append("  \(NumberText.decimal(seconds)) s from the first publish to the last parcel final: "
+            + "\(NumberText.decimal(parcelsPerSecond)) parcels/s, \(NumberText.decimal(tasksPerSecond)) tasks/s "
+            + "(\(NumberText.integer(tasks)) tasks, \(NumberText.integer(retries)) retries)")
         out.append("  \(workers) worker(s); \(kills) killed and replaced; broker restarted \(brokerRestarts) time(s)")
         out.append("Latency (HdrHistogram): queued → done per stage; submitted → delivered end to end:")
         for stage in Stage.allCases { out.append(row(stage.rawValue, stageLatency[stage]!)) }
         out.append(row("end to end", endToEnd))
-        out.append("Where the time went (CPU seconds during \(TargetForecast.decimal(cpu.wall)) s on "
+        out.append("Where the time went (CPU seconds during \(NumberText.decimal(cpu.wall)) s on "
             + "\(ProcessInfo.processInfo.activeProcessorCount) cores):")
-        out.append("  workers \(TargetForecast.decimal(cpu.workers)) s, broker (beam.smp) \(TargetForecast.decimal(cpu.broker)) s, "
-            + "parcelctl \(TargetForecast.decimal(cpu.parcelctl)) s")
+        out.append("  workers \(NumberText.decimal(cpu.workers)) s, broker (beam.smp) \(NumberText.decimal(cpu.broker)) s, "
+            + "parcelctl \(NumberText.decimal(cpu.parcelctl)) s")
         out.append("  the workers' store transactions took \(String(format: "%.2f", cpu.storeWriting)) s of wall time "
             + "(summed over workers and their group commits); worker peak RSS "
-            + "\(TargetForecast.decimal(Double(workerPeakResidentBytes) / 1_048_576)) MB")
+            + "\(NumberText.decimal(Double(workerPeakResidentBytes) / 1_048_576)) MB")
         out.append("  dead-letter queue: \(queues.deadLetters) message(s)")
         return out
     }

@@ -49,16 +49,16 @@ struct ReportText {
         var out: [String] = []
         let period = report.period
         let now = report.generatedAt
-        out.append("ParcelFlow — \(period.name) (UTC), \(TargetForecast.decimal(period.remainingDays(at: now))) days left")
+        out.append("ParcelFlow — \(period.name) (UTC), \(NumberText.decimal(period.remainingDays(at: now))) days left")
         if let f = report.forecast {
             out.append("")
             out.append("  \(f.summary)")
             out.append("  Delivered \(Terminal.count(f.delivered)) of \(Terminal.count(f.target)) "
-                + "(\(TargetForecast.decimal(f.progress * 100)) %)  \(Self.bar(f.progress))")
-            out.append("  Rate so far \(f.ratePerDay.map { TargetForecast.decimal($0) } ?? "—") a day; "
-                + "needed \(f.neededPerDay.map { TargetForecast.decimal($0) } ?? "—") a day; "
+                + "(\(NumberText.decimal(f.progress * 100)) %)  \(Self.bar(f.progress))")
+            out.append("  Rate so far \(f.ratePerDay.map { NumberText.decimal($0) } ?? "—") a day; "
+                + "needed \(f.neededPerDay.map { NumberText.decimal($0) } ?? "—") a day; "
                 + "projected \(f.projected.map { Terminal.count(Int($0.rounded(.down))) } ?? "—") by the period's end"
-                + (f.behindDays.map { "; \(TargetForecast.decimal($0)) days behind" } ?? ""))
+                + (f.behindDays.map { "; \(NumberText.decimal($0)) days behind" } ?? ""))
         } else {
             out.append("  No target set: pass --target N or set PARCELFLOW_TARGET. "
                 + "Delivered in the period: \(Terminal.count(report.deliveredInPeriod)).")
@@ -114,11 +114,11 @@ struct ReportText {
     }
 
     static func milliseconds(_ value: Double) -> String {
-        value < 1000 ? "\(Int(value.rounded())) ms" : "\(TargetForecast.decimal(value / 1000)) s"
+        value < 1000 ? "\(Int(value.rounded())) ms" : "\(NumberText.decimal(value / 1000)) s"
     }
 
     static func age(_ seconds: TimeInterval) -> String {
-        seconds < 120 ? "\(TargetForecast.decimal(seconds)) s"
-            : seconds < 7200 ? "\(Int(seconds / 60)) min" : "\(TargetForecast.decimal(seconds / 3600)) h"
+        seconds < 120 ? "\(NumberText.decimal(seconds)) s"
+            : seconds < 7200 ? "\(Int(seconds / 60)) min" : "\(NumberText.decimal(seconds / 3600)) h"
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ParcelCore
 
 /// Output helpers: messages to standard error, and a progress bar that shows only on a terminal.
 enum Terminal {
@@ -8,12 +9,7 @@ enum Terminal {
 
     static var standardErrorIsTerminal: Bool { isatty(STDERR_FILENO) == 1 }
 
-    static func count(_ n: Int) -> String {
-        let formatter = NumberFormatter()
-        formatter.numberStyle = .decimal
-        formatter.groupingSeparator = ","
-        return formatter.string(from: NSNumber(value: n)) ?? "\(n)"
-    }
+    static func count(_ n: Int) -> String { NumberText.integer(n) }
 
     static func seconds(_ duration: Duration) -> String {
         let (seconds, attoseconds) = duration.components

@@ -122,37 +122,20 @@ public struct TargetForecast: Sendable, Hashable {
 
     /// One sentence a person reads first.
     public var summary: String {
-        let rate = ratePerDay.map { Self.decimal($0) } ?? "0"
+        let rate = ratePerDay.map { NumberText.decimal($0) } ?? "0"
         switch verdict {
         case .met:
-            return "Met: \(Self.integer(delivered)) of \(Self.integer(target)) delivered."
+            return "Met: \(NumberText.integer(delivered)) of \(NumberText.integer(target)) delivered."
         case .onTrack:
-            return "On track: \(rate) a day reaches \(Self.integer(Int((projected ?? 0).rounded(.down)))) by the period's end; "
-                + "\(Self.decimal(neededPerDay ?? 0)) a day is enough."
+            return "On track: \(rate) a day reaches \(NumberText.integer(Int((projected ?? 0).rounded(.down)))) by the period's end; "
+                + "\(NumberText.decimal(neededPerDay ?? 0)) a day is enough."
         case .behind:
-            return "Behind: \(Self.integer(behindParcels)) parcels short at \(rate) a day; "
-                + "needs \(Self.decimal(neededPerDay ?? 0)) a day from now."
+            return "Behind: \(NumberText.integer(behindParcels)) parcels short at \(rate) a day; "
+                + "needs \(NumberText.decimal(neededPerDay ?? 0)) a day from now."
         case .missed:
-            return "Missed: \(Self.integer(delivered)) of \(Self.integer(target)) delivered; \(Self.integer(remaining)) short."
+            return "Missed: \(NumberText.integer(delivered)) of \(NumberText.integer(target)) delivered; \(NumberText.integer(remaining)) short."
         case .notStarted:
-            return "Not started: \(Self.integer(target)) to deliver, \(Self.decimal(neededPerDay ?? 0)) a day."
+            return "Not started: \(NumberText.integer(target)) to deliver, \(NumberText.decimal(neededPerDay ?? 0)) a day."
         }
-    }
-
-    /// `1,797`
-    public static func integer(_ value: Int) -> String {
-        let digits = String(value.magnitude)
-        var out = ""
-        for (index, character) in digits.enumerated() {
-            if index > 0, (digits.count - index) % 3 == 0 { out.append(",") }
-            out.append(character)
-        }
-        return (value < 0 ? "-" : "") + out
-    }
-
-    /// One decimal: `540.2`.
-    public static func decimal(_ value: Double) -> String {
-        let tenths = Int((value * 10).rounded())
-        return integer(tenths / 10) + "." + String(abs(tenths % 10))
     }
 }
