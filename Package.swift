@@ -122,6 +122,7 @@ let package = Package(
         // What the test targets share: running child processes, finding built programs, polling.
         .target(
             name: "ParcelTestSupport",
+            dependencies: ["AMQP"],
             path: "Tests/Support"
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import AMQP
 import Foundation
+import ParcelTestSupport
 import Testing
 
 @Suite("Publishing with confirms")

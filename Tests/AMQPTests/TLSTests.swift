@@ -1,5 +1,6 @@
 import AMQP
 import Foundation
+import ParcelTestSupport
 import Testing
 
 /// TLS against the test broker's `amqps` listener, with the certificates deploy/local generated.

@@ -5,17 +5,8 @@ import ParcelRabbit
 import ParcelTestSupport
 import Testing
 
-enum Broker {
-    static var url: String {
-        ProcessInfo.processInfo.environment["PARCELFLOW_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5682/%2f"
-    }
-
-    static func connect(_ name: String = #function) async throws -> AMQPConnection {
-        try await AMQPConnection.connect(AMQPConfiguration(url: url, connectionName: "test \(name)"))
-    }
-
-    static var root: URL { repositoryRoot }
-}
+/// The broker the integration tests talk to (shared with the AMQP tests).
+typealias Broker = TestBroker
 
 @Suite("ParcelFlow topology", .serialized)
 struct ParcelTopologyTests {
