@@ -109,15 +109,18 @@ struct JSONParser {
     private mutating func string() -> String? {
         index += 1
         let start = index
-        // Fast path: no escapes.
+        // Fast path: no escapes (and, commonest of all, ASCII only: nothing to validate).
+        var ascii = true
         while let byte = current, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") {
             guard byte >= 0x20 else { return nil }
+            ascii = ascii && byte < 0x80
             index += 1
         }
         guard let stop = current else { return nil }
         if stop == UInt8(ascii: "\"") {
             defer { index += 1 }
-            return String(validating: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+            let text = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
+            return ascii ? String(decoding: text, as: UTF8.self) : String(validating: text, as: UTF8.self)
         }
         var utf8 = Array(bytes[start..<index])
         while let byte = current {

@@ -52,7 +52,7 @@ public struct JSONFieldReader {
             fail(path, "expected an object, got \(value.summary)")
             return nil
         }
-        for extra in object.keys.sorted() where !allowed.contains(extra) {
+        for extra in object.keys.filter({ !allowed.contains($0) }).sorted() {
             fail(path.isEmpty ? extra : "\(path).\(extra)", "is not a known field")
         }
         return object
@@ -77,8 +77,8 @@ public struct JSONFieldReader {
     }
 
     static func key(_ path: String) -> String {
-        guard let dot = path.lastIndex(of: ".") else { return path }
-        return String(path[path.index(after: dot)...])
+        guard let dot = path.utf8.lastIndex(of: UInt8(ascii: ".")) else { return path }
+        return String(path[path.utf8.index(after: dot)...])
     }
 }
 

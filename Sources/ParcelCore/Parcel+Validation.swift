@@ -69,6 +69,18 @@ extension Parcel {
 
     /// Text rules, counted in Unicode scalars as JSON Schema counts them, so both agree on every input.
     static func checkText(_ text: String, _ field: String, _ issues: inout [ParcelValidationIssue]) {
+        if text.utf8.allSatisfy({ $0 < 0x80 }) {
+            // ASCII, the common case: the same rules without looking up Unicode properties.
+            let isSpace: (UInt8) -> Bool = { $0 == 0x20 || (0x09...0x0D).contains($0) }
+            if text.utf8.allSatisfy(isSpace) {
+                issues.append(ParcelValidationIssue(field: field, message: "is empty"))
+            } else if text.utf8.count > maxTextLength {
+                issues.append(ParcelValidationIssue(field: field, message: "is longer than \(maxTextLength) characters"))
+            } else if text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
+                issues.append(ParcelValidationIssue(field: field, message: "contains a control character"))
+            }
+            return
+        }
         if text.unicodeScalars.allSatisfy(\.properties.isWhitespace) {
             issues.append(ParcelValidationIssue(field: field, message: "is empty"))
         } else if text.unicodeScalars.count > maxTextLength {

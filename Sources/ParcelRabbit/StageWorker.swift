@@ -136,39 +136,38 @@ public final class StageWorker: Sendable {
                                           "concurrency": "\(configuration.concurrency)"])
 
         let slots = Slots(configuration.concurrency)
+        let settling = Settling()
         let failure = FirstError()
         await withTaskCancellationHandler {
             await withTaskGroup(of: Void.self) { group in
-                for (stage, consumer) in started {
-                    group.addTask {
-                        // The stage's tasks in flight; `slots` bounds them across all stages.
-                        await withDiscardingTaskGroup { tasks in
+                group.addTask {
+                    if let lost = await self.settle(from: settling, publisher: publisher, slots: slots) {
+                        // The publisher's connection is gone: end the session to reconnect.
+                        failure.record(lost)
+                        await consuming.close()
+                    }
+                }
+                await withTaskGroup(of: Void.self) { stages in
+                    for (stage, consumer) in started {
+                        stages.addTask {
                             do throws(AMQPError) {
-                                for try await delivery in consumer {
-                                    await slots.acquire()
-                                    tasks.addTask {
-                                        if let lost = await self.handle(delivery, stage: stage, publisher: publisher) {
-                                            // The publisher's connection is gone: end the session to reconnect.
-                                            failure.record(lost)
-                                            await consuming.close()
-                                        }
-                                        slots.release()
-                                    }
-                                }
+                                try await self.work(stage, consumer, slots: slots, settling: settling)
                             } catch {
                                 failure.record(error)
                             }
                         }
                     }
-                }
-                // A consumer ended because the connection failed: stop the others so the session
-                // can reconnect. (On cancellation they end after `cancel()` below.)
-                for await _ in group {
-                    if failure.error != nil {
-                        for (_, consumer) in started { try? await consumer.cancel() }
-                        await consuming.close()
+                    // A consumer ended because the connection failed: stop the others so the session
+                    // can reconnect. (On cancellation they end after `cancel()` below.)
+                    for await _ in stages {
+                        if failure.error != nil {
+                            for (_, consumer) in started { try? await consumer.cancel() }
+                            await consuming.close()
+                        }
                     }
                 }
+                // Every delivery received has been begun and run; settle the last ones, then stop.
+                settling.close()
             }
         } onCancel: {
             // Graceful shutdown: no new deliveries; those already received are still handed out,
@@ -212,50 +211,171 @@ public final class StageWorker: Sendable {
         await channel?.close()
     }
 
-    /// One delivery: decide, publish the follow-up with a confirm, acknowledge. Each task goes on by
-    /// itself, so a slow one never holds back the others (handling what arrived together as one batch
-    /// measured no faster). Returns the error if the publisher's connection failed.
-    private func handle(_ delivery: AMQPDelivery, stage: Stage, publisher: AMQPChannel) async -> AMQPError? {
-        let received = ContinuousClock.now
-        metrics.started(stage)
-        let decision: TaskDecision
-        do {
-            decision = try await decide(delivery, stage: stage)
-        } catch {
-            // The store failed: leave the task to a later attempt, after a pause so a store outage
-            // does not spin.
-            logger.error("status store error; the task goes back to its queue",
-                         metadata: ["stage": "\(stage)", "error": "\(error)"])
-            try? await Task.sleep(for: .seconds(1))
-            requeue(delivery, stage: stage)
-            return nil
-        }
-        if let publish = decision.publish {
-            if let error = await publisher.publish(contentsOf: [message(for: publish)]).first ?? nil {
-                logger.warning("could not publish a task's follow-up; it goes back to its queue",
-                               metadata: ["stage": "\(stage)", "error": "\(error)"])
-                requeue(delivery, stage: stage)
-                return Self.worthReconnecting(error) ? error : nil
+    // MARK: - The life of a delivery
+    //
+    // Work is paid for per batch, not per message (DESIGN.md §5): the deliveries that arrived together
+    // are recorded as started in one store transaction; each runs its handler as a task of its own, so
+    // a slow one holds back nobody; whatever has finished by the time the settling loop comes round is
+    // recorded in one transaction, its follow-ups published in one go, and each delivery acknowledged
+    // once its follow-up is confirmed. While one group waits for its confirms, the next is recorded.
+
+    /// Takes a stage's deliveries until its consumer ends (cleanly: returns; the connection failed:
+    /// throws), beginning each batch and starting its handlers. Returns once every handler is done.
+    private func work(_ stage: Stage, _ consumer: AMQPConsumer, slots: Slots, settling: Settling) async throws(AMQPError) {
+        let ended = await withDiscardingTaskGroup { handlers -> AMQPError? in
+            var deliveries = consumer.makeAsyncIterator()
+            do throws(AMQPError) {
+                while let batch = try await deliveries.nextBatch() {
+                    var start = 0
+                    while start < batch.count {
+                        // As many as there are free slots (at least one), so a batch never waits for
+                        // slots that only its own tasks would free.
+                        let granted = await slots.acquire(upTo: batch.count - start)
+                        let part = batch[start ..< start + granted]
+                        start += granted
+                        let received = ContinuousClock.now
+                        for (delivery, begun) in await begin(part, stage: stage, slots: slots) {
+                            switch begun {
+                            case .decided(let decision):
+                                settling.add(Settling.Item(delivery: delivery, stage: stage, received: received,
+                                                           step: .decided(decision)))
+                            case .run(let task):
+                                handlers.addTask {
+                                    let result = await self.processor.run(task)
+                                    settling.add(Settling.Item(
+                                        delivery: delivery, stage: stage, received: received,
+                                        step: .ran(TaskProcessor.Ran(task: task, body: delivery.body, result: result))))
+                                }
+                            }
+                        }
+                    }
+                }
+                return nil
+            } catch {
+                return error
             }
         }
-        do {
-            try delivery.ack()
-            counters.withLock { $0.outcomes[decision.outcome, default: 0] += 1 }
-            metrics.settled(stage, decision.outcome, after: ContinuousClock.now - received, submittedAt: decision.submittedAt)
-        } catch {
-            logger.warning("could not acknowledge; the broker will redeliver", metadata: ["error": "\(error)"])
-            metrics.requeued(stage)
-        }
-        return nil
+        if let ended { throw ended }
     }
 
-    /// What to do with one delivery. Quorum queues count returned deliveries; on the last one the
-    /// limit allows, the task is quarantined instead of run.
-    private func decide(_ delivery: AMQPDelivery, stage: Stage) async throws -> TaskDecision {
-        if let returned = delivery.headers["x-delivery-count"]?.intValue, returned >= configuration.topology.deliveryLimit {
-            return try await processor.quarantine(body: delivery.body, queueStage: stage, deliveries: returned + 1)
+    /// Records the deliveries as started, in one transaction. On a store failure they go back to
+    /// their queue (after a pause, so a store outage does not spin) and none is returned.
+    private func begin(_ deliveries: ArraySlice<AMQPDelivery>, stage: Stage, slots: Slots) async
+        -> [(AMQPDelivery, TaskProcessor.Begun)]
+    {
+        for _ in deliveries { metrics.started(stage) }
+        do {
+            var regular: [AMQPDelivery] = []
+            var begun: [(AMQPDelivery, TaskProcessor.Begun)] = []
+            for delivery in deliveries {
+                // Quorum queues count returned deliveries; on the last one the limit allows, the task
+                // is quarantined instead of run.
+                if let returned = delivery.headers["x-delivery-count"]?.intValue,
+                    returned >= configuration.topology.deliveryLimit {
+                    begun.append((delivery, .decided(try await processor.quarantine(
+                        body: delivery.body, queueStage: stage, deliveries: returned + 1))))
+                } else {
+                    regular.append(delivery)
+                }
+            }
+            let started = try await processor.begin(regular.map { TaskProcessor.Arrival(body: $0.body, queueStage: stage) })
+            return begun + zip(regular, started).map { ($0, $1) }
+        } catch {
+            logger.error("status store error; the tasks go back to their queue",
+                         metadata: ["stage": "\(stage)", "tasks": "\(deliveries.count)", "error": "\(error)"])
+            try? await Task.sleep(for: .seconds(1))
+            for delivery in deliveries { requeue(delivery, stage: stage) }
+            slots.release(deliveries.count)
+            return []
         }
-        return try await processor.process(body: delivery.body, queueStage: stage)
+    }
+
+    /// Settles what has finished, a group at a time, until `settling` is closed and empty. Returns the
+    /// error if the publisher's connection failed.
+    private func settle(from settling: Settling, publisher: AMQPChannel, slots: Slots) async -> AMQPError? {
+        let failure = FirstError()
+        await withDiscardingTaskGroup { confirming in
+            while let items = await settling.next() {
+                let decisions = await finish(items)
+                confirming.addTask {
+                    if let lost = await self.publishAndAcknowledge(items, decisions, publisher: publisher) {
+                        failure.record(lost)
+                    }
+                    slots.release(items.count)
+                }
+            }
+        }
+        return failure.error
+    }
+
+    /// What each item leads to: the handlers' outcomes recorded in one transaction. On a store failure
+    /// those items get nil (they go back to their queue) after a pause.
+    private func finish(_ items: [Settling.Item]) async -> [TaskDecision?] {
+        let ran = items.compactMap { item -> TaskProcessor.Ran? in
+            if case .ran(let ran) = item.step { ran } else { nil }
+        }
+        var finished: [TaskDecision]?
+        if !ran.isEmpty {
+            do {
+                finished = try await processor.finish(ran)
+            } catch {
+                logger.error("status store error; the tasks go back to their queue",
+                             metadata: ["tasks": "\(ran.count)", "error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        var next = 0
+        return items.map { item in
+            switch item.step {
+            case .decided(let decision):
+                return decision
+            case .ran:
+                defer { next += 1 }
+                return finished?[next]
+            }
+        }
+    }
+
+    /// Publishes the follow-ups in one go and acknowledges each delivery whose follow-up the broker
+    /// confirmed (or that has none); the others go back to their queue. Returns the error if the
+    /// publisher's connection failed.
+    private func publishAndAcknowledge(_ items: [Settling.Item], _ decisions: [TaskDecision?],
+                                       publisher: AMQPChannel) async -> AMQPError? {
+        var messages: [AMQPOutboundMessage] = []
+        var messageOf: [Int?] = []
+        for decision in decisions {
+            if let publish = decision?.publish {
+                messageOf.append(messages.count)
+                messages.append(message(for: publish))
+            } else {
+                messageOf.append(nil)
+            }
+        }
+        let published = messages.isEmpty ? [] : await publisher.publish(contentsOf: messages)
+        var lost: AMQPError?
+        for (index, item) in items.enumerated() {
+            guard let decision = decisions[index] else {
+                requeue(item.delivery, stage: item.stage)
+                continue
+            }
+            if let position = messageOf[index], let error = published[position] {
+                logger.warning("could not publish a task's follow-up; it goes back to its queue",
+                               metadata: ["stage": "\(item.stage)", "error": "\(error)"])
+                requeue(item.delivery, stage: item.stage)
+                if Self.worthReconnecting(error) { lost = lost ?? error }
+                continue
+            }
+            do {
+                try item.delivery.ack()
+                counters.withLock { $0.outcomes[decision.outcome, default: 0] += 1 }
+                metrics.settled(item.stage, decision.outcome, after: ContinuousClock.now - item.received,
+                                submittedAt: decision.submittedAt)
+            } catch {
+                logger.warning("could not acknowledge; the broker will redeliver", metadata: ["error": "\(error)"])
+                metrics.requeued(item.stage)
+            }
+        }
+        return lost
     }
 
     private func requeue(_ delivery: AMQPDelivery, stage: Stage) {
@@ -300,11 +420,70 @@ final class FirstError: Sendable {
     var error: AMQPError? { slot.withLock { $0 } }
 }
 
+/// Deliveries whose handlers are done (or that needed none), waiting to be settled; the settling
+/// loop takes everything gathered so far at once.
+final class Settling: Sendable {
+    struct Item: Sendable {
+        enum Step: Sendable {
+            case decided(TaskDecision)
+            case ran(TaskProcessor.Ran)
+        }
+
+        let delivery: AMQPDelivery
+        let stage: Stage
+        let received: ContinuousClock.Instant
+        let step: Step
+    }
+
+    private struct State {
+        var items: [Item] = []
+        var waiter: CheckedContinuation<[Item]?, Never>?
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+
+    func add(_ item: Item) {
+        let handOver = state.withLock { state -> (CheckedContinuation<[Item]?, Never>, [Item])? in
+            state.items.append(item)
+            guard let waiter = state.waiter.take() else { return nil }
+            defer { state.items = [] }
+            return (waiter, state.items)
+        }
+        if let (waiter, items) = handOver { waiter.resume(returning: items) }
+    }
+
+    /// No more items will come: `next()` returns nil once the gathered ones are taken.
+    func close() {
+        let waiter = state.withLock { state -> CheckedContinuation<[Item]?, Never>? in
+            state.closed = true
+            return state.waiter.take()
+        }
+        waiter?.resume(returning: nil)
+    }
+
+    /// Everything gathered so far (at least one item), or nil once closed and empty.
+    func next() async -> [Item]? {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state -> [Item]?? in
+                if !state.items.isEmpty {
+                    defer { state.items = [] }
+                    return .some(state.items)
+                }
+                if state.closed { return .some(nil) }
+                state.waiter = continuation
+                return nil
+            }
+            if let now { continuation.resume(returning: now) }
+        }
+    }
+}
+
 /// A counting semaphore for tasks: at most `count` holders at once.
 final class Slots: Sendable {
     private struct State {
         var available: Int
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        var waiters: [(wanted: Int, continuation: CheckedContinuation<Int, Never>)] = []
     }
 
     private let state: Mutex<State>
@@ -313,28 +492,34 @@ final class Slots: Sendable {
         state = Mutex(State(available: count))
     }
 
-    func acquire() async {
+    /// Takes up to `wanted` slots, at least one, waiting until one is free; returns how many it took.
+    func acquire(upTo wanted: Int) async -> Int {
         await withCheckedContinuation { continuation in
-            let granted = state.withLock { state -> Bool in
-                if state.available > 0 {
-                    state.available -= 1
-                    return true
+            let granted = state.withLock { state -> Int in
+                guard state.available > 0, state.waiters.isEmpty else {
+                    state.waiters.append((max(1, wanted), continuation))
+                    return 0
                 }
-                state.waiters.append(continuation)
-                return false
+                let granted = min(state.available, max(1, wanted))
+                state.available -= granted
+                return granted
             }
-            if granted { continuation.resume() }
+            if granted > 0 { continuation.resume(returning: granted) }
         }
     }
 
-    func release() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            if state.waiters.isEmpty {
-                state.available += 1
-                return nil
+    func release(_ count: Int) {
+        let woken = state.withLock { state -> [(Int, CheckedContinuation<Int, Never>)] in
+            state.available += count
+            var woken: [(Int, CheckedContinuation<Int, Never>)] = []
+            while state.available > 0, !state.waiters.isEmpty {
+                let waiter = state.waiters.removeFirst()
+                let granted = min(state.available, waiter.wanted)
+                state.available -= granted
+                woken.append((granted, waiter.continuation))
             }
-            return state.waiters.removeFirst()
+            return woken
         }
-        waiter?.resume()
+        for (granted, continuation) in woken { continuation.resume(returning: granted) }
     }
 }

@@ -52,6 +52,30 @@ struct TaskEnvelopeTests {
         #expect(rejection.reason.contains("payload.collected_at: is missing"))
     }
 
+    @Test("text rules give the same answer on the ASCII fast path as by Unicode properties, for every character")
+    func textRulesFastPath() {
+        func expected(_ text: String) -> String? {
+            if text.unicodeScalars.allSatisfy(\.properties.isWhitespace) { return "is empty" }
+            if text.unicodeScalars.count > Parcel.maxTextLength { return "is longer than \(Parcel.maxTextLength) characters" }
+            if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                return "contains a control character"
+            }
+            return nil
+        }
+        var samples = ["", String(repeating: "a", count: Parcel.maxTextLength), String(repeating: "a", count: Parcel.maxTextLength + 1)]
+        for value in 0...0x7F {
+            let character = String(UnicodeScalar(UInt8(value)))
+            samples += [character, "Mama\(character)", " \(character) "]
+        }
+        samples += ["\u{85}", "\u{A0}\u{2003}", "Ma\u{9F}ma", "Yusuf 🏥"]
+        for text in samples {
+            var parcel = sampleParcel
+            parcel.sender.name = text
+            let issue = parcel.validationIssues.first { $0.field == "sender.name" }
+            #expect(issue?.message == expected(text), "sender.name \(text.debugDescription)")
+        }
+    }
+
     @Test("timestamps are RFC 3339 in UTC with milliseconds")
     func timestamps() throws {
         let date = try #require(Timestamp.parse("2026-12-01T09:30:00.250Z"))

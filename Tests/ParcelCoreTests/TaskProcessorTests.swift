@@ -234,4 +234,87 @@ struct TaskProcessorTests {
         let again = try await processor().quarantine(body: otherTask.encoded(), queueStage: .collection, deliveries: 6)
         #expect(again.outcome == .duplicate)
     }
+
+    @Test("a batch is recorded as started in one transaction and finished in another, each message getting its own decision")
+    func batch() async throws {
+        let grouped = GroupCommitStore(store)
+        var parcels: [Parcel] = []
+        for (index, weight) in [120, 300, 900, 1_500].enumerated() {
+            var parcel = sampleParcel
+            parcel.id = "P-BATCH-\(index)"
+            parcel.weightGrams = weight
+            parcels.append(parcel)
+        }
+        _ = try await grouped.submit(parcels, at: start)
+        let ids = parcels.map(\.id)
+        for transition: Transition in [.queued(.collection), .started(.collection, attempt: 1), .completed(.collection),
+                                       .started(.packaging, attempt: 1), .completed(.packaging)] {
+            _ = try await grouped.apply(transition, to: ids, worker: nil, at: start)
+        }
+        // Inspection: the first parcel passes, the second is held; the others fail.
+        let outcomes: [String: Result<StageOutcome, TaskFailure>] = [
+            parcels[0].id: .success(.completed(StagePayload(inspectedAt: start))),
+            parcels[1].id: .success(.held(reason: "a battery inside")),
+            parcels[2].id: .failure(.transient("scanner busy")),
+            parcels[3].id: .failure(.permanent("label unreadable")),
+        ]
+        let processor = TaskProcessor(store: grouped, handlers: [:], retry: retry, worker: "test/1")
+        let packed = StagePayload(collectedAt: start, collectionPoint: "depot-north", packedAt: start, box: .smallBox)
+        let tasks = parcels.map {
+            TaskEnvelope(parcel: $0, stage: .inspection, createdAt: start, submittedAt: start, payload: packed)
+        }
+        let arrivals = tasks.map { TaskProcessor.Arrival(body: $0.encoded(), queueStage: .inspection) }
+            + [TaskProcessor.Arrival(body: Data("{\"stage\":".utf8), queueStage: .inspection),
+               TaskProcessor.Arrival(body: tasks[0].encoded(), queueStage: .delivery)]
+        let before = grouped.written.transactions
+
+        let begun = try await processor.begin(arrivals)
+        #expect(grouped.written.transactions == before + 1)
+        #expect(begun.count == arrivals.count)
+        for (index, task) in tasks.enumerated() {
+            guard case .run(let running) = begun[index] else {
+                Issue.record("parcel \(index) was not begun: \(begun[index])")
+                return
+            }
+            #expect(running == task)
+            #expect(try await store.record(task.parcelID)?.status == .processing(.inspection))
+        }
+        for (index, reason) in [(4, "not valid JSON"), (5, "inspection task arrived on the delivery queue")] {
+            guard case .decided(let decision) = begun[index], case .deadLetter(let letter)? = decision.publish else {
+                Issue.record("message \(index) was not dead-lettered: \(begun[index])")
+                continue
+            }
+            #expect(decision.outcome == .deadLettered && letter.kind == .invalid && letter.reason.contains(reason))
+        }
+
+        let ran = tasks.map { TaskProcessor.Ran(task: $0, body: $0.encoded(), result: outcomes[$0.parcelID]!) }
+        let decisions = try await processor.finish(ran)
+        #expect(grouped.written.transactions == before + 2)
+        #expect(decisions.map(\.outcome) == [.completed, .held, .retried, .deadLettered])
+        guard case .next(let next)? = decisions[0].publish, case .retry(let copy, _, _)? = decisions[2].publish,
+            case .deadLetter(let letter)? = decisions[3].publish
+        else {
+            Issue.record("unexpected follow-ups: \(decisions.map(\.publish))")
+            return
+        }
+        #expect(next.stage == .delivery && next.parcelID == parcels[0].id && next.payload.inspectedAt == start)
+        #expect(decisions[1].publish == nil)
+        #expect(copy.attempt == 2 && copy.parcelID == parcels[2].id)
+        #expect(letter.kind == .permanent && letter.reason == "label unreadable" && letter.parcelID == parcels[3].id)
+        let statuses = try await parcels.asyncMap { try await store.record($0.id)?.status }
+        #expect(statuses == [.queued(.delivery), .held(reason: "a battery inside"),
+                             .retrying(.inspection), .deadLettered(.inspection, reason: "label unreadable")])
+
+        // The same task finished twice in one batch (two copies ran): recorded once, the second a duplicate.
+        let again = try await processor.finish([ran[0], ran[0]])
+        #expect(again.map(\.outcome) == [.duplicate, .duplicate])
+    }
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
+    }
 }

@@ -48,54 +48,150 @@ public struct TaskProcessor: Sendable {
         self.now = now
     }
 
-    /// What to do with one message that arrived on `queueStage`'s queue.
+    /// What to do with one message that arrived on `queueStage`'s queue: ``begin(_:)``, the handler,
+    /// ``finish(_:)`` — the three steps a worker takes for many messages at once.
     public func process(body: Data, queueStage: Stage) async throws -> TaskDecision {
-        let task: TaskEnvelope
-        switch TaskEnvelope.decode(body) {
-        case .success(let decoded): task = decoded
-        case .failure(let rejection):
-            return TaskDecision(outcome: .deadLettered, publish: .deadLetter(DeadLetter(
-                body: body, stage: queueStage, parcelID: nil, attempts: 0, kind: .invalid, reason: rejection.reason)))
+        switch try await begin([Arrival(body: body, queueStage: queueStage)])[0] {
+        case .decided(let decision):
+            return decision
+        case .run(let task):
+            return try await finish([Ran(task: task, body: body, result: await run(task))])[0]
         }
-        guard task.stage == queueStage else {
-            return TaskDecision(outcome: .deadLettered, publish: .deadLetter(DeadLetter(
-                body: body, stage: queueStage, parcelID: task.parcelID, attempts: task.attempt, kind: .invalid,
-                reason: "a \(task.stage) task arrived on the \(queueStage) queue")))
-        }
+    }
 
-        switch try await store.apply(.started(task.stage, attempt: task.attempt), to: task.parcelID, worker: worker, at: now()) {
-        case .applied:
-            break
-        case .unknownParcel:
-            return TaskDecision(outcome: .deadLettered, publish: .deadLetter(DeadLetter(
-                body: body, stage: task.stage, parcelID: task.parcelID, attempts: task.attempt, kind: .permanent,
-                reason: "the status store has no parcel '\(task.parcelID)'")))
-        case .duplicate, .stale:
-            if let decision = try await redelivered(task, body: body) { return decision }
-        }
+    /// A message as it arrived: its body and the stage whose queue it came from.
+    public struct Arrival: Sendable {
+        public var body: Data
+        public var queueStage: Stage
 
-        let handler = handlers[task.stage]!
-        do {
-            switch try await handler.handle(task) {
-            case .completed(let payload):
-                let recorded = try await store.apply(.completed(task.stage), to: task.parcelID, worker: worker, at: now())
-                guard recorded == .applied else {
-                    // Another copy of this task finished first; the worker that recorded it publishes.
-                    return TaskDecision(outcome: .duplicate, publish: nil)
-                }
-                guard let next = task.stage.next else {
-                    return TaskDecision(outcome: .delivered, publish: nil, submittedAt: task.submittedAt)
-                }
-                return TaskDecision(outcome: .completed, publish: .next(TaskEnvelope(
-                    parcel: task.parcel, stage: next, attempt: 1, createdAt: now(), submittedAt: task.submittedAt,
-                    payload: payload)))
-            case .held(let reason):
-                _ = try await store.apply(.held(reason: reason), to: task.parcelID, worker: worker, at: now())
-                return TaskDecision(outcome: .held, publish: nil)
+        public init(body: Data, queueStage: Stage) {
+            self.body = body
+            self.queueStage = queueStage
+        }
+    }
+
+    /// Where a message stands after ``begin(_:)``.
+    public enum Begun: Sendable {
+        /// Nothing to run: not a valid task, a redelivery of work done, an unknown parcel.
+        case decided(TaskDecision)
+        /// Recorded as started: run the stage's handler (``run(_:)``), then ``finish(_:)``.
+        case run(TaskEnvelope)
+    }
+
+    /// Steps 1 and 2 for many messages: decodes and checks each, then records every valid one as
+    /// started in one store transaction. One result per arrival, in order.
+    public func begin(_ arrivals: [Arrival]) async throws -> [Begun] {
+        var begun = [Begun?](repeating: nil, count: arrivals.count)
+        var starting: [(index: Int, task: TaskEnvelope)] = []
+        for (index, arrival) in arrivals.enumerated() {
+            switch TaskEnvelope.decode(arrival.body) {
+            case .failure(let rejection):
+                begun[index] = .decided(TaskDecision(outcome: .deadLettered, publish: .deadLetter(DeadLetter(
+                    body: arrival.body, stage: arrival.queueStage, parcelID: nil, attempts: 0, kind: .invalid,
+                    reason: rejection.reason))))
+            case .success(let task) where task.stage != arrival.queueStage:
+                begun[index] = .decided(TaskDecision(outcome: .deadLettered, publish: .deadLetter(DeadLetter(
+                    body: arrival.body, stage: arrival.queueStage, parcelID: task.parcelID, attempts: task.attempt,
+                    kind: .invalid, reason: "a \(task.stage) task arrived on the \(arrival.queueStage) queue"))))
+            case .success(let task):
+                starting.append((index, task))
             }
-        } catch let failure as TaskFailure {
-            return try await failed(task, body: body, failure)
         }
+        if !starting.isEmpty {
+            let time = now()
+            let outcomes = try await store.apply(starting.map {
+                StatusChange($0.task.parcelID, .started($0.task.stage, attempt: $0.task.attempt), worker: worker, at: time)
+            })
+            for ((index, task), outcome) in zip(starting, outcomes) {
+                let body = arrivals[index].body
+                switch outcome {
+                case .applied:
+                    begun[index] = .run(task)
+                case .unknownParcel:
+                    begun[index] = .decided(TaskDecision(outcome: .deadLettered, publish: .deadLetter(DeadLetter(
+                        body: body, stage: task.stage, parcelID: task.parcelID, attempts: task.attempt, kind: .permanent,
+                        reason: "the status store has no parcel '\(task.parcelID)'"))))
+                case .duplicate, .stale:
+                    begun[index] = try await redelivered(task, body: body).map(Begun.decided) ?? .run(task)
+                }
+            }
+        }
+        return begun.map { $0! }
+    }
+
+    /// Step 3: the stage's handler.
+    public func run(_ task: TaskEnvelope) async -> Result<StageOutcome, TaskFailure> {
+        do throws(TaskFailure) {
+            return .success(try await handlers[task.stage]!.handle(task))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// A task whose handler has run, and what it returned.
+    public struct Ran: Sendable {
+        public var task: TaskEnvelope
+        /// The message as it arrived (a dead letter carries it).
+        public var body: Data
+        public var result: Result<StageOutcome, TaskFailure>
+
+        public init(task: TaskEnvelope, body: Data, result: Result<StageOutcome, TaskFailure>) {
+            self.task = task
+            self.body = body
+            self.result = result
+        }
+    }
+
+    /// Steps 4 to 6 for many tasks: records every outcome in one store transaction and returns what
+    /// each leads to, in order.
+    public func finish(_ ran: [Ran]) async throws -> [TaskDecision] {
+        let time = now()
+        var changes: [StatusChange] = []
+        var decisions: [(TransitionOutcome) -> TaskDecision] = []
+        changes.reserveCapacity(ran.count)
+        decisions.reserveCapacity(ran.count)
+        for item in ran {
+            let task = item.task
+            let transition: Transition
+            switch item.result {
+            case .success(.completed(let payload)):
+                transition = .completed(task.stage)
+                decisions.append { recorded in
+                    // Not applied: another copy of this task finished first, and the worker that
+                    // recorded it publishes.
+                    guard recorded == .applied else { return TaskDecision(outcome: .duplicate, publish: nil) }
+                    guard let next = task.stage.next else {
+                        return TaskDecision(outcome: .delivered, publish: nil, submittedAt: task.submittedAt)
+                    }
+                    return TaskDecision(outcome: .completed, publish: .next(TaskEnvelope(
+                        parcel: task.parcel, stage: next, attempt: 1, createdAt: time, submittedAt: task.submittedAt,
+                        payload: payload)))
+                }
+            case .success(.held(let reason)):
+                transition = .held(reason: reason)
+                decisions.append { _ in TaskDecision(outcome: .held, publish: nil) }
+            case .failure(let failure) where failure.kind == .transient && retry.shouldRetry(afterAttempt: task.attempt):
+                transition = .retrying(task.stage, attempt: task.attempt, error: failure.reason)
+                var copy = task
+                copy.attempt += 1
+                copy.createdAt = time
+                let publish = TaskDecision.Publish.retry(
+                    copy, delay: retry.delay(afterAttempt: task.attempt),
+                    expiration: retry.expiration(afterAttempt: task.attempt, unit: Double.random(in: 0..<1)))
+                decisions.append { _ in TaskDecision(outcome: .retried, publish: publish) }
+            case .failure(let failure):
+                let reason = failure.kind == .transient
+                    ? "gave up after \(task.attempt) attempts: \(failure.reason)" : failure.reason
+                transition = .deadLettered(task.stage, reason: reason)
+                let letter = DeadLetter(body: item.body, stage: task.stage, parcelID: task.parcelID,
+                                        attempts: task.attempt, kind: failure.kind, reason: reason)
+                decisions.append { _ in TaskDecision(outcome: .deadLettered, publish: .deadLetter(letter)) }
+            }
+            changes.append(StatusChange(task.parcelID, transition, worker: worker, at: time))
+        }
+        guard !changes.isEmpty else { return [] }
+        let outcomes = try await store.apply(changes)
+        return zip(decisions, outcomes).map { decide, outcome in decide(outcome) }
     }
 
     /// A message delivered `deliveries` times without being settled — it keeps stopping workers. If
@@ -111,25 +207,6 @@ public struct TaskProcessor: Sendable {
         _ = try await store.apply(.deadLettered(task.stage, reason: reason), to: task.parcelID, worker: worker, at: now())
         return TaskDecision(outcome: .deadLettered, publish: .deadLetter(DeadLetter(
             body: body, stage: task.stage, parcelID: task.parcelID, attempts: task.attempt, kind: .poison, reason: reason)))
-    }
-
-    private func failed(_ task: TaskEnvelope, body: Data, _ failure: TaskFailure) async throws -> TaskDecision {
-        if failure.kind == .transient, retry.shouldRetry(afterAttempt: task.attempt) {
-            _ = try await store.apply(.retrying(task.stage, attempt: task.attempt, error: failure.reason), to: task.parcelID,
-                                      worker: worker, at: now())
-            var copy = task
-            copy.attempt += 1
-            copy.createdAt = now()
-            return TaskDecision(outcome: .retried, publish: .retry(
-                copy, delay: retry.delay(afterAttempt: task.attempt),
-                expiration: retry.expiration(afterAttempt: task.attempt, unit: Double.random(in: 0..<1))))
-        }
-        let reason = failure.kind == .transient
-            ? "gave up after \(task.attempt) attempts: \(failure.reason)" : failure.reason
-        _ = try await store.apply(.deadLettered(task.stage, reason: reason), to: task.parcelID, worker: worker, at: now())
-        return TaskDecision(outcome: .deadLettered, publish: .deadLetter(DeadLetter(
-            body: body, stage: task.stage, parcelID: task.parcelID, attempts: task.attempt, kind: failure.kind,
-            reason: reason)))
     }
 
     /// A task the store has seen before: what to do instead of running it, or nil to run it after all.
