@@ -64,6 +64,74 @@ enum SQLiteMigrations {
                 SELECT RAISE(ABORT, 'events are append-only');
             END;
             """),
+        SQLiteMigration(version: 2, summary: "CHECK constraints without IN lists", sql: """
+            -- The CHECK lists as chains of OR: SQLite evaluates a constant IN list through a temporary index
+            -- that it builds for every statement, which doubled the cost of every status change. SQLite cannot
+            -- change a constraint in place, so both tables are copied into new ones that replace them (the
+            -- history's REFERENCES follows the rename of parcels_v2).
+            CREATE TABLE parcels_v2 (
+                parcel_id    TEXT    NOT NULL PRIMARY KEY,
+                -- The parcel as submitted (the task envelope's "parcel" JSON).
+                parcel_json  TEXT    NOT NULL,
+                -- The stage the parcel is at; NULL while only submitted.
+                stage        TEXT    CHECK (stage = 'collection' OR stage = 'packaging' OR stage = 'inspection'
+                                            OR stage = 'delivery'),
+                state        TEXT    NOT NULL
+                                     CHECK (state = 'submitted' OR state = 'queued' OR state = 'processing'
+                                            OR state = 'retrying' OR state = 'held' OR state = 'delivered'
+                                            OR state = 'dead_lettered'),
+                stages_done  INTEGER NOT NULL CHECK (stages_done BETWEEN 0 AND 4),
+                -- Attempts at the current stage.
+                attempts     INTEGER NOT NULL CHECK (attempts >= 0),
+                -- The last retry's error, or the hold or dead-letter reason.
+                last_error   TEXT,
+                -- Unix time in milliseconds.
+                submitted_at INTEGER NOT NULL,
+                updated_at   INTEGER NOT NULL
+            );
+
+            INSERT INTO parcels_v2 SELECT parcel_id, parcel_json, stage, state, stages_done, attempts, last_error,
+                submitted_at, updated_at FROM parcels;
+
+            CREATE TABLE events_v2 (
+                -- A rowid: rising, because rows are only ever appended (no AUTOINCREMENT bookkeeping per insert).
+                id        INTEGER PRIMARY KEY,
+                parcel_id TEXT    NOT NULL REFERENCES parcels_v2 (parcel_id),
+                kind      TEXT    NOT NULL
+                                  CHECK (kind = 'submitted' OR kind = 'queued' OR kind = 'started'
+                                         OR kind = 'completed' OR kind = 'retrying' OR kind = 'held'
+                                         OR kind = 'delivered' OR kind = 'dead_lettered'),
+                stage     TEXT    CHECK (stage = 'collection' OR stage = 'packaging' OR stage = 'inspection'
+                                         OR stage = 'delivery'),
+                attempt   INTEGER,
+                -- The error of a retry, the reason of a hold or dead letter.
+                detail    TEXT,
+                -- Which worker did it (host and process), when a worker did.
+                worker    TEXT,
+                -- Unix time in milliseconds.
+                at        INTEGER NOT NULL
+            );
+
+            INSERT INTO events_v2 SELECT id, parcel_id, kind, stage, attempt, detail, worker, at FROM events;
+
+            DROP TABLE events;
+            DROP TABLE parcels;
+            ALTER TABLE parcels_v2 RENAME TO parcels;
+            ALTER TABLE events_v2 RENAME TO events;
+
+            CREATE INDEX parcels_by_state ON parcels (state);
+            CREATE INDEX events_by_parcel ON events (parcel_id, id);
+
+            CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+            BEGIN
+                SELECT RAISE(ABORT, 'events are append-only');
+            END;
+
+            CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+            BEGIN
+                SELECT RAISE(ABORT, 'events are append-only');
+            END;
+            """),
     ]
 
     static var latestVersion: Int { all.last?.version ?? 0 }

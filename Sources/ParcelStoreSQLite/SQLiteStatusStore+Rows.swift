@@ -11,11 +11,9 @@ enum SQL {
     static let selectProgress = """
         SELECT state, stage, stages_done, attempts, last_error, parcel_json FROM parcels WHERE parcel_id = ?
         """
-    /// The progress of many parcels in one query; ?1 is a JSON array of ids. (No parcel_json: applying
-    /// transitions does not need it.)
-    static let selectProgressOfMany = """
-        SELECT state, stage, stages_done, attempts, last_error, '', parcel_id FROM parcels
-        WHERE parcel_id IN (SELECT value FROM json_each(?1))
+    /// A parcel's progress for applying transitions (no parcel_json: they do not need it).
+    static let selectProgressOfOne = """
+        SELECT state, stage, stages_done, attempts, last_error, '' FROM parcels WHERE parcel_id = ?
         """
     static let updateProgress = """
         UPDATE parcels SET state = ?, stage = ?, stages_done = ?, attempts = ?, last_error = ?, updated_at = ?

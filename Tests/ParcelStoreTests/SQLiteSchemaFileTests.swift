@@ -46,7 +46,8 @@ struct SQLiteSchemaFileTests {
     }
 
     /// Tables, indexes and triggers as SQLite holds them, their SQL normalised: comments dropped,
-    /// white space collapsed, none around punctuation.
+    /// white space collapsed, none around punctuation, no quotes around names (SQLite quotes the
+    /// names a migration's `ALTER TABLE … RENAME` writes).
     static func objects(_ store: SQLiteStatusStore) async throws -> [SchemaObject] {
         try await store.query("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name")
             .map { SchemaObject(type: $0[0] ?? "", name: $0[1] ?? "", sql: normalised($0[2] ?? "")) }
@@ -58,7 +59,7 @@ struct SQLiteSchemaFileTests {
             .joined(separator: " ")
         var out = ""
         var pendingSpace = false
-        for character in withoutComments {
+        for character in withoutComments where character != "\"" {
             if character.isWhitespace {
                 pendingSpace = true
                 continue

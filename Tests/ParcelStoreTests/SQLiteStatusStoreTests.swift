@@ -68,7 +68,7 @@ struct SQLiteStatusStoreTests {
             let first = try await SQLiteStatusStore.open(path: path)
             let schema = try await first.query("SELECT type, name, sql FROM sqlite_master ORDER BY name")
             let versions = try await first.query("SELECT version, applied_at FROM schema_migrations")
-            #expect(versions.map { $0[0] } == ["1"])
+            #expect(versions.map { $0[0] } == ["1", "2"])
             _ = try await first.submit([parcel("P-1")], at: moment(0))
             for _ in 0..<3 {
                 let again = try await SQLiteStatusStore.open(path: path)
@@ -78,6 +78,63 @@ struct SQLiteStatusStoreTests {
                 await again.close()
             }
             await first.close()
+        }
+    }
+
+    @Test("a version 1 database with parcels and history is migrated to version 2 with nothing lost and every rule kept")
+    func migrationFromVersion1() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder.appendingPathComponent("status.db").path
+            // Version 1 as it shipped: CHECK constraints with IN lists.
+            let old = try await SQLiteStatusStore.open(path: path, migrate: false)
+            try await old.execute(script: """
+                CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL);
+                INSERT INTO schema_migrations VALUES (1, 1796000000000);
+                CREATE TABLE parcels (
+                    parcel_id TEXT NOT NULL PRIMARY KEY, parcel_json TEXT NOT NULL,
+                    stage TEXT CHECK (stage IN ('collection', 'packaging', 'inspection', 'delivery')),
+                    state TEXT NOT NULL CHECK (state IN ('submitted', 'queued', 'processing', 'retrying', 'held',
+                                                         'delivered', 'dead_lettered')),
+                    stages_done INTEGER NOT NULL CHECK (stages_done BETWEEN 0 AND 4),
+                    attempts INTEGER NOT NULL CHECK (attempts >= 0), last_error TEXT,
+                    submitted_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+                CREATE INDEX parcels_by_state ON parcels (state);
+                CREATE TABLE events (
+                    id INTEGER PRIMARY KEY, parcel_id TEXT NOT NULL REFERENCES parcels (parcel_id),
+                    kind TEXT NOT NULL CHECK (kind IN ('submitted', 'queued', 'started', 'completed', 'retrying',
+                                                       'held', 'delivered', 'dead_lettered')),
+                    stage TEXT CHECK (stage IN ('collection', 'packaging', 'inspection', 'delivery')),
+                    attempt INTEGER, detail TEXT, worker TEXT, at INTEGER NOT NULL);
+                CREATE INDEX events_by_parcel ON events (parcel_id, id);
+                CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+                CREATE TRIGGER events_no_delete BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+                """)
+            _ = try await old.submit([parcel("P-1"), parcel("P-2")], at: moment(0))
+            _ = try await old.apply(.queued(.collection), to: ["P-1", "P-2"], worker: nil, at: moment(1))
+            _ = try await old.apply(.started(.collection, attempt: 1), to: "P-1", worker: "w/1", at: moment(2))
+            _ = try await old.apply(.retrying(.collection, attempt: 1, error: "scanner busy"), to: "P-1", worker: "w/1", at: moment(3))
+            let historyBefore = try await old.history("P-1")
+            let recordBefore = try await old.record("P-1")
+            await old.close()
+
+            let store = try await SQLiteStatusStore.open(path: path)
+            #expect(try await store.query("SELECT version FROM schema_migrations ORDER BY version") == [["1"], ["2"]])
+            #expect(try await store.history("P-1") == historyBefore)
+            #expect(try await store.record("P-1") == recordBefore)
+            #expect(try await store.record("P-2")?.status == .queued(.collection))
+            #expect(try await store.query("SELECT sql FROM sqlite_master WHERE sql LIKE '% IN (%'").isEmpty)
+            // The rules hold as before: CHECKs, the reference to the parcel, the append-only history.
+            for statement in [
+                "UPDATE parcels SET state = 'lost' WHERE parcel_id = 'P-2'",
+                "INSERT INTO events (parcel_id, kind, at) VALUES ('P-404', 'queued', 0)",
+                "INSERT INTO events (parcel_id, kind, at) VALUES ('P-2', 'teleported', 0)",
+                "DELETE FROM events",
+            ] {
+                await #expect(throws: StatusStoreError.self, "\(statement)") { try await store.execute(script: statement) }
+            }
+            // And it goes on working.
+            #expect(try await store.apply(.started(.collection, attempt: 2), to: "P-1", worker: "w/2", at: moment(4)) == .applied)
+            await store.close()
         }
     }
 

@@ -11,17 +11,20 @@ CREATE TABLE schema_migrations (
     applied_at INTEGER NOT NULL
 );
 
--- Version 1: parcels and their append-only history.
+-- Parcels and their append-only history (version 1; version 2 wrote the CHECK lists as chains of OR,
+-- which SQLite checks without building a temporary index per statement).
 
 CREATE TABLE parcels (
     parcel_id    TEXT    NOT NULL PRIMARY KEY,
     -- The parcel as submitted (the task envelope's "parcel" JSON).
     parcel_json  TEXT    NOT NULL,
     -- The stage the parcel is at; NULL while only submitted.
-    stage        TEXT    CHECK (stage IN ('collection', 'packaging', 'inspection', 'delivery')),
+    stage        TEXT    CHECK (stage = 'collection' OR stage = 'packaging' OR stage = 'inspection'
+                                OR stage = 'delivery'),
     state        TEXT    NOT NULL
-                         CHECK (state IN ('submitted', 'queued', 'processing', 'retrying', 'held',
-                                          'delivered', 'dead_lettered')),
+                         CHECK (state = 'submitted' OR state = 'queued' OR state = 'processing'
+                                OR state = 'retrying' OR state = 'held' OR state = 'delivered'
+                                OR state = 'dead_lettered'),
     stages_done  INTEGER NOT NULL CHECK (stages_done BETWEEN 0 AND 4),
     -- Attempts at the current stage.
     attempts     INTEGER NOT NULL CHECK (attempts >= 0),
@@ -41,9 +44,11 @@ CREATE TABLE events (
     id        INTEGER PRIMARY KEY,
     parcel_id TEXT    NOT NULL REFERENCES parcels (parcel_id),
     kind      TEXT    NOT NULL
-                      CHECK (kind IN ('submitted', 'queued', 'started', 'completed', 'retrying', 'held',
-                                      'delivered', 'dead_lettered')),
-    stage     TEXT    CHECK (stage IN ('collection', 'packaging', 'inspection', 'delivery')),
+                      CHECK (kind = 'submitted' OR kind = 'queued' OR kind = 'started'
+                             OR kind = 'completed' OR kind = 'retrying' OR kind = 'held'
+                             OR kind = 'delivered' OR kind = 'dead_lettered'),
+    stage     TEXT    CHECK (stage = 'collection' OR stage = 'packaging' OR stage = 'inspection'
+                             OR stage = 'delivery'),
     attempt   INTEGER,
     -- The error of a retry, the reason of a hold or dead letter.
     detail    TEXT,
