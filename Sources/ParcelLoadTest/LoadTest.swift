@@ -16,7 +16,7 @@ public struct LoadTest: Sendable {
         /// Workers to start; 0 uses running ones (which must serve `topology` and `storePath`).
         public var workers = 2
         /// Tasks in flight per worker (passed as --concurrency).
-        public var concurrency = 32
+        public var concurrency = 200
         /// Further `parcel-worker` arguments: stage time, faults, attempts.
         public var workerArguments: [String] = []
         public var workerBinary: URL

@@ -27,7 +27,7 @@ struct LoadTestCommand: AsyncParsableCommand {
 
     @Option(help: "Parcels to submit.") var parcels = 2000
     @Option(help: "Worker processes to start (0: use running ones).") var workers = 2
-    @Option(help: "Tasks in flight per worker.") var concurrency = 32
+    @Option(help: "Tasks in flight per worker.") var concurrency = 200
     @Option(help: ArgumentHelp("Simulated work per task: a time (5ms) or a range (5ms-20ms).", valueName: "time"))
     var stageTime = "0ms"
     @Option(help: "Share of attempts that fail transiently (0 to 1).") var transientRate = 0.0

@@ -129,7 +129,7 @@ if [ -n "$raw_bin" ]; then
     fi
     c_secs=$(sed -n 's/.* secs=\([0-9.]*\) .*/\1/p' <<<"$c_out")
     AMQP_PORT=$amqp_port "$raw_bin" cleanup >/dev/null 2>&1 || true
-    lt=$("$parcelctl" loadtest --parcels "$PARCELS" --workers 2 --concurrency 32 --json) || pf_die "loadtest failed: $lt"
+    lt=$("$parcelctl" loadtest --parcels "$PARCELS" --workers 2 --concurrency 200 --json) || pf_die "loadtest failed: $lt"
     row=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["seconds"], r["worker_peak_rss_mb"], r["ok"])' "$lt")
     echo "  round $round: C pipeline ${c_secs} s | ParcelFlow $(echo "$row" | cut -d' ' -f1) s (worker peak RSS $(echo "$row" | cut -d' ' -f2) MB, verdict ok: $(echo "$row" | cut -d' ' -f3))"
     goal_rows+=("$c_secs $row")
