@@ -138,10 +138,18 @@ public final class StageWorker: Sendable {
         let slots = Slots(configuration.concurrency)
         let settling = Settling()
         let failure = FirstError()
+        // The publisher's connection closed by the broker while nothing is being published: end the
+        // session now rather than at the next publish.
+        Task {
+            if let lost = await publishing.closed() {
+                failure.record(lost)
+                await consuming.close()
+            }
+        }
         await withTaskCancellationHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    if let lost = await self.settle(from: settling, publisher: publisher, slots: slots) {
+                    await self.settle(from: settling, publisher: publisher, slots: slots) { lost in
                         // The publisher's connection is gone: end the session to reconnect.
                         failure.record(lost)
                         await consuming.close()
@@ -290,22 +298,21 @@ public final class StageWorker: Sendable {
         }
     }
 
-    /// Settles what has finished, a group at a time, until `settling` is closed and empty. Returns the
-    /// error if the publisher's connection failed.
-    private func settle(from settling: Settling, publisher: AMQPChannel, slots: Slots) async -> AMQPError? {
-        let failure = FirstError()
+    /// Settles what has finished, a group at a time, until `settling` is closed and empty. Calls
+    /// `publisherLost` as soon as a publish finds the publisher's connection gone.
+    private func settle(from settling: Settling, publisher: AMQPChannel, slots: Slots,
+                        publisherLost: @escaping @Sendable (AMQPError) async -> Void) async {
         await withDiscardingTaskGroup { confirming in
             while let items = await settling.next() {
                 let decisions = await finish(items)
                 confirming.addTask {
                     if let lost = await self.publishAndAcknowledge(items, decisions, publisher: publisher) {
-                        failure.record(lost)
+                        await publisherLost(lost)
                     }
                     slots.release(items.count)
                 }
             }
         }
-        return failure.error
     }
 
     /// What each item leads to: the handlers' outcomes recorded in one transaction. On a store failure

@@ -30,6 +30,7 @@ struct WorkerFixture {
 
     static func start(retryDelays: [Duration] = [.milliseconds(100), .milliseconds(300)], maxAttempts: Int = 5,
                       handlers: [Stage: any StageHandler] = [:], url: String = Broker.url,
+                      connectionName: String = "test worker",
                       submit given: SubmitFixture? = nil) async throws -> WorkerFixture {
         var submit = try given ?? SubmitFixture()
         submit.topology.retryDelays = retryDelays
@@ -40,7 +41,7 @@ struct WorkerFixture {
         let processor = TaskProcessor(store: store, handlers: all,
                                       retry: RetryPolicy(maxAttempts: maxAttempts, delays: retryDelays), worker: "test")
         let worker = StageWorker(
-            configuration: .init(amqp: try AMQPConfiguration(url: url, connectionName: "test worker"),
+            configuration: .init(amqp: try AMQPConfiguration(url: url, connectionName: connectionName),
                                  topology: submit.topology, concurrency: 8, shutdownTimeout: .seconds(5),
                                  reconnectDelay: .milliseconds(100) ... .seconds(1)),
             processor: processor)
@@ -75,6 +76,38 @@ struct WorkerFixture {
 
 @Suite("Workers against the real broker")
 struct WorkerTests {
+    @Test("the broker closes only the publishing connection: the worker reconnects and every parcel ends final, once",
+          .timeLimit(.minutes(1)))
+    func publisherConnectionClosed() async throws {
+        let node = try #require(Broker.environment["PARCELFLOW_BROKER_NODE"],
+                                "deploy/local/test.sh exports the node name of the broker it runs")
+        let name = Broker.unique("publisher-loss")
+        var handlers: [Stage: any StageHandler] = [:]
+        for stage in Stage.allCases {
+            handlers[stage] = SimulatedStageHandler(stage: stage, workTime: .milliseconds(2) ... .milliseconds(6), seed: 5)
+        }
+        let fixture = try await WorkerFixture.start(handlers: handlers, connectionName: name)
+        let parcels = SubmitFixture.parcels(80)
+        try await fixture.submitParcels(parcels)
+        try await Task.sleep(for: .milliseconds(150))
+
+        let rabbitmqctl = URL(fileURLWithPath: "/usr/lib/rabbitmq/bin/rabbitmqctl")
+        let listing = try await runChild(rabbitmqctl, ["-q", "-n", node, "list_connections", "pid", "client_properties"])
+        let pids = listing.lines.filter { $0.contains("\(name) (publisher)") }.compactMap { $0.split(separator: "\t").first }
+        try #require(pids.count == 1, "the worker's publishing connection: \(listing.output)\(listing.errors)")
+        let closed = try await runChild(rabbitmqctl, ["-q", "-n", node, "close_connection", String(pids[0]), "test: publisher lost"])
+        #expect(closed.status == 0, "\(closed.errors)")
+        let noticed = try await eventually(timeout: .seconds(5)) { fixture.worker.counts.reconnects >= 1 }
+        #expect(noticed, "the worker did not notice that its publishing connection was closed")
+        let later = SubmitFixture.parcels(120).suffix(40)
+        try await fixture.submitParcels(Array(later))
+
+        #expect(try await fixture.waitUntilFinal((parcels + later).map(\.id)))
+        try await fixture.submit.checkAllFinalAndAppliedOnce(parcels + later)
+        #expect(fixture.worker.counts.reconnects >= 1)
+        try await fixture.stop()
+    }
+
     @Test("one parcel goes through all four stages, and its history lists every stage in order", .timeLimit(.minutes(1)))
     func oneParcel() async throws {
         let fixture = try await WorkerFixture.start()
