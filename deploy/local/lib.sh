@@ -381,8 +381,12 @@ pf_broker_await() {
   local name=$1 deadline
   deadline=$((SECONDS + PF_START_TIMEOUT))
   pf_node_ports "$name" || pf_die "node $name has no ports.env; was it started by this script?"
+  local wrapper
+  wrapper=$(tr -dc '0-9' <"$(pf_node_dir "$name")/wrapper.pid" 2>/dev/null || true)
   until pf_port_open "$PF_NODE_PORT"; do
-    if ! pf_broker_running "$name"; then
+    # The wrapper we launched counts as alive too: until it has exec'd into the server (slow on a
+    # busy machine), its environment is still ours, and pf_broker_running cannot recognise it.
+    if ! pf_broker_running "$name" && ! { [ -n "$wrapper" ] && kill -0 "$wrapper" 2>/dev/null; }; then
       pf_log "node $name exited while starting"
       pf_node_log_tail "$name"
       return 1
