@@ -7,18 +7,26 @@ public enum ParcelParsing {
         "weight_grams", "origin",
     ]
 
+    /// The fields a parcel's JSON objects may hold, made once: every task a worker takes has a parcel.
+    private enum Fields {
+        static let parcel: Set<String> = ["id", "sender", "recipient", "contents", "weight_grams", "origin"]
+        static let sender: Set<String> = ["name", "relation"]
+        static let recipient: Set<String> = ["name", "facility"]
+        static let contents: Set<String> = ["letters", "drawings"]
+    }
+
     public static func parcel(fromJSON value: JSONValue) -> Result<Parcel, InvalidParcel> {
         var reader = JSONFieldReader()
-        let root = reader.object(value, "", allowed: ["id", "sender", "recipient", "contents", "weight_grams", "origin"])
+        let root = reader.object(value, "", allowed: Fields.parcel)
         guard let root else { return .failure(InvalidParcel(issues: reader.issues)) }
         let id = reader.string(root, "id")
-        let sender = reader.object(root["sender"], "sender", allowed: ["name", "relation"])
+        let sender = reader.object(root["sender"], "sender", allowed: Fields.sender)
         let senderName = sender.flatMap { reader.string($0, "sender.name") }
         let relationText = sender.flatMap { reader.string($0, "sender.relation") }
-        let recipient = reader.object(root["recipient"], "recipient", allowed: ["name", "facility"])
+        let recipient = reader.object(root["recipient"], "recipient", allowed: Fields.recipient)
         let recipientName = recipient.flatMap { reader.string($0, "recipient.name") }
         let facility = recipient.flatMap { reader.string($0, "recipient.facility") }
-        let contents = reader.object(root["contents"], "contents", allowed: ["letters", "drawings"])
+        let contents = reader.object(root["contents"], "contents", allowed: Fields.contents)
         let letters = contents.flatMap { reader.integer($0, "contents.letters") }
         let drawings = contents.flatMap { reader.integer($0, "contents.drawings") }
         let weight = reader.integer(root, "weight_grams")

@@ -61,15 +61,18 @@ extension TaskEnvelope {
         out.raw("}")
     }
 
+    /// The fields of a task's JSON object, made once rather than per message.
+    private static let fields: Set<String> = [
+        "schema_version", "task_id", "parcel_id", "stage", "attempt", "created_at", "submitted_at", "parcel", "payload",
+    ]
+
     /// Decodes and checks a task. Every way a message can be wrong — not JSON, another schema version,
     /// a missing or mistyped field, an invalid parcel, a payload that lacks what its stage needs —
     /// gives a ``TaskRejection`` whose reason names the field.
     public static func decode(_ data: Data) -> Result<TaskEnvelope, TaskRejection> {
         guard let value = JSONValue.parse(data) else { return .failure(TaskRejection("the body is not valid JSON")) }
         var reader = JSONFieldReader()
-        guard let root = reader.object(value, "", allowed: [
-            "schema_version", "task_id", "parcel_id", "stage", "attempt", "created_at", "submitted_at", "parcel", "payload",
-        ]) else { return .failure(TaskRejection(reader.issues.map(\.description).joined(separator: "; "))) }
+        guard let root = reader.object(value, "", allowed: fields) else { return .failure(TaskRejection(reader.issues.map(\.description).joined(separator: "; "))) }
         if let version = reader.integer(root, "schema_version"), version != schemaVersion {
             reader.fail("schema_version", "\(version) is not supported (this worker reads version \(schemaVersion))")
         }

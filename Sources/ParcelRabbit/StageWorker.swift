@@ -138,22 +138,19 @@ public final class StageWorker: Sendable {
         let slots = Slots(configuration.concurrency)
         let settling = Settling()
         let failure = FirstError()
-        // The publisher's connection closed by the broker while nothing is being published: end the
-        // session now rather than at the next publish.
+        // The publisher's connection or channel is gone: end the session so that it reconnects.
+        let publisherLost: @Sendable (AMQPError) async -> Void = { error in
+            failure.record(error)
+            await consuming.close()
+        }
+        // Noticed by a publish, or by the connection closing while nothing is being published.
         Task {
-            if let lost = await publishing.closed() {
-                failure.record(lost)
-                await consuming.close()
-            }
+            if let lost = await publishing.closed() { await publisherLost(lost) }
         }
         await withTaskCancellationHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    await self.settle(from: settling, publisher: publisher, slots: slots) { lost in
-                        // The publisher's connection is gone: end the session to reconnect.
-                        failure.record(lost)
-                        await consuming.close()
-                    }
+                    await self.settle(from: settling, publisher: publisher, slots: slots, publisherLost: publisherLost)
                 }
                 await withTaskGroup(of: Void.self) { stages in
                     for (stage, consumer) in started {
@@ -271,7 +268,7 @@ public final class StageWorker: Sendable {
     private func begin(_ deliveries: ArraySlice<AMQPDelivery>, stage: Stage, slots: Slots) async
         -> [(AMQPDelivery, TaskProcessor.Begun)]
     {
-        for _ in deliveries { metrics.started(stage) }
+        metrics.started(stage, count: deliveries.count)
         do {
             var regular: [AMQPDelivery] = []
             var begun: [(AMQPDelivery, TaskProcessor.Begun)] = []

@@ -6,10 +6,9 @@ import Foundation
 ///
 /// Labels are bounded — stage, outcome, queue — never a parcel id or a name.
 public enum ParcelMetrics {
-    /// Every metric: its name, type and meaning (the `# HELP` line of `/metrics`).
+    /// Every metric: its name and meaning (the `# HELP` line of `/metrics`).
     public struct Description: Sendable, Hashable {
         public let name: String
-        public let type: String
         public let help: String
     }
 
@@ -29,29 +28,26 @@ public enum ParcelMetrics {
     public static let periodRemainingSeconds = "parcelflow_period_remaining_seconds"
 
     public static let catalogue: [Description] = [
-        Description(name: tasks, type: "counter",
+        Description(name: tasks,
                     help: "Tasks settled (acknowledged), by stage and outcome: succeeded, retried, dead_lettered, held, duplicate, stale."),
-        Description(name: requeued, type: "counter",
-                    help: "Tasks put back on their queue because the store or the follow-up publish failed."),
-        Description(name: taskDuration, type: "histogram", help: "Time from a task's delivery to its acknowledgement, by stage."),
-        Description(name: parcelLatency, type: "histogram", help: "Time from a parcel's submission to its delivery."),
-        Description(name: inFlight, type: "gauge", help: "Tasks being worked now, by stage."),
-        Description(name: queueMessages, type: "gauge", help: "Messages ready in a queue: the stage queues and the dead-letter queue."),
-        Description(name: queueConsumers, type: "gauge", help: "Consumers on a queue."),
-        Description(name: reconnects, type: "counter", help: "Times the worker reconnected to the broker."),
-        Description(name: ready, type: "gauge", help: "1 while the worker is connected, its topology declared and consuming."),
-        Description(name: periodDelivered, type: "gauge", help: "Parcels delivered in the current target period (from the store)."),
-        Description(name: periodTarget, type: "gauge", help: "Parcels to deliver in the current target period."),
-        Description(name: periodNeededPerHour, type: "gauge",
-                    help: "Deliveries per hour needed from now to meet the period's target."),
-        Description(name: periodProjected, type: "gauge",
-                    help: "Deliveries projected by the period's end if the rate so far holds."),
-        Description(name: periodRemainingSeconds, type: "gauge", help: "Seconds left in the current target period."),
+        Description(name: requeued, help: "Tasks put back on their queue because the store or the follow-up publish failed."),
+        Description(name: taskDuration, help: "Time from a task's delivery to its acknowledgement, by stage."),
+        Description(name: parcelLatency, help: "Time from a parcel's submission to its delivery."),
+        Description(name: inFlight, help: "Tasks being worked now, by stage."),
+        Description(name: queueMessages, help: "Messages ready in a queue: the stage queues and the dead-letter queue."),
+        Description(name: queueConsumers, help: "Consumers on a queue."),
+        Description(name: reconnects, help: "Times the worker reconnected to the broker."),
+        Description(name: ready, help: "1 while the worker is connected, its topology declared and consuming."),
+        Description(name: periodDelivered, help: "Parcels delivered in the current target period (from the store)."),
+        Description(name: periodTarget, help: "Parcels to deliver in the current target period."),
+        Description(name: periodNeededPerHour, help: "Deliveries per hour needed from now to meet the period's target."),
+        Description(name: periodProjected, help: "Deliveries projected by the period's end if the rate so far holds."),
+        Description(name: periodRemainingSeconds, help: "Seconds left in the current target period."),
     ]
 
     /// The handles one worker records into, made once (a lookup per task would cost more than the count).
     public struct Worker: Sendable {
-        private let outcomes: [Stage: [String: Counter]]
+        private let outcomes: [Stage: [TaskDecision.Outcome: Counter]]
         private let requeues: [Stage: Counter]
         private let durations: [Stage: CoreMetrics.Timer]
         private let inFlightTasks: [Stage: Meter]
@@ -60,14 +56,20 @@ public enum ParcelMetrics {
         private let readiness: Gauge
 
         public init() {
-            var outcomes: [Stage: [String: Counter]] = [:]
+            var outcomes: [Stage: [TaskDecision.Outcome: Counter]] = [:]
             var requeues: [Stage: Counter] = [:]
             var durations: [Stage: CoreMetrics.Timer] = [:]
             var inFlightTasks: [Stage: Meter] = [:]
             for stage in Stage.allCases {
                 let label = [("stage", stage.rawValue)]
-                for outcome in Self.outcomeLabels {
-                    outcomes[stage, default: [:]][outcome] = Counter(label: ParcelMetrics.tasks, dimensions: label + [("outcome", outcome)])
+                // One counter per label (a stage done and a delivery share "succeeded"), every one made
+                // up front so that each series shows from the start.
+                var byLabel: [String: Counter] = [:]
+                for outcome in TaskDecision.Outcome.allCases {
+                    let name = Self.outcomeLabel(outcome)
+                    let counter = byLabel[name] ?? Counter(label: ParcelMetrics.tasks, dimensions: label + [("outcome", name)])
+                    byLabel[name] = counter
+                    outcomes[stage, default: [:]][outcome] = counter
                 }
                 requeues[stage] = Counter(label: ParcelMetrics.requeued, dimensions: label)
                 durations[stage] = CoreMetrics.Timer(label: ParcelMetrics.taskDuration, dimensions: label)
@@ -90,17 +92,17 @@ public enum ParcelMetrics {
             }
         }
 
-        static let outcomeLabels = ["succeeded", "retried", "dead_lettered", "held", "duplicate", "stale"]
-
-        public func started(_ stage: Stage) {
-            inFlightTasks[stage]!.increment()
+        /// `count` tasks of `stage` begun.
+        public func started(_ stage: Stage, count: Int = 1) {
+            inFlightTasks[stage]!.increment(by: Double(count))
         }
 
         /// A task settled: acknowledged after its follow-up was confirmed.
         public func settled(_ stage: Stage, _ outcome: TaskDecision.Outcome, after duration: Duration, submittedAt: Date?) {
             inFlightTasks[stage]!.decrement()
-            outcomes[stage]![Self.outcomeLabel(outcome)]!.increment()
-            durations[stage]!.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+            outcomes[stage]![outcome]!.increment()
+            let (seconds, attoseconds) = duration.components
+            durations[stage]!.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
             if outcome == .delivered, let submittedAt {
                 latency.recordNanoseconds(Int64(max(0, Date().timeIntervalSince(submittedAt)) * 1e9))
             }
