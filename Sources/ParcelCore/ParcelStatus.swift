@@ -45,7 +45,7 @@ public enum ParcelStatus: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    public var isFinal: Bool { state == .held || state == .delivered || state == .deadLettered }
+    public var isFinal: Bool { state.isFinal }
 
     public var description: String {
         switch self {
@@ -62,6 +62,14 @@ public enum ParcelStatus: Sendable, Hashable, CustomStringConvertible {
     public enum State: String, Sendable, CaseIterable, Codable {
         case submitted, queued, processing, retrying, held, delivered
         case deadLettered = "dead_lettered"
+
+        /// Held, delivered or dead-lettered: nothing more happens to the parcel by itself.
+        public var isFinal: Bool { self == .held || self == .delivered || self == .deadLettered }
+
+        /// How many of `counts` are in a final state.
+        public static func finalCount(_ counts: [State: Int]) -> Int {
+            counts.reduce(0) { $0 + ($1.key.isFinal ? $1.value : 0) }
+        }
     }
 
     /// Rebuilds a status from its stored parts; nil when they do not fit together.

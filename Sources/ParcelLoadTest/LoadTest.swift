@@ -94,11 +94,9 @@ public struct LoadTest: Sendable {
 
         let queued = QueuedCount()
         let submitting = Task { try await submit(parcels, to: store, queued: queued) }
-        var finals = 0
         let deadline = clock + config.timeout
         while ContinuousClock.now < deadline {
-            let counts = try await store.countsByState(idPrefix: config.idPrefix + "-")
-            finals = (counts[.delivered] ?? 0) + (counts[.held] ?? 0) + (counts[.deadLettered] ?? 0)
+            let finals = ParcelStatus.State.finalCount(try await store.countsByState(idPrefix: config.idPrefix + "-"))
             fleet.sample()
             brokerCPU.sample()
             progress(Progress(queued: queued.value, final: finals, total: parcels.count, elapsed: ContinuousClock.now - clock))
@@ -119,7 +117,7 @@ public struct LoadTest: Sendable {
         let counts = audit.counts
         let snapshot = try await store.snapshot(period: DateInterval(start: started, end: Date().addingTimeInterval(60)),
                                                 recentSince: Date())
-        let queues = await settledQueues(expectingDead: counts[.deadLettered] ?? 0)
+        let queues = await settledQueues()
         fleet.sample()
         let usage = fleet.usage
         let exits = await fleet.stop()
@@ -159,7 +157,7 @@ public struct LoadTest: Sendable {
 
     /// The stage and retry queues once empty (waiting a little for redeliveries of settled work to be
     /// acknowledged), and the dead-letter queue's depth.
-    private func settledQueues(expectingDead dead: Int) async -> LoadTestReport.Queues {
+    private func settledQueues() async -> LoadTestReport.Queues {
         var result = LoadTestReport.Queues(readable: false, leftInWorkQueues: [:], deadLetters: 0)
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {

@@ -5,25 +5,28 @@ import Synchronization
 public struct ProcessStats: Sendable, Hashable {
     /// User plus system CPU time, in seconds.
     public var cpuSeconds: Double
-    /// Resident memory now and at its peak (VmRSS, VmHWM), in bytes.
-    public var residentBytes: Int
+    /// Resident memory at its peak (VmHWM), in bytes.
     public var peakResidentBytes: Int
 
     /// nil when the process is gone or /proc cannot be read.
     public static func of(_ pid: Int32) -> ProcessStats? {
+        guard let cpu = cpuSeconds(of: pid),
+              let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        else { return nil }
+        let peak = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
+        let kilobytes = peak.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
+        return ProcessStats(cpuSeconds: cpu, peakResidentBytes: kilobytes * 1024)
+    }
+
+    /// User plus system CPU seconds of `pid` (`/proc/PID/stat` alone); nil when it is gone.
+    public static func cpuSeconds(of pid: Int32) -> Double? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
               let close = stat.lastIndex(of: ")")
         else { return nil }
         // Fields after "(comm)": state is field 3; utime and stime are fields 14 and 15.
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        func kilobytes(_ key: String) -> Int {
-            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key + ":") }) else { return 0 }
-            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
-        }
-        return ProcessStats(cpuSeconds: (user + system) / ticksPerSecond, residentBytes: kilobytes("VmRSS") * 1024,
-                            peakResidentBytes: kilobytes("VmHWM") * 1024)
+        return (user + system) / ticksPerSecond
     }
 
     /// The ids of running processes whose command name is `name` (`beam.smp`: RabbitMQ's VM).
@@ -51,6 +54,8 @@ public final class CPUUsage: Sendable {
     private struct Readings {
         var first: [Int32: Double] = [:]
         var last: [Int32: Double] = [:]
+        /// The processes of the name found by the last look through /proc.
+        var alive: [Int32] = []
     }
 
     public let name: String
@@ -59,12 +64,19 @@ public final class CPUUsage: Sendable {
     public init(of name: String) {
         self.name = name
         let now = Self.read(name)
-        readings.withLock { $0.first = now; $0.last = now }
+        readings.withLock { $0.first = now; $0.last = now; $0.alive = Array(now.keys) }
     }
 
+    /// Reads the known processes' CPU; looks through /proc for processes of the name only when one of
+    /// them is gone or none is known (a broker stopped and started), not at every sample.
     public func sample() {
-        let now = Self.read(name)
+        let alive = readings.withLock { $0.alive }
+        var now: [Int32: Double] = [:]
+        for pid in alive { now[pid] = ProcessStats.cpuSeconds(of: pid) }
+        let rescanned = alive.isEmpty || now.count < alive.count
+        if rescanned { now = Self.read(name) }
         readings.withLock { readings in
+            if rescanned { readings.alive = Array(now.keys) }
             for (pid, cpu) in now {
                 if readings.first[pid] == nil { readings.first[pid] = 0 }
                 readings.last[pid] = cpu
@@ -81,7 +93,7 @@ public final class CPUUsage: Sendable {
 
     private static func read(_ name: String) -> [Int32: Double] {
         var cpu: [Int32: Double] = [:]
-        for pid in ProcessStats.pids(named: name) { cpu[pid] = ProcessStats.of(pid)?.cpuSeconds }
+        for pid in ProcessStats.pids(named: name) { cpu[pid] = ProcessStats.cpuSeconds(of: pid) }
         return cpu
     }
 }

@@ -121,8 +121,9 @@ public final class WorkerFleet: Sendable {
     /// that ended on its own is recorded as crashed and replaced, as a supervisor would.
     public func sample() {
         let ended = state.withLock { state -> [Member] in
+            // One reading per worker: one that ends between two readings must not slip through both.
             let ended = state.running.filter { !$0.process.isRunning }
-            state.running.removeAll { !$0.process.isRunning }
+            state.running.removeAll { member in ended.contains { $0 === member } }
             state.ended += ended
             state.crashed += ended.map { "\($0.log.lastPathComponent): exit status \($0.process.terminationStatus)" }
             return ended
@@ -166,10 +167,7 @@ public final class WorkerFleet: Sendable {
             state.running = []
             return running
         }
-        for member in members {
-            member.sample()
-            kill(member.pid, SIGTERM)
-        }
+        for member in members { kill(member.pid, SIGTERM) }
         let deadline = ContinuousClock.now + timeout
         while members.contains(where: \.process.isRunning), ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))

@@ -96,15 +96,15 @@ struct LoadTestCommand: AsyncParsableCommand {
             "--permanent-rate", "\(permanentRate)", "--hold-rate", "\(holdRate)", "--max-attempts", "\(maxAttempts)",
             "--shutdown-timeout", "10", "--exit-with-parent",
         ]
-        configuration.killWorkerEvery = killWorkerEvery.map { .milliseconds(Int64($0 * 1000)) }
+        configuration.killWorkerEvery = killWorkerEvery.map { .seconds($0) }
         if let at = restartBrokerAt {
             let script = try brokerScriptPath()
-            configuration.restartBrokerAt = .milliseconds(Int64(at * 1000))
+            configuration.restartBrokerAt = .seconds(at)
             let node = brokerNode.map { ["--name", $0] } ?? []
             configuration.brokerStop = [script, "stop"] + node
             configuration.brokerStart = [script, "start"] + node
         }
-        configuration.timeout = .milliseconds(Int64(timeout * 1000))
+        configuration.timeout = .seconds(timeout)
 
         let bar = ProgressBar(label: "final")
         // Off a terminal (a log, CI), a line every few seconds instead of the bar.
@@ -117,13 +117,15 @@ struct LoadTestCommand: AsyncParsableCommand {
             }
         } catch {
             bar.finish()
-            if own, !keep { try? FileManager.default.removeItem(at: folder) }
+            if !keep { try? FileManager.default.removeItem(at: folder) }
             throw CommandFailure("the load test could not run: \(error)")
         }
         bar.finish()
-        if own, !keep {
-            try? await broker.withConnection(name: "parcelctl loadtest cleanup") { connection in
-                try await topology.delete(on: try await connection.openChannel())
+        if !keep {
+            if own {
+                try? await broker.withConnection(name: "parcelctl loadtest cleanup") { connection in
+                    try await topology.delete(on: try await connection.openChannel())
+                }
             }
             try? FileManager.default.removeItem(at: folder)
         }

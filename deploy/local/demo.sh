@@ -47,12 +47,15 @@ PARCELS=${PARCELFLOW_DEMO_PARCELS:-2000}
 demo=$(mktemp -d)
 workers=()
 # shellcheck disable=SC2317 # called from the EXIT trap
+# SIGTERM to the workers; returns the last non-zero exit status among them (0: all stopped cleanly).
 stop_workers() {
+  local status=0
   for pid in "${workers[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${workers[@]}"; do wait "$pid" 2>/dev/null || true; done
+  for pid in "${workers[@]}"; do wait "$pid" 2>/dev/null || status=$?; done
   workers=()
+  return "$status"
 }
-trap 'stop_workers; rm -rf "$demo"; pf_cleanup' EXIT
+trap 'stop_workers || true; rm -rf "$demo"; pf_cleanup' EXIT
 
 # run_pipeline NAME WORKER-ARGS...: two workers, $PARCELS parcels, until all are final; prints the
 # summary and sets $seconds (first submit publish to the last parcel final, workers already running).
@@ -80,9 +83,7 @@ run_pipeline() {
     "$parcelctl" report --target "$REPORT_TARGET" | sed 's/^/  /'
   fi
   local status=0
-  for pid in "${workers[@]}"; do kill -TERM "$pid"; done
-  for pid in "${workers[@]}"; do wait "$pid" || status=$?; done
-  workers=()
+  stop_workers || status=$?
   [ "$status" -eq 0 ] || pf_die "a worker did not stop cleanly (exit $status); see $demo/$name-worker-*.log"
   echo "  both workers stopped cleanly (exit 0)"
   "$parcelctl" teardown --yes >/dev/null
@@ -172,8 +173,7 @@ print(f"  median: off {off:.2f} s, on {on:.2f} s; on/off {ratio:.3f} (goal: thro
 PY
 
 pf_section "Benchmark: $ROUNDS rounds x $MESSAGES persistent messages (C baseline, then parcelctl)"
-results=$(mktemp)
-trap 'stop_workers; rm -rf "$demo" "$results"; pf_cleanup' EXIT
+results="$demo/results"
 for round in $(seq 1 "$ROUNDS"); do
   c_pub=$("$baseline" publish "$MESSAGES" "$BATCH")
   c_con=$("$baseline" consume "$MESSAGES" "$PREFETCH")
@@ -215,7 +215,8 @@ done
 # Warehouse staff's side: 2,000 parcels from a file, each round into a fresh store and namespace,
 # against the C loop publishing 2,000 messages with confirms (the floor for the broker part).
 pf_section "Submit: 2,000 parcels from a CSV file, $ROUNDS rounds (C publish 2,000, then parcelctl submit)"
-work=$(mktemp -d)
+work="$demo/submit"
+mkdir -p "$work"
 "$parcelctl" generate --parcels 2000 --output "$work/december.csv" >/dev/null
 for round in $(seq 1 "$ROUNDS"); do
   ns="demo.submit.$round.$$"
@@ -236,7 +237,6 @@ print(f"  round {r}: C publish 2,000 {row['c']:.3f} s   |   parcelctl submit {ro
 PY
 done
 "$baseline" cleanup >/dev/null
-rm -rf "$work"
 python3 - "$results.submit" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -250,7 +250,6 @@ print(f"  median: C publish {c:.3f} s + file check {k:.3f} s = {c + k:.3f} s;  p
       f"publishing and recording {k + p:.3f} s (ratio {ratio:.2f}; goal <= 1.00); whole command {s:.3f} s "
       f"(ratio {whole:.2f})")
 PY
-rm -f "$results.submit"
 
 pf_section "Result: AMQP throughput, Swift (parcelctl) vs C (rabbitmq-c), medians of $ROUNDS rounds"
 python3 - "$results" <<'PY'
