@@ -40,7 +40,7 @@ public actor ReportSource {
             return reading
         } catch {
             connection = nil
-            return .unreachable(error.isNotFound ? "\(error.message): run `parcelctl setup` first" : "\(error)")
+            return .unreachable("\(error)")
         }
     }
 

@@ -12,6 +12,12 @@ public enum JSONValue: Sendable, Hashable {
     case array([JSONValue])
     case object([String: JSONValue])
 
+    /// A whole number, or null when there is none.
+    public static func int(_ value: Int?) -> JSONValue { value.map { .integer(Int64($0)) } ?? .null }
+
+    /// A string, or null when there is none.
+    public static func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
+
     /// Parses JSON text; nil when it is not valid JSON.
     public static func parse(_ data: Data) -> JSONValue? {
         data.withUnsafeBytes { JSONParser.parse($0) }

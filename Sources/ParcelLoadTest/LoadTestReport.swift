@@ -133,22 +133,21 @@ extension LoadTestReport {
     /// The whole report as one JSON object (`parcelctl loadtest --json`).
     public var json: JSONValue {
         func number(_ value: Double, places: Double = 1000) -> JSONValue { .number((value * places).rounded() / places) }
-        func int(_ value: Int) -> JSONValue { .integer(Int64(value)) }
         func latency(_ l: Latency) -> JSONValue {
-            .object(["count": int(l.count), "p50": number(l.p50), "p90": number(l.p90), "p99": number(l.p99), "max": number(l.max)])
+            .object(["count": .int(l.count), "p50": number(l.p50), "p90": number(l.p90), "p99": number(l.p99), "max": number(l.max)])
         }
         return .object([
             "ok": .bool(passed),
             "violations": .array(violations.map { .string($0) }),
-            "parcels": int(parcels), "delivered": int(delivered), "held": int(held), "dead_lettered": int(deadLettered),
-            "lost": int(lost), "duplicated": int(duplicated),
+            "parcels": .int(parcels), "delivered": .int(delivered), "held": .int(held), "dead_lettered": .int(deadLettered),
+            "lost": .int(lost), "duplicated": .int(duplicated),
             "seconds": number(seconds), "parcels_per_s": number(parcelsPerSecond, places: 10),
-            "tasks": int(tasks), "tasks_per_s": number(tasksPerSecond, places: 10), "retries": int(retries),
+            "tasks": .int(tasks), "tasks_per_s": number(tasksPerSecond, places: 10), "retries": .int(retries),
             "latency_ms": .object(Dictionary(uniqueKeysWithValues: Stage.allCases.map { ($0.rawValue, latency(stageLatency[$0]!)) })),
             "end_to_end_ms": latency(endToEnd),
             "queues": .object(["empty": .bool(queues.readable && queues.leftInWorkQueues.isEmpty),
-                               "dead_letters": int(queues.deadLetters)]),
-            "workers": int(workers), "concurrency": int(concurrency), "workers_killed": int(kills), "broker_restarts": int(brokerRestarts),
+                               "dead_letters": .int(queues.deadLetters)]),
+            "workers": .int(workers), "concurrency": .int(concurrency), "workers_killed": .int(kills), "broker_restarts": .int(brokerRestarts),
             "cpu_seconds": .object(["workers": number(cpu.workers), "broker": number(cpu.broker),
                                     "parcelctl": number(cpu.parcelctl), "wall": number(cpu.wall)]),
             "store_write_seconds": number(cpu.storeWriting),

@@ -163,12 +163,14 @@ public struct DeadLetterQueue: Sendable {
         case .success(let decoded): task = decoded
         case .failure(let rejection): return .refused("not a valid task: \(rejection.reason); purge it")
         }
+        var changes = [StatusChange(task.parcelID, .replayed(task.stage), worker: worker, at: now())]
         if entry.kind == .poison, let record = try await store.record(task.parcelID),
             record.status != .queued(task.stage), record.status.state != .deadLettered {
-            _ = try await store.apply(.deadLettered(task.stage, reason: "poison: \(entry.reason)"), to: task.parcelID,
-                                      worker: worker, at: now())
+            // The broker dead-lettered it at the delivery limit: record that first, in the same transaction.
+            changes.insert(StatusChange(task.parcelID, .deadLettered(task.stage, reason: "poison: \(entry.reason)"),
+                                        worker: worker, at: now()), at: 0)
         }
-        switch try await store.apply(.replayed(task.stage), to: task.parcelID, worker: worker, at: now()) {
+        switch try await store.apply(changes).last! {
         case .applied, .duplicate:
             break
         case .unknownParcel:
@@ -181,7 +183,9 @@ public struct DeadLetterQueue: Sendable {
         var copy = task
         copy.attempt = 1
         copy.createdAt = now()
-        if let error = await publisher.publish(contentsOf: [topology.stageTask(copy)]).first ?? nil {
+        do {
+            try await publisher.publish(topology.stageTask(copy))
+        } catch {
             if error.isConnectionLevel || publisher.closedReason != nil { return .interrupted(error) }
             return .refused("could not publish it: \(error)")
         }

@@ -60,20 +60,17 @@ public struct ParcelSubmitter: Sendable {
         try await withThrowingTaskGroup(of: (Int, Report).self) { group in
             var next = 0
             var settled = 0
-            while next < min(inFlight, chunks.count) {
+            func startNext() {
                 let index = next
                 group.addTask { (index, try await submitChunk(chunks[index], now: now)) }
                 next += 1
             }
+            while next < min(inFlight, chunks.count) { startNext() }
             while let (index, report) = try await group.next() {
                 reports[index] = report
                 settled += chunks[index].count
                 progress(settled, total)
-                if next < chunks.count {
-                    let index = next
-                    group.addTask { (index, try await submitChunk(chunks[index], now: now)) }
-                    next += 1
-                }
+                if next < chunks.count { startNext() }
             }
         }
         var report = Report()

@@ -156,7 +156,8 @@ extension ParcelTopology {
             let dead = try await channel.queueState(deadQueue)
             return .queues(stages: stages, dead: DeliveryReport.QueueReading(messages: dead.messageCount, consumers: dead.consumerCount))
         } catch {
-            return .unreachable("\(error)")
+            // A queue that is not there: the topology was never declared (or was torn down).
+            return .unreachable(error.isNotFound ? "\(error.message): run `parcelctl setup` first" : "\(error)")
         }
     }
 }

@@ -130,9 +130,8 @@ struct ParcelWorker: AsyncParsableCommand {
             }
         }
         let gauges = metrics == nil ? nil : Task { await Self.recordPeriod(target, from: statusStore, logger: logger) }
-        let observing = serving
         defer {
-            observing?.cancel()
+            serving?.cancel()
             gauges?.cancel()
         }
         let work = Task { try await worker.run() }
@@ -162,13 +161,9 @@ struct ParcelWorker: AsyncParsableCommand {
             "outcomes": "\(counts.outcomes.map { "\($0.key.rawValue)=\($0.value)" }.sorted().joined(separator: " "))",
             "requeued": "\(counts.requeued)", "reconnects": "\(counts.reconnects)",
             "store_transactions": "\(statusStore.written.transactions)", "store_changes": "\(statusStore.written.changes)",
-            "store_seconds": "\(Self.seconds(statusStore.writingTime))"])
+            "store_seconds": "\(String(format: "%.3f", statusStore.writingTime / .seconds(1)))"])
     }
 
-    private static func seconds(_ duration: Duration) -> String {
-        let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-        return String(format: "%.3f", value)
-    }
 
     private func metricsPortSetting() throws -> Int? {
         var port = metricsPort

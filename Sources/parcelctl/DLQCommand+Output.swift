@@ -58,37 +58,30 @@ enum DLQOutput {
     }
 
     /// The fields `list --json` gives for each letter.
-    static func summary(_ entry: DeadLetterEntry) -> [String: Any] {
-        var object: [String: Any] = [
-            "parcel_id": optional(entry.parcelID), "task_id": optional(entry.taskID),
-            "stage": optional(entry.stage?.rawValue), "attempts": entry.attempts, "kind": entry.kind.rawValue,
-            "reason": entry.reason, "at": optional(entry.at.map(Timestamp.format)), "from_broker": entry.fromBroker,
-            "replayable": entry.replayable,
+    static func summary(_ entry: DeadLetterEntry) -> [String: JSONValue] {
+        var object: [String: JSONValue] = [
+            "parcel_id": .text(entry.parcelID), "task_id": .text(entry.taskID),
+            "stage": .text(entry.stage?.rawValue), "attempts": .int(entry.attempts), "kind": .string(entry.kind.rawValue),
+            "reason": .string(entry.reason), "at": .text(entry.at.map(Timestamp.format)), "from_broker": .bool(entry.fromBroker),
+            "replayable": .bool(entry.replayable),
         ]
-        if case .failure(let rejection) = entry.task { object["invalid_reason"] = rejection.reason }
+        if case .failure(let rejection) = entry.task { object["invalid_reason"] = .string(rejection.reason) }
         return object
     }
 
     /// `summary` plus the whole message, for `show --json`.
-    static func whole(_ entry: DeadLetterEntry) -> [String: Any] {
+    static func whole(_ entry: DeadLetterEntry) -> [String: JSONValue] {
         var object = summary(entry)
-        object["routing_key"] = entry.routingKey
-        object["headers"] = (entry.properties.headers ?? [:]).mapValues(jsonValue)
-        object["properties"] = Dictionary(uniqueKeysWithValues: properties(entry))
-        if case .success = entry.task, let task = try? JSONSerialization.jsonObject(with: entry.body) {
+        object["routing_key"] = .string(entry.routingKey)
+        object["headers"] = .object((entry.properties.headers ?? [:]).mapValues(jsonValue))
+        object["properties"] = .object(Dictionary(uniqueKeysWithValues: properties(entry).map { ($0, .string($1)) }))
+        if case .success = entry.task, let task = JSONValue.parse(entry.body) {
             object["task"] = task
         } else {
-            object["body"] = String(data: entry.body, encoding: .utf8) ?? entry.body.base64EncodedString()
+            object["body"] = .string(String(data: entry.body, encoding: .utf8) ?? entry.body.base64EncodedString())
         }
         return object
     }
-
-    static func json(_ value: Any) -> String {
-        let data = try! JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    private static func optional(_ value: Any?) -> Any { value ?? NSNull() }
 
     private static func cut(_ text: String, to length: Int) -> String {
         let oneLine = text.replacingOccurrences(of: "\n", with: " ")
@@ -108,10 +101,7 @@ enum DLQOutput {
 
     /// The body as indented JSON when it is JSON, else as text (or base64 when it is not UTF-8).
     private static func body(_ data: Data) -> String {
-        if let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]),
-            let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .fragmentsAllowed]) {
-            return String(decoding: pretty, as: UTF8.self)
-        }
+        if let value = JSONValue.parse(data) { return value.serialized(pretty: true) }
         return String(data: data, encoding: .utf8) ?? "base64: " + data.base64EncodedString()
     }
 
@@ -121,27 +111,27 @@ enum DLQOutput {
         case .timestamp(let seconds): Timestamp.format(Date(timeIntervalSince1970: TimeInterval(seconds)))
         case .array(let items): "[" + items.map(describe).joined(separator: ", ") + "]"
         case .table(let table): "{" + table.keys.sorted().map { "\($0): \(describe(table[$0]!))" }.joined(separator: ", ") + "}"
-        default: "\(jsonValue(value))"
+        default: jsonValue(value).serialized()
         }
     }
 
     /// An AMQP field as a JSON value.
-    private static func jsonValue(_ value: AMQPFieldValue) -> Any {
-        if let int = value.intValue { return int }
+    private static func jsonValue(_ value: AMQPFieldValue) -> JSONValue {
+        if let int = value.intValue { return .int(int) }
         switch value {
-        case .bool(let b): return b
-        case .float(let f): return Double(f)
-        case .double(let d): return d
-        case .decimal(let scale, let v): return Double(v) / pow(10, Double(scale))
+        case .bool(let b): return .bool(b)
+        case .float(let f): return .number(Double(f))
+        case .double(let d): return .number(d)
+        case .decimal(let scale, let v): return .number(Double(v) / pow(10, Double(scale)))
         case .string, .bytes:
-            if let text = value.stringValue { return text }
-            if case .bytes(let bytes) = value { return Data(bytes).base64EncodedString() }
-            return NSNull()
-        case .array(let items): return items.map(jsonValue)
-        case .table(let table): return table.mapValues(jsonValue)
-        case .timestamp(let seconds): return Timestamp.format(Date(timeIntervalSince1970: TimeInterval(seconds)))
-        case .uint64(let v): return "\(v)"
-        default: return NSNull()
+            if let text = value.stringValue { return .string(text) }
+            if case .bytes(let bytes) = value { return .string(Data(bytes).base64EncodedString()) }
+            return .null
+        case .array(let items): return .array(items.map(jsonValue))
+        case .table(let table): return .object(table.mapValues(jsonValue))
+        case .timestamp(let seconds): return .string(Timestamp.format(Date(timeIntervalSince1970: TimeInterval(seconds))))
+        case .uint64(let v): return .string("\(v)")
+        default: return .null
         }
     }
 }

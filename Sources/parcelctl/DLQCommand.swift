@@ -58,7 +58,10 @@ struct DLQList: AsyncParsableCommand {
         let listing = try await withDeadLetterQueue(broker, topologyOptions, "parcelctl dlq list") { try await $0.list(limit: limit) }
         let queue = try topologyOptions.topology().deadQueue
         if json {
-            print(DLQOutput.json(["queue": queue, "count": listing.count, "letters": listing.entries.map(DLQOutput.summary)]))
+            print(JSONValue.object([
+                "queue": .string(queue), "count": .int(listing.count),
+                "letters": .array(listing.entries.map { .object(DLQOutput.summary($0)) }),
+            ]).serialized())
             return
         }
         guard !listing.entries.isEmpty else {
@@ -90,7 +93,7 @@ struct DLQShow: AsyncParsableCommand {
     func run() async throws {
         let found = try await withDeadLetterQueue(broker, topologyOptions, "parcelctl dlq show") { try await $0.find(id) }
         if json {
-            print(DLQOutput.json(found.map(DLQOutput.whole)))
+            print(JSONValue.array(found.map { .object(DLQOutput.whole($0)) }).serialized())
             if found.isEmpty { throw ExitCode.failure }
             return
         }

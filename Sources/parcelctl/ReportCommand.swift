@@ -64,7 +64,7 @@ struct ReportText {
                 + "Delivered in the period: \(Terminal.count(report.deliveredInPeriod)).")
         }
         out.append("")
-        let states = ParcelStatus.State.allCases.map { "\(Terminal.count(report.states[$0] ?? 0)) \($0.rawValue.replacingOccurrences(of: "_", with: "-"))" }
+        let states = ParcelStatus.State.allCases.map { "\(Terminal.count(report.states[$0] ?? 0)) \(Terminal.name($0))" }
         out.append("  \(Terminal.plural(report.parcels, "parcel")): " + states.joined(separator: ", "))
         if let error = report.brokerError { out.append("  Broker not reachable (queue figures missing): \(error)") }
         out.append("")
@@ -91,8 +91,8 @@ struct ReportText {
             out.append("")
             out.append("  Needs attention (latest first):")
             for item in report.attention.prefix(10) {
-                out.append("    \(item.parcelID)  \(item.state.rawValue.replacingOccurrences(of: "_", with: "-"))"
-                    + "\(item.stage.map { " at \($0.rawValue)" } ?? "")  \(Timestamp.format(item.at).prefix(19))Z  \(item.reason ?? "")")
+                out.append("    \(item.parcelID)  \(Terminal.name(item.state))"
+                    + "\(item.stage.map { " at \($0.rawValue)" } ?? "")  \(DeliveryReport.time(item.at))  \(item.reason ?? "")")
             }
         }
         return out

@@ -44,26 +44,25 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     static func json(_ record: ParcelRecord, _ history: [ParcelEvent]) -> String {
-        func optional(_ value: Any?) -> Any { value ?? NSNull() }
-        let status: [String: Any] = [
-            "state": record.status.state.rawValue, "stage": optional(record.status.stage?.rawValue),
-            "reason": optional(record.status.reason), "final": record.status.isFinal,
+        let status: [String: JSONValue] = [
+            "state": .string(record.status.state.rawValue), "stage": .text(record.status.stage?.rawValue),
+            "reason": .text(record.status.reason), "final": .bool(record.status.isFinal),
         ]
-        let document: [String: Any] = [
-            "parcel": (try? JSONSerialization.jsonObject(with: Data(TaskEnvelope.encode(record.parcel).utf8))) ?? NSNull(),
-            "status": status,
-            "stages_done": record.progress.stagesDone,
-            "attempts": record.progress.attempts,
-            "last_error": optional(record.lastError),
-            "submitted_at": Timestamp.format(record.submittedAt),
-            "updated_at": Timestamp.format(record.updatedAt),
-            "history": history.map { event -> [String: Any] in
-                ["at": Timestamp.format(event.at), "kind": event.kind.rawValue, "stage": optional(event.stage?.rawValue),
-                 "attempt": optional(event.attempt), "detail": optional(event.detail), "worker": optional(event.worker)]
-            },
+        let document: [String: JSONValue] = [
+            "parcel": JSONValue.parse(Data(TaskEnvelope.encode(record.parcel).utf8)) ?? .null,
+            "status": .object(status),
+            "stages_done": .int(record.progress.stagesDone),
+            "attempts": .int(record.progress.attempts),
+            "last_error": .text(record.lastError),
+            "submitted_at": .string(Timestamp.format(record.submittedAt)),
+            "updated_at": .string(Timestamp.format(record.updatedAt)),
+            "history": .array(history.map { event in
+                .object(["at": .string(Timestamp.format(event.at)), "kind": .string(event.kind.rawValue),
+                         "stage": .text(event.stage?.rawValue), "attempt": .int(event.attempt), "detail": .text(event.detail),
+                         "worker": .text(event.worker)])
+            }),
         ]
-        let data = try! JSONSerialization.data(withJSONObject: document, options: [.sortedKeys])
-        return String(decoding: data, as: UTF8.self)
+        return JSONValue.object(document).serialized()
     }
 }
 

@@ -31,11 +31,11 @@ struct SummaryCommand: AsyncParsableCommand {
         if let target = untilFinal {
             let bar = ProgressBar(label: "finished")
             let deadline = started + .milliseconds(Int64(timeout * 1000))
-            while Self.finished(counts) < target {
-                bar.update(Self.finished(counts), of: target)
+            while ParcelStatus.State.finalCount(counts) < target {
+                bar.update(ParcelStatus.State.finalCount(counts), of: target)
                 guard ContinuousClock.now < deadline else {
                     bar.finish()
-                    throw CommandFailure("only \(Self.finished(counts)) of \(target) parcels finished within \(Int(timeout)) s")
+                    throw CommandFailure("only \(ParcelStatus.State.finalCount(counts)) of \(target) parcels finished within \(Int(timeout)) s")
                 }
                 try await Task.sleep(for: .milliseconds(25))
                 counts = try await store.countsByState()
@@ -45,22 +45,19 @@ struct SummaryCommand: AsyncParsableCommand {
         }
         let elapsed = ContinuousClock.now - started
         if json {
-            var object: [String: Any] = Dictionary(uniqueKeysWithValues: ParcelStatus.State.allCases.map { ($0.rawValue, counts[$0] ?? 0) })
-            object["finished"] = Self.finished(counts)
-            object["total"] = counts.values.reduce(0, +)
-            if untilFinal != nil { object["waited_s"] = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18 }
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+            var object: [String: JSONValue] = Dictionary(uniqueKeysWithValues: ParcelStatus.State.allCases.map {
+                ($0.rawValue, .int(counts[$0] ?? 0))
+            })
+            object["finished"] = .int(ParcelStatus.State.finalCount(counts))
+            object["total"] = .int(counts.values.reduce(0, +))
+            if untilFinal != nil { object["waited_s"] = .number(elapsed / .seconds(1)) }
+            print(JSONValue.object(object).serialized())
             return
         }
         let total = counts.values.reduce(0, +)
         print("\(Terminal.plural(total, "parcel")): " + ParcelStatus.State.allCases.compactMap { state in
-            counts[state].map { "\(Terminal.count($0)) \(state.rawValue.replacingOccurrences(of: "_", with: "-"))" }
+            counts[state].map { "\(Terminal.count($0)) \(Terminal.name(state))" }
         }.joined(separator: ", "))
         if untilFinal != nil { print("Waited \(Terminal.seconds(elapsed)).") }
-    }
-
-    static func finished(_ counts: [ParcelStatus.State: Int]) -> Int {
-        (counts[.delivered] ?? 0) + (counts[.held] ?? 0) + (counts[.deadLettered] ?? 0)
     }
 }

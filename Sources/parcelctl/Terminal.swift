@@ -12,9 +12,11 @@ enum Terminal {
     static func count(_ n: Int) -> String { NumberText.integer(n) }
 
     static func seconds(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        return String(format: "%.3f s", Double(seconds) + Double(attoseconds) / 1e18)
+        String(format: "%.3f s", duration / .seconds(1))
     }
+
+    /// A state as people read it: `dead-lettered`.
+    static func name(_ state: ParcelStatus.State) -> String { state.rawValue.replacingOccurrences(of: "_", with: "-") }
 
     static func plural(_ n: Int, _ word: String) -> String { "\(count(n)) \(word)\(n == 1 ? "" : "s")" }
 }

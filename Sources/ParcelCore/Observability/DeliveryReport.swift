@@ -139,17 +139,16 @@ extension DeliveryReport {
             guard let value, value.isFinite else { return .null }
             return .number((value * places).rounded() / places)
         }
-        func int(_ value: Int?) -> JSONValue { value.map { .integer(Int64($0)) } ?? .null }
         func percentiles(_ p: Percentiles) -> JSONValue {
-            .object(["count": int(p.count), "p50": number(p.p50, places: 10), "p95": number(p.p95, places: 10),
+            .object(["count": .int(p.count), "p50": number(p.p50, places: 10), "p95": number(p.p95, places: 10),
                      "p99": number(p.p99, places: 10)])
         }
         func buckets(_ list: [Bucket], width: Int) -> JSONValue {
-            .object(["bucket_seconds": int(width), "buckets": .array(list.map {
-                .object(["start": .string(Self.time($0.start)), "delivered": int($0.delivered)])
+            .object(["bucket_seconds": .int(width), "buckets": .array(list.map {
+                .object(["start": .string(Self.time($0.start)), "delivered": .int($0.delivered)])
             })])
         }
-        func count(_ state: ParcelStatus.State) -> JSONValue { int(states[state] ?? 0) }
+        func count(_ state: ParcelStatus.State) -> JSONValue { .int(states[state] ?? 0) }
 
         var object: [String: JSONValue] = [
             "generated_at": .string(Self.time(generatedAt)),
@@ -159,23 +158,23 @@ extension DeliveryReport {
                 "remaining_days": number(period.remainingDays(at: generatedAt)),
                 "state": .string(period.phase(at: generatedAt).rawValue),
             ]),
-            "parcels": int(parcels),
+            "parcels": .int(parcels),
             "delivered": count(.delivered), "held": count(.held), "dead_lettered": count(.deadLettered),
             "in_flight": count(.processing), "retrying": count(.retrying), "queued": count(.queued),
             "submitted": count(.submitted),
             "stages": .array(stages.map { row in
                 .object([
-                    "stage": .string(row.stage.rawValue), "entered": int(row.entered), "completed": int(row.completed),
-                    "queued": int(row.states[.queued] ?? 0), "processing": int(row.states[.processing] ?? 0),
-                    "retrying": int(row.states[.retrying] ?? 0), "held": int(row.states[.held] ?? 0),
-                    "dead_lettered": int(row.states[.deadLettered] ?? 0),
-                    "queue_messages": int(row.queue?.messages), "queue_consumers": int(row.queue?.consumers),
+                    "stage": .string(row.stage.rawValue), "entered": .int(row.entered), "completed": .int(row.completed),
+                    "queued": .int(row.states[.queued] ?? 0), "processing": .int(row.states[.processing] ?? 0),
+                    "retrying": .int(row.states[.retrying] ?? 0), "held": .int(row.states[.held] ?? 0),
+                    "dead_lettered": .int(row.states[.deadLettered] ?? 0),
+                    "queue_messages": .int(row.queue?.messages), "queue_consumers": .int(row.queue?.consumers),
                     "oldest_waiting_seconds": number(row.oldestWaiting),
                     "latency_ms": percentiles(row.latency),
                 ])
             }),
             "end_to_end_ms": percentiles(endToEnd),
-            "dead_letter_queue": deadQueue.map { .object(["messages": int($0.messages), "consumers": int($0.consumers)]) } ?? .null,
+            "dead_letter_queue": deadQueue.map { .object(["messages": .int($0.messages), "consumers": .int($0.consumers)]) } ?? .null,
             "broker": .object(["reachable": .bool(brokerError == nil), "error": brokerError.map { .string($0) } ?? .null]),
             "throughput": buckets(daily, width: 86_400),
             "recent": buckets(recent, width: 60),
@@ -187,10 +186,10 @@ extension DeliveryReport {
         ]
         object["target"] = forecast.map { f in
             .object([
-                "parcels": int(f.target), "delivered": int(f.delivered), "remaining": int(f.remaining),
+                "parcels": .int(f.target), "delivered": .int(f.delivered), "remaining": .int(f.remaining),
                 "progress": number(f.progress, places: 10_000), "rate_per_day": number(f.ratePerDay),
                 "needed_per_day": number(f.neededPerDay), "projected": number(f.projected),
-                "forecast": .string(f.verdict.rawValue), "behind_parcels": int(f.behindParcels),
+                "forecast": .string(f.verdict.rawValue), "behind_parcels": .int(f.behindParcels),
                 "behind_days": number(f.behindDays), "summary": .string(f.summary),
             ])
         } ?? .null
@@ -198,8 +197,5 @@ extension DeliveryReport {
     }
 
     /// `2026-12-01T00:00:00Z`: whole seconds, which is all a report needs.
-    static func time(_ date: Date) -> String {
-        let text = Timestamp.format(date)
-        return text.hasSuffix("Z") && text.count == 24 ? String(text.prefix(19)) + "Z" : text
-    }
+    public static func time(_ date: Date) -> String { String(Timestamp.format(date).prefix(19)) + "Z" }
 }
