@@ -100,13 +100,6 @@ struct ConnectTests {
     }
 }
 
-/// A loopback port nothing listens on (bound once, then released).
-func freePort() throws -> Int {
-    let proxy = try TCPProxy(target: nil)
-    proxy.stop()
-    return proxy.port
-}
-
 /// Runs a program (on a thread of its own) and returns its standard output; throws with its standard
 /// error when it fails.
 @discardableResult

@@ -365,10 +365,7 @@ private enum SchemaFixtures {
 // MARK: - Files
 
 private enum SchemaFiles {
-    /// The repository root: this file is Tests/ParcelCoreTests/SchemaTests.swift.
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    static let schemas = root.appendingPathComponent("schemas")
+    static let schemas = repositoryRoot.appendingPathComponent("schemas")
 
     static func url(_ path: String) -> URL { schemas.appendingPathComponent(path) }
 

@@ -12,10 +12,12 @@ struct TestNode {
 
     var url: String { "amqp://guest:guest@127.0.0.1:\(port)/%2f" }
 
+    /// deploy/local/broker.sh, or the script test.sh names.
+    static let script = ProcessInfo.processInfo.environment["PARCELFLOW_BROKER_SCRIPT"]
+        ?? Broker.root.appendingPathComponent("deploy/local/broker.sh").path
+
     func run(_ command: String) async throws {
-        let script = ProcessInfo.processInfo.environment["PARCELFLOW_BROKER_SCRIPT"]
-            ?? Broker.root.appendingPathComponent("deploy/local/broker.sh").path
-        let arguments = [script, command, "--name", name] + (command == "start" ? ["--port", "\(port)", "--dist-port", "25694"] : [])
+        let arguments = [Self.script, command, "--name", name] + (command == "start" ? ["--port", "\(port)", "--dist-port", "25694"] : [])
         let status = try await runChild(URL(fileURLWithPath: "/bin/bash"), arguments).status
         #expect(status == 0, "broker.sh \(command) failed")
     }
@@ -35,13 +37,15 @@ struct BrokerRestartTests {
 
         var handlers: [Stage: any StageHandler] = [:]
         for stage in Stage.allCases {
-            handlers[stage] = SimulatedStageHandler(stage: stage, workTime: .milliseconds(5) ... .milliseconds(15), seed: 11)
+            handlers[stage] = SimulatedStageHandler(stage: stage, workTime: .milliseconds(20) ... .milliseconds(40), seed: 11)
         }
         let worker = try await WorkerFixture.start(retryDelays: fixture.topology.retryDelays, handlers: handlers,
                                                    url: node.url, submit: fixture)
         let parcels = SubmitFixture.parcels(120)
         try await worker.submitParcels(parcels, url: node.url)
-        try await Task.sleep(for: .milliseconds(400))
+        // Mid-batch (480 tasks of 20–40 ms, 8 at a time: about 1.8 s): once the first parcel is through.
+        #expect(try await eventually(timeout: .seconds(20)) { (try await fixture.statesCount()[.delivered] ?? 0) > 0 })
+        #expect((try await fixture.statesCount()[.delivered] ?? 0) < parcels.count)
 
         try await node.run("stop")
         let noticed = try await eventually(timeout: .seconds(5)) { !worker.worker.isReady }
@@ -66,8 +70,7 @@ struct BrokerRestartTests {
     func loadTestThroughABrokerRestart() async throws {
         let node = TestNode()
         try await node.run("start")
-        let script = ProcessInfo.processInfo.environment["PARCELFLOW_BROKER_SCRIPT"]
-            ?? Broker.root.appendingPathComponent("deploy/local/broker.sh").path
+        let script = TestNode.script
         let (status, report) = try await loadtest([
             "--parcels", "300", "--workers", "2", "--concurrency", "8", "--stage-time", "2ms-4ms", "--transient-rate", "0.05",
             "--restart-broker-at", "0.5", "--broker-script", script, "--broker-node", node.name, "--timeout", "150",

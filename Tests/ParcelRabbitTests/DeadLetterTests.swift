@@ -22,11 +22,6 @@ final class JammedPackaging: StageHandler {
 
 @Suite("Dead letters: parcelctl dlq list, show, replay, purge", .serialized)
 struct DeadLetterTests {
-    func parcelctl(_ fixture: SubmitFixture) -> Parcelctl {
-        Parcelctl(environment: ["PARCELFLOW_AMQP_URL": Broker.url, "PARCELFLOW_STORE": "sqlite:\(fixture.storePath)",
-                                "PARCELFLOW_NAMESPACE": fixture.topology.namespace])
-    }
-
     func deadCount(_ fixture: SubmitFixture) async throws -> Int {
         let connection = try await Broker.connect()
         let count = try await DeadLetterQueue(connection: connection, topology: fixture.topology).count()
@@ -50,7 +45,7 @@ struct DeadLetterTests {
     func exhaustedListedReplayedDelivered() async throws {
         let packaging = JammedPackaging()
         let fixture = try await WorkerFixture.start(maxAttempts: 2, handlers: [.packaging: packaging])
-        let cli = parcelctl(fixture.submit)
+        let cli = fixture.submit.cli()
         let parcel = SubmitFixture.parcels(1)[0]
         try await fixture.submitParcels([parcel])
         #expect(try await fixture.waitUntilFinal([parcel.id]))
@@ -84,7 +79,7 @@ struct DeadLetterTests {
         let shown = try await cli.run(["dlq", "show", parcel.id])
         #expect(shown.status == 0, "\(shown.stderr)")
         for expected in ["Letter for parcel \(parcel.id), task \(parcel.id):packaging", "x-parcelflow-reason:",
-                         "\"stage\" : \"packaging\"", "replay     possible"] {
+                         "\"stage\": \"packaging\"", "replay     possible"] {
             #expect(shown.stdout.contains(expected), "missing \(expected) in:\n\(shown.stdout)")
         }
         let whole = try await cli.run(["dlq", "show", "\(parcel.id):packaging", "--json"])
@@ -122,7 +117,7 @@ struct DeadLetterTests {
     func invalidLetterRefusedThenPurged() async throws {
         let fixture = try await WorkerFixture.start()
         let topology = fixture.submit.topology
-        let cli = parcelctl(fixture.submit)
+        let cli = fixture.submit.cli()
         let connection = try await Broker.connect()
         let channel = try await connection.openChannel()
         try await channel.enableConfirms()

@@ -71,15 +71,15 @@ struct DashboardProcess {
 }
 
 extension SubmitFixture {
-    func cli() -> Parcelctl {
-        Parcelctl(environment: ["PARCELFLOW_AMQP_URL": Broker.url, "PARCELFLOW_STORE": "sqlite:\(storePath)",
+    /// parcelctl on this fixture's broker, namespace and store.
+    func cli(url: String = Broker.url) -> Parcelctl {
+        Parcelctl(environment: ["PARCELFLOW_AMQP_URL": url, "PARCELFLOW_STORE": "sqlite:\(storePath)",
                                 "PARCELFLOW_NAMESPACE": topology.namespace])
     }
 
     func waitUntilFinal(_ count: Int, timeout: Duration = .seconds(60)) async throws {
         let finished = try await eventually(timeout: timeout) {
-            let counts = try await statesCount()
-            return (counts[.delivered] ?? 0) + (counts[.held] ?? 0) + (counts[.deadLettered] ?? 0) == count
+            ParcelStatus.State.finalCount(try await statesCount()) == count
         }
         let counts = try await statesCount()
         try #require(finished, "not every parcel ended final: \(counts)")

@@ -26,15 +26,10 @@ struct Parcelctl {
 
 @Suite("parcelctl for warehouse staff")
 struct ParcelctlTests {
-    func parcelctl(_ fixture: SubmitFixture, url: String = Broker.url) -> Parcelctl {
-        Parcelctl(environment: ["PARCELFLOW_AMQP_URL": url, "PARCELFLOW_STORE": "sqlite:\(fixture.storePath)",
-                                "PARCELFLOW_NAMESPACE": fixture.topology.namespace])
-    }
-
     @Test("submit --file, then status: the file's parcels are queued and their history shows", .timeLimit(.minutes(1)))
     func submitFileAndStatus() async throws {
         let fixture = try SubmitFixture()
-        let cli = parcelctl(fixture)
+        let cli = fixture.cli()
         #expect(try await cli.run(["setup"]).status == 0)
         let file = try fixture.write("december.csv", SubmitFixture.csv(SubmitFixture.parcels(250)))
         let submitted = try await cli.run(["submit", "--file", file])
@@ -64,7 +59,7 @@ struct ParcelctlTests {
     @Test("a file with bad lines reports each one with its line and field, and queues nothing", .timeLimit(.minutes(1)))
     func badFileQueuesNothing() async throws {
         let fixture = try SubmitFixture()
-        let cli = parcelctl(fixture)
+        let cli = fixture.cli()
         #expect(try await cli.run(["setup"]).status == 0)
         var bytes = Array(SubmitFixture.csv(SubmitFixture.parcels(5)).utf8)
         bytes += Array("""
@@ -106,7 +101,7 @@ struct ParcelctlTests {
     @Test("an unreachable broker is one clear line, stores nothing, and never shows the password")
     func brokerUnreachable() async throws {
         let fixture = try SubmitFixture()
-        let cli = parcelctl(fixture, url: "amqp://guest:s3cret-pw@127.0.0.1:1/%2f")
+        let cli = fixture.cli(url: "amqp://guest:s3cret-pw@127.0.0.1:1/%2f")
         let file = try fixture.write("few.jsonl", SubmitFixture.parcels(3).map { TaskEnvelope.encode($0) }.joined(separator: "\n"))
         let result = try await cli.run(["submit", "--file", file])
         #expect(result.status != 0)
@@ -121,7 +116,7 @@ struct ParcelctlTests {
     func submitBeforeSetup() async throws {
         let fixture = try SubmitFixture()
         let file = try fixture.write("one.csv", SubmitFixture.csv(SubmitFixture.parcels(1)))
-        let result = try await parcelctl(fixture).run(["submit", "--file", file])
+        let result = try await fixture.cli().run(["submit", "--file", file])
         #expect(result.status != 0)
         #expect(result.stderr.contains("run `parcelctl setup` first"), "\(result.stderr)")
         try? FileManager.default.removeItem(at: fixture.directory)

@@ -94,7 +94,8 @@ struct WorkerProcessTests {
         let parcels = SubmitFixture.parcels(60)
         try await fixture.submitWithLibrary(parcels)
         let worker = try WorkerProcess(fixture, arguments: ["--stage-time", "40ms", "--concurrency", "8"], name: "graceful")
-        try await Task.sleep(for: .milliseconds(800))
+        // Mid-batch: once the first parcel is through (all 60 take about 1.2 s).
+        #expect(try await eventually(timeout: .seconds(20)) { (try await fixture.statesCount()[.delivered] ?? 0) > 0 })
         worker.signal(SIGTERM)
         let status = await worker.exitStatus(timeout: .seconds(15))
         #expect(status == 0, "\(worker.output.suffix(2000))")
@@ -102,15 +103,25 @@ struct WorkerProcessTests {
         let states = try await fixture.statesCount()
         #expect(states[.processing] == nil, "\(states)")
         #expect(states.values.reduce(0, +) == 60)
+        #expect((states[.delivered] ?? 0) < 60, "the worker was stopped after the batch, not during it: \(states)")
 
+        // A second signal while tasks are still running: out at once with 130, not after the 30 s
+        // the first one allows them.
+        let impatient = try WorkerProcess(fixture, arguments: ["--stage-time", "5s", "--shutdown-timeout", "30"],
+                                          name: "impatient")
+        #expect(try await eventually(timeout: .seconds(20)) { (try await fixture.statesCount()[.processing] ?? 0) > 0 })
+        impatient.signal(SIGTERM)
+        try await Task.sleep(for: .milliseconds(100))
+        impatient.signal(SIGTERM)
+        let second = await impatient.exitStatus(timeout: .seconds(3))
+        #expect(second == 130, "\(impatient.output.suffix(2000))")
+
+        // What it left started comes back and is finished by another worker, each stage once.
         let finisher = try WorkerProcess(fixture, arguments: ["--stage-time", "0ms"], name: "finisher")
         #expect(try await eventually(timeout: .seconds(60)) { try await fixture.statesCount() == [.delivered: 60] })
         try await fixture.checkAllFinalAndAppliedOnce(parcels)
-
         finisher.signal(SIGTERM)
-        finisher.signal(SIGTERM)
-        let second = await finisher.exitStatus(timeout: .seconds(15))
-        #expect(second == 130 || second == 0)
+        #expect(await finisher.exitStatus(timeout: .seconds(15)) == 0)
         try await fixture.tearDown()
     }
 
@@ -119,12 +130,16 @@ struct WorkerProcessTests {
         let fixture = try SubmitFixture.withMillisecondRetries()
         try await fixture.declare()
         let parcels = SubmitFixture.parcels(150)
-        let victim = try WorkerProcess(fixture, arguments: ["--stage-time", "5ms-15ms", "--concurrency", "8"], name: "victim")
-        let survivor = try WorkerProcess(fixture, arguments: ["--stage-time", "5ms-15ms", "--concurrency", "8"], name: "survivor")
+        // 600 tasks of 30–60 ms, 16 at a time: about 1.7 s of work.
+        let victim = try WorkerProcess(fixture, arguments: ["--stage-time", "30ms-60ms", "--concurrency", "8"], name: "victim")
+        let survivor = try WorkerProcess(fixture, arguments: ["--stage-time", "30ms-60ms", "--concurrency", "8"], name: "survivor")
         try await fixture.submitWithLibrary(parcels)
-        try await Task.sleep(for: .milliseconds(700))
+        // Mid-batch: once the first parcels are through, with work left for the survivor to take over.
+        #expect(try await eventually(timeout: .seconds(20)) { (try await fixture.statesCount()[.delivered] ?? 0) > 0 })
+        #expect((try await fixture.statesCount()[.delivered] ?? 0) < parcels.count)
         victim.signal(SIGKILL)
-        #expect(await victim.exitStatus(timeout: .seconds(5)) != 0)
+        let killed = await victim.exitStatus(timeout: .seconds(5))
+        #expect(killed != nil && killed != 0)
         #expect(try await eventually(timeout: .seconds(90)) { try await fixture.statesCount() == [.delivered: 150] })
         try await fixture.checkAllFinalAndAppliedOnce(parcels)
         survivor.signal(SIGTERM)
@@ -158,7 +173,8 @@ struct WorkerProcessTests {
                 worker.signal(SIGTERM)
                 #expect(await worker.exitStatus(timeout: .seconds(10)) == 0)
             } else {
-                #expect(await worker.exitStatus(timeout: .seconds(10)) != 0)
+                let status = await worker.exitStatus(timeout: .seconds(10))
+                #expect(status != nil && status != 0)
                 crashes += 1
             }
         }

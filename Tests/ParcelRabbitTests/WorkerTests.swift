@@ -119,7 +119,7 @@ struct WorkerTests {
         #expect(history.filter { $0.kind == .completed || $0.kind == .delivered }.map(\.stage) == Stage.allCases)
         #expect(history.map(\.kind).first == .submitted && history.last?.kind == .delivered)
         // What staff see: `parcelctl status` lists every stage in order.
-        let cli = Parcelctl(environment: ["PARCELFLOW_STORE": "sqlite:\(fixture.submit.storePath)"])
+        let cli = fixture.submit.cli()
         let status = try await cli.run(["status", parcel.id])
         #expect(status.stdout.contains("Parcel \(parcel.id): delivered"), "\(status.stdout)\(status.stderr)")
         let done = status.stdout.split(separator: "\n").filter { $0.contains(" completed ") || $0.contains(" delivered ") }

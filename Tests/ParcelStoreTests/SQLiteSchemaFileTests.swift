@@ -1,14 +1,13 @@
 import Foundation
 import ParcelCore
 import ParcelStoreSQLite
+import ParcelTestSupport
 import Testing
 
 /// `schemas/sql/sqlite.sql` is what people review; the migrations are what runs. They must agree.
 @Suite("SQLite schema file")
 struct SQLiteSchemaFileTests {
-    static let schemaFile = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("schemas/sql/sqlite.sql")
+    static let schemaFile = repositoryRoot.appendingPathComponent("schemas/sql/sqlite.sql")
 
     @Test("schemas/sql/sqlite.sql creates exactly what the migrations create")
     func fileMatchesMigrations() async throws {
@@ -32,10 +31,16 @@ struct SQLiteSchemaFileTests {
     @Test("the schema's CHECK lists name every stage, state and event kind")
     func checkListsAreComplete() throws {
         let script = try String(contentsOf: Self.schemaFile, encoding: .utf8)
-        let names = Stage.allCases.map(\.rawValue) + ParcelStatus.State.allCases.map(\.rawValue)
-            + ParcelEvent.Kind.allCases.map(\.rawValue)
-        for name in names {
-            #expect(script.contains("'\(name)'"), "\(name) is missing from a CHECK constraint")
+        // Each list by its column: parcels.state, events.kind, and stage in both tables.
+        for state in ParcelStatus.State.allCases {
+            #expect(script.contains("state = '\(state.rawValue)'"), "\(state) is missing from the state CHECK")
+        }
+        for kind in ParcelEvent.Kind.allCases {
+            #expect(script.contains("kind = '\(kind.rawValue)'"), "\(kind) is missing from the kind CHECK")
+        }
+        for stage in Stage.allCases {
+            let times = script.components(separatedBy: "stage = '\(stage.rawValue)'").count - 1
+            #expect(times == 2, "\(stage) should be in the stage CHECK of both tables (found \(times))")
         }
     }
 

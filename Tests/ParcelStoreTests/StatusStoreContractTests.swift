@@ -358,7 +358,7 @@ struct StatusStoreContractTests {
         }
     }
 
-    @Test("a December batch: 2,000 parcels submitted and 1,000 moved, one transaction each", arguments: StoreKind.allCases)
+    @Test("a December batch: 2,000 parcels submitted and 1,000 moved, one call each", arguments: StoreKind.allCases)
     func bigBatches(_ kind: StoreKind) async throws {
         try await withStore(kind) { store in
             let parcels = (0..<2000).map { parcel(String(format: "P-2026-%06d", $0)) }

@@ -49,7 +49,10 @@ public struct SimulatedStageHandler: StageHandler {
         let roll = random.unit()
         if workTime.upperBound > .zero {
             let span = workTime.upperBound - workTime.lowerBound
-            try? await Task.sleep(for: workTime.lowerBound + span * random.unit())
+            let work = workTime.lowerBound + span * random.unit()
+            // Runs to its end even when the worker is stopping, as real work would: a graceful stop
+            // waits for it (up to the shutdown timeout) instead of seeing it vanish.
+            await Task.detached { try? await Task.sleep(for: work) }.value
         }
         if roll < faults.permanentRate {
             throw .permanent("simulated permanent failure at \(stage)")
