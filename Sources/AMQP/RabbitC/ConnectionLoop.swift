@@ -130,6 +130,15 @@ final class ConnectionLoop {
     }
 
     private func execute(_ commands: [ConnectionDriver.Command]) throws(AMQPError) {
+        // Publishes and acks written together leave together: full segments instead of a packet (and
+        // a wake-up of the broker) each. A request that waits for its reply is sent uncorked.
+        var corked = false
+        func cork(_ on: Bool) {
+            guard corked != on else { return }
+            CRabbitMQ_set_cork(socketFD, on ? 1 : 0)
+            corked = on
+        }
+        defer { cork(false) }
         for (index, command) in commands.enumerated() {
             do throws(AMQPError) {
                 switch command {
@@ -138,10 +147,13 @@ final class ConnectionLoop {
                     if channel.pendingSettlements.isEmpty { channelsWithSettlements.append(channel) }
                     channel.pendingSettlements.append((tag, settlement))
                 case .publish(let channelID, let messages, let waiter):
+                    cork(true)
                     try flushSettlements()
                     try publish(channelID, messages, waiter)
                 case .perform(let run, _):
+                    cork(true)
                     try flushSettlements()
+                    cork(false)
                     if let fatal = run(self) { throw fatal }
                 }
             } catch {
@@ -153,6 +165,7 @@ final class ConnectionLoop {
                 return
             }
         }
+        cork(true)
         try flushSettlements()
     }
 
