@@ -70,6 +70,12 @@ extension TaskEnvelope {
     /// a missing or mistyped field, an invalid parcel, a payload that lacks what its stage needs —
     /// gives a ``TaskRejection`` whose reason names the field.
     public static func decode(_ data: Data) -> Result<TaskEnvelope, TaskRejection> {
+        if let task = scanValid(data) { return .success(task) }
+        return decodeThoroughly(data)
+    }
+
+    /// ``decode(_:)`` through a JSON tree, field by field, collecting every problem.
+    static func decodeThoroughly(_ data: Data) -> Result<TaskEnvelope, TaskRejection> {
         guard let value = JSONValue.parse(data) else { return .failure(TaskRejection("the body is not valid JSON")) }
         var reader = JSONFieldReader()
         guard let root = reader.object(value, "", allowed: fields) else { return .failure(TaskRejection(reader.issues.map(\.description).joined(separator: "; "))) }

@@ -1,0 +1,277 @@
+import Foundation
+
+extension TaskEnvelope {
+    /// The common case, fast: a valid task read straight from its bytes into the envelope, with no
+    /// JSON tree and no dictionaries in between (a worker reads one per message).
+    ///
+    /// Returns nil for anything out of the ordinary — an unknown, repeated, missing or mistyped field,
+    /// an escape in a string, a number that is not a plain integer, a value any rule rejects — and
+    /// ``decode(_:)`` then reads the message the thorough way, which finds and names every problem.
+    /// So this never decides that a message is wrong, and a task it accepts is one the thorough
+    /// reading accepts too, with equal fields (a test holds both to that on valid and damaged tasks).
+    static func scanValid(_ data: Data) -> TaskEnvelope? {
+        data.withUnsafeBytes { bytes in
+            var scanner = JSONScanner(bytes)
+            var fields = TaskFields()
+            guard scanner.object({ fields.read($1, from: &$0) }), scanner.atEnd else { return nil }
+            return fields.task()
+        }
+    }
+}
+
+/// What ``TaskEnvelope/scanValid(_:)`` has read so far; a field read twice fails the scan.
+private struct TaskFields {
+    var version: Int?
+    var taskID: String?
+    var parcelID: String?
+    var stage: Stage?
+    var attempt: Int?
+    var createdAt: Date?
+    var submittedAt: Date?
+    var parcel: ParcelFields?
+    var payload: StagePayload?
+    var payloadKeys = 0
+
+    mutating func read(_ key: UnsafeRawBufferPointer, from scanner: inout JSONScanner) -> Bool {
+        switch key {
+        case "schema_version": return version == nil && scanner.integer().map { version = $0 } != nil
+        case "task_id": return taskID == nil && scanner.string().map { taskID = $0 } != nil
+        case "parcel_id": return parcelID == nil && scanner.string().map { parcelID = $0 } != nil
+        case "stage": return stage == nil && scanner.string().flatMap(Stage.init(rawValue:)).map { stage = $0 } != nil
+        case "attempt": return attempt == nil && scanner.integer().map { attempt = $0 } != nil
+        case "created_at": return createdAt == nil && scanner.timestamp().map { createdAt = $0 } != nil
+        case "submitted_at": return submittedAt == nil && scanner.timestamp().map { submittedAt = $0 } != nil
+        case "parcel":
+            var fields = ParcelFields()
+            guard parcel == nil, scanner.object({ fields.read($1, from: &$0) }) else { return false }
+            parcel = fields
+            return true
+        case "payload":
+            var read = StagePayload()
+            var keys = 0
+            guard payload == nil,
+                scanner.object({ scanner, key in Self.readPayload(key, into: &read, keys: &keys, from: &scanner) })
+            else { return false }
+            payload = read
+            payloadKeys = keys
+            return true
+        default: return false
+        }
+    }
+
+    /// One of the payload's fields; `keys` gets a bit per field read (in ``StagePayload/keyOrder``).
+    static func readPayload(_ key: UnsafeRawBufferPointer, into payload: inout StagePayload, keys: inout Int,
+                            from scanner: inout JSONScanner) -> Bool {
+        guard let position = StagePayload.keyOrder.firstIndex(where: { key == $0 }), keys & (1 << position) == 0 else {
+            return false
+        }
+        keys |= 1 << position
+        switch position {
+        case 0: payload.collectedAt = scanner.timestamp()
+        case 1:
+            guard let point = scanner.string() else { return false }
+            var issues: [ParcelValidationIssue] = []
+            Parcel.checkText(point, "payload.collection_point", &issues)
+            guard issues.isEmpty else { return false }
+            payload.collectionPoint = point
+            return true
+        case 2: payload.packedAt = scanner.timestamp()
+        case 3: payload.box = scanner.string().flatMap(StagePayload.Box.init(rawValue:))
+        default: payload.inspectedAt = scanner.timestamp()
+        }
+        switch position {
+        case 0: return payload.collectedAt != nil
+        case 2: return payload.packedAt != nil
+        case 3: return payload.box != nil
+        default: return payload.inspectedAt != nil
+        }
+    }
+
+    /// The task, if every field is there and every rule holds.
+    func task() -> TaskEnvelope? {
+        guard version == TaskEnvelope.schemaVersion, let taskID, let parcelID, let stage, let attempt, attempt >= 1,
+            let createdAt, let submittedAt, let parcel = parcel?.parcel(), let payload,
+            parcelID == parcel.id, taskID == TaskEnvelope.taskID(parcelID: parcel.id, stage: stage)
+        else { return nil }
+        for key in StagePayload.requiredKeys(for: stage) {
+            guard let position = StagePayload.keyOrder.firstIndex(of: key), payloadKeys & (1 << position) != 0 else { return nil }
+        }
+        return TaskEnvelope(parcel: parcel, stage: stage, attempt: attempt, createdAt: createdAt,
+                            submittedAt: submittedAt, payload: payload)
+    }
+}
+
+/// A parcel's fields as ``TaskEnvelope/scanValid(_:)`` reads them.
+private struct ParcelFields {
+    var id: String?
+    var senderName: String?
+    var relation: Relation?
+    var recipientName: String?
+    var facility: String?
+    var letters: Int?
+    var drawings: Int?
+    var weight: Int?
+    var origin: String?
+
+    mutating func read(_ key: UnsafeRawBufferPointer, from scanner: inout JSONScanner) -> Bool {
+        switch key {
+        case "id": return id == nil && scanner.string().map { id = $0 } != nil
+        case "weight_grams": return weight == nil && scanner.integer().map { weight = $0 } != nil
+        case "origin": return origin == nil && scanner.string().map { origin = $0 } != nil
+        case "sender":
+            guard senderName == nil, let (name, relationText) = Self.pair("name", "relation", from: &scanner, value: { $0.string() }),
+                let relation = Relation(rawValue: relationText) else { return false }
+            (senderName, self.relation) = (name, relation)
+            return true
+        case "recipient":
+            guard recipientName == nil, let pair = Self.pair("name", "facility", from: &scanner, value: { $0.string() })
+            else { return false }
+            (recipientName, facility) = pair
+            return true
+        case "contents":
+            guard letters == nil, let pair = Self.pair("letters", "drawings", from: &scanner, value: { $0.integer() })
+            else { return false }
+            (letters, drawings) = pair
+            return true
+        default: return false
+        }
+    }
+
+    /// An object of exactly two fields, `first` and `second`, in either order, both read by `value`.
+    private static func pair<Value>(_ first: StaticString, _ second: StaticString, from scanner: inout JSONScanner,
+                                    value: (inout JSONScanner) -> Value?) -> (Value, Value)? {
+        var a: Value?
+        var b: Value?
+        let read = scanner.object { scanner, key in
+            switch key {
+            case first: return a == nil && value(&scanner).map { a = $0 } != nil
+            case second: return b == nil && value(&scanner).map { b = $0 } != nil
+            default: return false
+            }
+        }
+        guard read, let a, let b else { return nil }
+        return (a, b)
+    }
+
+    func parcel() -> Parcel? {
+        guard let id, let senderName, let relation, let recipientName, let facility, let letters, let drawings, let weight,
+            let origin else { return nil }
+        let parcel = Parcel(id: id, sender: .init(name: senderName, relation: relation),
+                            recipient: .init(name: recipientName, facility: facility),
+                            contents: .init(letters: letters, drawings: drawings), weightGrams: weight, origin: origin)
+        return parcel.validationIssues.isEmpty ? parcel : nil
+    }
+}
+
+extension StagePayload {
+    /// The payload's keys, in the order a scan numbers them.
+    static let keyOrder = ["collected_at", "collection_point", "packed_at", "box", "inspected_at"]
+}
+
+/// Matches a key's bytes against a field name in a `switch`.
+private func ~= (name: StaticString, key: UnsafeRawBufferPointer) -> Bool {
+    key == name
+}
+
+private func == (key: UnsafeRawBufferPointer, name: StaticString) -> Bool {
+    key.count == name.utf8CodeUnitCount && (key.count == 0 || memcmp(key.baseAddress!, name.utf8Start, key.count) == 0)
+}
+
+private func == (key: UnsafeRawBufferPointer, name: String) -> Bool {
+    key.elementsEqual(name.utf8)
+}
+
+/// Reads JSON token by token from bytes, for values of a known shape: objects member by member,
+/// strings without escapes, plain integers. Anything else reads as a failure (nil or false), and the
+/// caller falls back to ``JSONParser``, which knows all of JSON.
+struct JSONScanner {
+    private let bytes: UnsafeRawBufferPointer
+    private var index = 0
+
+    init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    /// Only whitespace is left.
+    var atEnd: Bool {
+        mutating get {
+            skipWhitespace()
+            return index == bytes.count
+        }
+    }
+
+    private mutating func skipWhitespace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x0A, 0x0D, 0x09: index += 1
+            default: return
+            }
+        }
+    }
+
+    private mutating func take(_ byte: UInt8) -> Bool {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == byte else { return false }
+        index += 1
+        return true
+    }
+
+    /// An object, handing each member's key to `member`, which reads the value (false: stop, failed).
+    mutating func object(_ member: (inout JSONScanner, UnsafeRawBufferPointer) -> Bool) -> Bool {
+        guard take(UInt8(ascii: "{")) else { return false }
+        if take(UInt8(ascii: "}")) { return true }
+        repeat {
+            guard let key = rawString(), take(UInt8(ascii: ":")), member(&self, key) else { return false }
+        } while take(UInt8(ascii: ","))
+        return take(UInt8(ascii: "}"))
+    }
+
+    /// A string's bytes between its quotes, if it has no escapes and no control characters.
+    private mutating func rawString() -> UnsafeRawBufferPointer? {
+        guard take(UInt8(ascii: "\"")) else { return nil }
+        let start = index
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                index += 1
+                return UnsafeRawBufferPointer(rebasing: bytes[start ..< index - 1])
+            }
+            guard byte >= 0x20, byte != UInt8(ascii: "\\") else { return nil }
+            index += 1
+        }
+        return nil
+    }
+
+    /// A string without escapes, in valid UTF-8.
+    mutating func string() -> String? {
+        guard let raw = rawString() else { return nil }
+        return raw.allSatisfy({ $0 < 0x80 }) ? String(decoding: raw, as: UTF8.self) : String(validating: raw, as: UTF8.self)
+    }
+
+    /// An RFC 3339 time in a string (``Timestamp/parse(_:)``).
+    mutating func timestamp() -> Date? {
+        rawString().flatMap(Timestamp.parse)
+    }
+
+    /// An integer as JSON writes one (no fraction or exponent) that fits an `Int`.
+    mutating func integer() -> Int? {
+        skipWhitespace()
+        let negative = index < bytes.count && bytes[index] == UInt8(ascii: "-")
+        if negative { index += 1 }
+        let start = index
+        var value = 0
+        while index < bytes.count, case let digit = bytes[index] &- UInt8(ascii: "0"), digit < 10 {
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (next, overflow2) = times10.addingReportingOverflow(Int(digit))
+            guard !overflow1, !overflow2 else { return nil }
+            value = next
+            index += 1
+        }
+        // JSON allows no leading zeros; a fraction or exponent means a number that is not plain.
+        guard index > start, index - start == 1 || bytes[start] != UInt8(ascii: "0") else { return nil }
+        if index < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[index]) {
+            return nil
+        }
+        return negative ? -value : value
+    }
+}
