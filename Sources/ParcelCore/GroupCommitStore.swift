@@ -102,6 +102,10 @@ public final class GroupCommitStore: StatusStore {
         try await inner.record(parcelID)
     }
 
+    public func progress(_ parcelIDs: [String]) async throws -> [String: ParcelProgress] {
+        try await inner.progress(parcelIDs)
+    }
+
     public func history(_ parcelID: String) async throws -> [ParcelEvent] {
         try await inner.history(parcelID)
     }

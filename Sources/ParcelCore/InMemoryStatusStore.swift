@@ -56,6 +56,14 @@ public final class InMemoryStatusStore: StatusStore {
         state.withLock { $0.records[parcelID] }
     }
 
+    public func progress(_ parcelIDs: [String]) async throws -> [String: ParcelProgress] {
+        state.withLock { state in
+            var found: [String: ParcelProgress] = [:]
+            for id in parcelIDs { found[id] = state.records[id]?.progress }
+            return found
+        }
+    }
+
     public func history(_ parcelID: String) async throws -> [ParcelEvent] {
         state.withLock { $0.events.filter { $0.parcelID == parcelID } }
     }

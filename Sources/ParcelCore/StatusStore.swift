@@ -17,6 +17,10 @@ public protocol StatusStore: Sendable {
     /// The parcel's record, or nil when no parcel has that id.
     func record(_ parcelID: String) async throws -> ParcelRecord?
 
+    /// Where each of these parcels stands, read without writing (an id the store does not know is
+    /// left out): a worker checks a batch of tasks with this before running them.
+    func progress(_ parcelIDs: [String]) async throws -> [String: ParcelProgress]
+
     /// The parcel's history, oldest first.
     func history(_ parcelID: String) async throws -> [ParcelEvent]
 

@@ -21,11 +21,14 @@ public final class StageWorker: Sendable {
         public var reconnectDelay: ClosedRange<Duration>
         /// How often the queues' depths and consumers are read for the metrics; nil: never.
         public var queueReadingInterval: Duration?
+        /// A handler still running after this long has its task recorded as started on its own, so
+        /// the parcel shows as processing; quicker ones are recorded as started with their outcome.
+        public var recordStartedAfter: Duration
 
         public init(amqp: AMQPConfiguration, topology: ParcelTopology, stages: [Stage] = Stage.allCases,
                     concurrency: Int = 16, shutdownTimeout: Duration = .seconds(30),
                     reconnectDelay: ClosedRange<Duration> = .milliseconds(200) ... .seconds(5),
-                    queueReadingInterval: Duration? = nil) {
+                    queueReadingInterval: Duration? = nil, recordStartedAfter: Duration = .milliseconds(50)) {
             self.amqp = amqp
             self.topology = topology
             self.stages = stages
@@ -33,6 +36,7 @@ public final class StageWorker: Sendable {
             self.shutdownTimeout = shutdownTimeout
             self.reconnectDelay = reconnectDelay
             self.queueReadingInterval = queueReadingInterval
+            self.recordStartedAfter = recordStartedAfter
         }
     }
 
@@ -219,10 +223,12 @@ public final class StageWorker: Sendable {
     // MARK: - The life of a delivery
     //
     // Work is paid for per batch, not per message (DESIGN.md §5): the deliveries that arrived together
-    // are recorded as started in one store transaction; each runs its handler as a task of its own, so
-    // a slow one holds back nobody; whatever has finished by the time the settling loop comes round is
-    // recorded in one transaction, its follow-ups published in one go, and each delivery acknowledged
-    // once its follow-up is confirmed. While one group waits for its confirms, the next is recorded.
+    // are checked against the store in one read; each runs its handler as a task of its own, so a slow
+    // one holds back nobody; whatever has finished by the time the settling loop comes round is
+    // recorded (started and outcome) in one transaction, its follow-ups published in one go, and each
+    // delivery acknowledged once its follow-up is confirmed. While one group waits for its confirms,
+    // the next is recorded. Handlers of a batch still running after `recordStartedAfter` are recorded
+    // as started in one transaction of their own.
 
     /// Takes a stage's deliveries until its consumer ends (cleanly: returns; the connection failed:
     /// throws), beginning each batch and starting its handlers. Returns once every handler is done.
@@ -239,20 +245,28 @@ public final class StageWorker: Sendable {
                         let part = batch[start ..< start + granted]
                         start += granted
                         let received = ContinuousClock.now
+                        var running: [(AMQPDelivery, TaskProcessor.Started)] = []
                         for (delivery, begun) in await begin(part, stage: stage, slots: slots) {
                             switch begun {
                             case .decided(let decision):
                                 settling.add(Settling.Item(delivery: delivery, stage: stage, received: received,
                                                            step: .decided(decision)))
-                            case .run(let task):
-                                handlers.addTask {
-                                    let result = await self.processor.run(task)
-                                    settling.add(Settling.Item(
-                                        delivery: delivery, stage: stage, received: received,
-                                        step: .ran(TaskProcessor.Ran(task: task, body: delivery.body, result: result))))
-                                }
+                            case .run(let started):
+                                running.append((delivery, started))
                             }
                         }
+                        guard !running.isEmpty else { continue }
+                        let unfinished = Unfinished(running.map(\.1))
+                        for (index, (delivery, started)) in running.enumerated() {
+                            handlers.addTask {
+                                let result = await self.processor.run(started.task)
+                                unfinished.finished(index)
+                                settling.add(Settling.Item(
+                                    delivery: delivery, stage: stage, received: received,
+                                    step: .ran(TaskProcessor.Ran(started, body: delivery.body, result: result))))
+                            }
+                        }
+                        handlers.addTask { await self.recordStarted(unfinished) }
                     }
                 }
                 return nil
@@ -263,8 +277,8 @@ public final class StageWorker: Sendable {
         if let ended { throw ended }
     }
 
-    /// Records the deliveries as started, in one transaction. On a store failure they go back to
-    /// their queue (after a pause, so a store outage does not spin) and none is returned.
+    /// Checks the deliveries against the store, in one read. On a store failure they go back to their
+    /// queue (after a pause, so a store outage does not spin) and none is returned.
     private func begin(_ deliveries: ArraySlice<AMQPDelivery>, stage: Stage, slots: Slots) async
         -> [(AMQPDelivery, TaskProcessor.Begun)]
     {
@@ -292,6 +306,20 @@ public final class StageWorker: Sendable {
             for delivery in deliveries { requeue(delivery, stage: stage) }
             slots.release(deliveries.count)
             return []
+        }
+    }
+
+    /// Once `recordStartedAfter` has passed (or the worker is stopping), records the tasks whose
+    /// handlers are still running as started. A store failure is only logged: their outcome records it.
+    private func recordStarted(_ unfinished: Unfinished) async {
+        if unfinished.allFinished { return }
+        try? await Task.sleep(for: configuration.recordStartedAfter)
+        let running = unfinished.remaining
+        guard !running.isEmpty else { return }
+        do {
+            try await processor.recordStarted(running)
+        } catch {
+            logger.warning("could not record running tasks as started", metadata: ["tasks": "\(running.count)", "error": "\(error)"])
         }
     }
 
@@ -412,6 +440,31 @@ public final class StageWorker: Sendable {
                     correlationID: letter.parcelID, headers: headers),
                 mandatory: true)
         }
+    }
+}
+
+/// A batch's running tasks, until each handler returns.
+final class Unfinished: Sendable {
+    private let tasks: [TaskProcessor.Started]
+    private let done: Mutex<(flags: [Bool], count: Int)>
+
+    init(_ tasks: [TaskProcessor.Started]) {
+        self.tasks = tasks
+        done = Mutex((Array(repeating: false, count: tasks.count), 0))
+    }
+
+    func finished(_ index: Int) {
+        done.withLock {
+            $0.flags[index] = true
+            $0.count += 1
+        }
+    }
+
+    var allFinished: Bool { done.withLock { $0.count == tasks.count } }
+
+    /// The tasks whose handlers have not returned yet.
+    var remaining: [TaskProcessor.Started] {
+        done.withLock { done in tasks.indices.filter { !done.flags[$0] }.map { tasks[$0] } }
     }
 }
 

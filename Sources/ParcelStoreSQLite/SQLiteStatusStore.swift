@@ -139,6 +139,15 @@ public actor SQLiteStatusStore: StatusStore {
         return record
     }
 
+    public func progress(_ parcelIDs: [String]) throws(StatusStoreError) -> [String: ParcelProgress] {
+        executor.assertOnQueue()
+        let operation = "read the progress of \(parcelIDs.count) parcel(s)"
+        // One snapshot for the batch; a reader in WAL mode waits for no writer.
+        return try connection.transaction(operation, readOnly: true) { () throws(StatusStoreError) in
+            try progress(of: parcelIDs, operation: operation).mapValues(\.progress)
+        }
+    }
+
     public func history(_ parcelID: String) throws(StatusStoreError) -> [ParcelEvent] {
         executor.assertOnQueue()
         let operation = "read the history of parcel \(parcelID)"

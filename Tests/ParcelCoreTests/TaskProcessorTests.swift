@@ -240,7 +240,7 @@ struct TaskProcessorTests {
         #expect(again.outcome == .duplicate)
     }
 
-    @Test("a batch is recorded as started in one transaction and finished in another, each message getting its own decision")
+    @Test("a batch is checked in one read and finished in one transaction, started and outcome together, each message getting its own decision")
     func batch() async throws {
         let grouped = GroupCommitStore(store)
         var parcels: [Parcel] = []
@@ -275,16 +275,23 @@ struct TaskProcessorTests {
         let before = grouped.written.transactions
 
         let begun = try await processor.begin(arrivals)
-        #expect(grouped.written.transactions == before + 1)
+        #expect(grouped.written.transactions == before)
         #expect(begun.count == arrivals.count)
+        var started: [TaskProcessor.Started] = []
         for (index, task) in tasks.enumerated() {
             guard case .run(let running) = begun[index] else {
                 Issue.record("parcel \(index) was not begun: \(begun[index])")
                 return
             }
-            #expect(running == task)
-            #expect(try await store.record(task.parcelID)?.status == .processing(.inspection))
+            #expect(running.task == task)
+            #expect(try await store.record(task.parcelID)?.status == .queued(.inspection))
+            started.append(running)
         }
+        // The first two take a while: the worker records them as started on their own.
+        try await processor.recordStarted(Array(started.prefix(2)))
+        #expect(grouped.written.transactions == before + 1)
+        #expect(try await store.record(tasks[0].parcelID)?.status == .processing(.inspection))
+        #expect(try await store.record(tasks[2].parcelID)?.status == .queued(.inspection))
         for (index, reason) in [(4, "not valid JSON"), (5, "inspection task arrived on the delivery queue")] {
             guard case .decided(let decision) = begun[index], case .deadLetter(let letter)? = decision.publish else {
                 Issue.record("message \(index) was not dead-lettered: \(begun[index])")
@@ -293,9 +300,15 @@ struct TaskProcessorTests {
             #expect(decision.outcome == .deadLettered && letter.kind == .invalid && letter.reason.contains(reason))
         }
 
-        let ran = tasks.map { TaskProcessor.Ran(task: $0, body: $0.encoded(), result: outcomes[$0.parcelID]!) }
+        let ran = started.map { TaskProcessor.Ran($0, body: $0.task.encoded(), result: outcomes[$0.task.parcelID]!) }
         let decisions = try await processor.finish(ran)
         #expect(grouped.written.transactions == before + 2)
+        for task in tasks {
+            // Started once each, whether on its own or with the outcome, at the time the run began.
+            let starts = try await store.history(task.parcelID).filter { $0.kind == .started && $0.stage == .inspection }
+            #expect(starts.count == 1)
+            #expect(starts.allSatisfy { abs($0.at.timeIntervalSince(started[0].at)) < 0.001 })
+        }
         #expect(decisions.map(\.outcome) == [.completed, .held, .retried, .deadLettered])
         guard case .next(let next)? = decisions[0].publish, case .retry(let copy, _, _)? = decisions[2].publish,
             case .deadLetter(let letter)? = decisions[3].publish
@@ -320,8 +333,11 @@ struct TaskProcessorTests {
             Issue.record("both copies of a started task should run: \(twins)")
             return
         }
-        let twinRan = TaskProcessor.Ran(task: twin, body: twin.encoded(), result: .success(.completed(StagePayload(inspectedAt: start))))
-        let again = try await processor.finish([twinRan, twinRan])
+        let twinRan = twins.map { begun in
+            guard case .run(let started) = begun else { preconditionFailure() }
+            return TaskProcessor.Ran(started, body: twin.encoded(), result: .success(.completed(StagePayload(inspectedAt: start))))
+        }
+        let again = try await processor.finish(twinRan)
         #expect(again.map(\.outcome) == [.completed, .duplicate])
         #expect(again[1].publish == nil)
         #expect(try await store.history(twin.parcelID).filter { $0.kind == .completed && $0.stage == .inspection }.count == 1)

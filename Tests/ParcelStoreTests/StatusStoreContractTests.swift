@@ -39,6 +39,21 @@ struct StatusStoreContractTests {
         }
     }
 
+    @Test("progress reads where each parcel stands without writing, and leaves out unknown ids",
+          arguments: StoreKind.allCases)
+    func progressRead(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            _ = try await store.submit([parcel("P-1"), parcel("P-2")], at: moment(0))
+            try await store.applyAll([.queued(.collection), .started(.collection, attempt: 1), .completed(.collection)],
+                                     to: "P-1", from: 1)
+            let read = try await store.progress(["P-1", "P-2", "P-nope", "P-1"])
+            #expect(read == ["P-1": ParcelProgress(status: .queued(.packaging), stagesDone: 1, attempts: 0),
+                             "P-2": .submitted])
+            #expect(try await store.history("P-2").map(\.kind) == [.submitted])
+            #expect(try await store.progress([]) == [:])
+        }
+    }
+
     @Test("queued, started and completed through all four stages ends delivered, history in order",
           arguments: StoreKind.allCases)
     func fullJourney(_ kind: StoreKind) async throws {

@@ -5,13 +5,16 @@ import Foundation
 //
 //  1. Decode and check the message. One that is not a valid task is dead-lettered with the reason
 //     (kind `invalid`); the worker goes on.
-//  2. Record "started" in the store. If the store says the stage is already done, this is a
-//     redelivery: acknowledge it as a duplicate — and if the parcel still waits for its next stage,
-//     publish that stage's task again, because the crash may have come before it was published.
-//     If the parcel is already final, acknowledge it as stale. If it was started and never finished,
-//     the worker that had it died: run it again. A parcel the store does not know is dead-lettered
+//  2. Check the task against the store. If the stage is already done, this is a redelivery:
+//     acknowledge it as a duplicate — and if the parcel still waits for its next stage, publish
+//     that stage's task again, because the crash may have come before it was published. If the
+//     parcel is already final, acknowledge it as stale. If it was started and never finished, the
+//     worker that had it died: run it again. A parcel the store does not know is dead-lettered
 //     (kind `permanent`).
-//  3. Run the stage's handler.
+//  3. Run the stage's handler. "Started" is recorded in the same write as the outcome (step 4 to
+//     6): one write per task, not two. A handler still running after a moment is recorded as
+//     started on its own (``TaskProcessor/recordStarted(_:)``), so the parcel shows as processing.
+//     Either way it is recorded once: the rules make a second "started" a duplicate.
 //  4. Completed: record the stage done, publish the next stage's task (delivery has none) with a
 //     confirm, then acknowledge; if another copy of the task recorded it first, only acknowledge.
 //     Held at inspection: record it, acknowledge.
@@ -54,8 +57,8 @@ public struct TaskProcessor: Sendable {
         switch try await begin([Arrival(body: body, queueStage: queueStage)])[0] {
         case .decided(let decision):
             return decision
-        case .run(let task):
-            return try await finish([Ran(task: task, body: body, result: await run(task))])[0]
+        case .run(let started):
+            return try await finish([Ran(started, body: body, result: await run(started.task))])[0]
         }
     }
 
@@ -74,12 +77,23 @@ public struct TaskProcessor: Sendable {
     public enum Begun: Sendable {
         /// Nothing to run: not a valid task, a redelivery of work done, an unknown parcel.
         case decided(TaskDecision)
-        /// Recorded as started: run the stage's handler (``run(_:)``), then ``finish(_:)``.
-        case run(TaskEnvelope)
+        /// To run: the stage's handler (``run(_:)``), then ``finish(_:)``.
+        case run(Started)
     }
 
-    /// Steps 1 and 2 for many messages: decodes and checks each, then records every valid one as
-    /// started in one store transaction. One result per arrival, in order.
+    /// A task about to run, and since when (the time its "started" line gets).
+    public struct Started: Sendable, Hashable {
+        public var task: TaskEnvelope
+        public var at: Date
+
+        public init(_ task: TaskEnvelope, at: Date) {
+            self.task = task
+            self.at = at
+        }
+    }
+
+    /// Steps 1 and 2 for many messages: decodes each, then checks every valid one against the store
+    /// in one read. One result per arrival, in order.
     public func begin(_ arrivals: [Arrival]) async throws -> [Begun] {
         var begun = [Begun?](repeating: nil, count: arrivals.count)
         var starting: [(index: Int, task: TaskEnvelope)] = []
@@ -99,20 +113,22 @@ public struct TaskProcessor: Sendable {
         }
         if !starting.isEmpty {
             let time = now()
-            let outcomes = try await store.apply(starting.map {
-                StatusChange($0.task.parcelID, .started($0.task.stage, attempt: $0.task.attempt), worker: worker, at: time)
-            })
-            for ((index, task), outcome) in zip(starting, outcomes) {
+            let current = try await store.progress(starting.map(\.task.parcelID))
+            for (index, task) in starting {
                 let body = arrivals[index].body
-                switch outcome {
-                case .applied:
-                    begun[index] = .run(task)
-                case .unknownParcel:
+                guard let progress = current[task.parcelID] else {
                     begun[index] = .decided(TaskDecision(outcome: .deadLettered, publish: .deadLetter(DeadLetter(
                         body: body, stage: task.stage, parcelID: task.parcelID, attempts: task.attempt, kind: .permanent,
                         reason: "the status store has no parcel '\(task.parcelID)'"))))
+                    continue
+                }
+                // What recording "started" now would do; it is recorded with the outcome.
+                let run = Begun.run(Started(task, at: time))
+                switch progress.applying(.started(task.stage, attempt: task.attempt)).1 {
+                case .applied, .unknownParcel:
+                    begun[index] = run
                 case .duplicate, .stale:
-                    begun[index] = try await redelivered(task, body: body).map(Begun.decided) ?? .run(task)
+                    begun[index] = try await redelivered(task, body: body).map(Begun.decided) ?? run
                 }
             }
         }
@@ -128,30 +144,43 @@ public struct TaskProcessor: Sendable {
         }
     }
 
+    /// Records "started" for tasks whose handlers are taking a while (the parcel shows as processing),
+    /// in one transaction. ``finish(_:)`` records it too, for all: whichever comes second is a duplicate.
+    public func recordStarted(_ running: [Started]) async throws {
+        _ = try await store.apply(running.map { started in
+            StatusChange(started.task.parcelID, .started(started.task.stage, attempt: started.task.attempt),
+                         worker: worker, at: started.at)
+        })
+    }
+
     /// A task whose handler has run, and what it returned.
     public struct Ran: Sendable {
-        public var task: TaskEnvelope
+        public var started: Started
         /// The message as it arrived (a dead letter carries it).
         public var body: Data
         public var result: Result<StageOutcome, TaskFailure>
 
-        public init(task: TaskEnvelope, body: Data, result: Result<StageOutcome, TaskFailure>) {
-            self.task = task
+        public var task: TaskEnvelope { started.task }
+
+        public init(_ started: Started, body: Data, result: Result<StageOutcome, TaskFailure>) {
+            self.started = started
             self.body = body
             self.result = result
         }
     }
 
-    /// Steps 4 to 6 for many tasks: records every outcome in one store transaction and returns what
-    /// each leads to, in order.
+    /// Steps 4 to 6 for many tasks: records every one as started (unless it already is) and its
+    /// outcome, all in one store transaction, and returns what each leads to, in order.
     public func finish(_ ran: [Ran]) async throws -> [TaskDecision] {
         let time = now()
         var changes: [StatusChange] = []
         var decisions: [(TransitionOutcome) -> TaskDecision] = []
-        changes.reserveCapacity(ran.count)
+        changes.reserveCapacity(2 * ran.count)
         decisions.reserveCapacity(ran.count)
         for item in ran {
             let task = item.task
+            changes.append(StatusChange(task.parcelID, .started(task.stage, attempt: task.attempt), worker: worker,
+                                        at: item.started.at))
             let transition: Transition
             switch item.result {
             case .success(.completed(let payload)):
@@ -191,7 +220,8 @@ public struct TaskProcessor: Sendable {
         }
         guard !changes.isEmpty else { return [] }
         let outcomes = try await store.apply(changes)
-        return zip(decisions, outcomes).map { decide, outcome in decide(outcome) }
+        // Each task's second change is its outcome; the first, "started", decides nothing.
+        return decisions.enumerated().map { index, decide in decide(outcomes[2 * index + 1]) }
     }
 
     /// A message delivered `deliveries` times without being settled — it keeps stopping workers. If
