@@ -92,14 +92,14 @@ public struct LoadTest: Sendable {
         let chaos = Chaos(config, fleet: fleet)
         let chaosTask = Task { await chaos.run() }
 
-        let queued = QueuedCount()
-        let submitting = Task { try await submit(parcels, to: store, queued: queued) }
+        let submitted = Submitted()
+        let submitting = Task { try await submit(parcels, to: store, progress: submitted) }
         let deadline = clock + config.timeout
         while ContinuousClock.now < deadline {
             let finals = ParcelStatus.State.finalCount(try await store.countsByState(idPrefix: config.idPrefix + "-"))
             fleet.sample()
             brokerCPU.sample()
-            progress(Progress(queued: queued.value, final: finals, total: parcels.count, elapsed: ContinuousClock.now - clock))
+            progress(Progress(queued: submitted.value, final: finals, total: parcels.count, elapsed: ContinuousClock.now - clock))
             if finals >= parcels.count { break }
             // Polling does not set the time measured (the store has when each parcel became final).
             try await Task.sleep(for: .milliseconds(250))
@@ -123,7 +123,8 @@ public struct LoadTest: Sendable {
         let exits = await fleet.stop()
         await store.close()
 
-        let seconds = max(0.001, (audit.lastFinalAt ?? Date()).timeIntervalSince(started))
+        // From the first publish (recording the first parcels as submitted, before it, is not counted).
+        let seconds = max(0.001, (audit.lastFinalAt ?? Date()).timeIntervalSince(submitted.firstPublishAt ?? started))
         return LoadTestReport(
             parcels: parcels.count, counts: counts, audit: audit, snapshot: snapshot, queues: queues, seconds: seconds,
             workers: config.workers, concurrency: config.concurrency, kills: fleet.kills, brokerRestarts: chaos.restarts,
@@ -135,7 +136,7 @@ public struct LoadTest: Sendable {
 
     /// Submits until every parcel is confirmed queued, through broker restarts: a parcel whose publish
     /// failed stays `submitted` in the store, and the next attempt publishes it again.
-    private func submit(_ parcels: [Parcel], to store: any StatusStore, queued: QueuedCount) async throws {
+    private func submit(_ parcels: [Parcel], to store: any StatusStore, progress: Submitted) async throws {
         var remaining = parcels
         while !remaining.isEmpty, !Task.isCancelled {
             do {
@@ -144,14 +145,15 @@ public struct LoadTest: Sendable {
                 let channel = try await connection.openChannel()
                 try await channel.enableConfirms()
                 let before = parcels.count - remaining.count
-                let report = try await ParcelSubmitter(channel: channel, store: store, topology: configuration.topology)
-                    .submit(remaining) { done, _ in queued.set(before + done) }
+                let report = try await ParcelSubmitter(channel: channel, store: store, topology: configuration.topology,
+                                                       publishing: progress.publishing)
+                    .submit(remaining) { done, _ in progress.set(before + done) }
                 let failed = Set(report.failed.map(\.id))
                 remaining = remaining.filter { failed.contains($0.id) }
             } catch {
                 try await Task.sleep(for: .milliseconds(250))
             }
-            queued.set(parcels.count - remaining.count)
+            progress.set(parcels.count - remaining.count)
         }
     }
 
@@ -187,11 +189,16 @@ public struct LoadTest: Sendable {
     }
 }
 
-/// Parcels confirmed queued so far, for the progress line.
-final class QueuedCount: Sendable {
+/// How far submitting has come: parcels confirmed queued, and when the first task was published.
+final class Submitted: Sendable {
     private let count = Atomic<Int>(0)
+    private let firstPublish = Mutex<Date?>(nil)
+
     func set(_ value: Int) { count.store(value, ordering: .relaxed) }
     var value: Int { count.load(ordering: .relaxed) }
+
+    func publishing() { firstPublish.withLock { $0 = $0 ?? Date() } }
+    var firstPublishAt: Date? { firstPublish.withLock { $0 } }
 }
 
 /// The faults a run injects: a worker killed every few seconds, the broker stopped and started once.

@@ -38,15 +38,18 @@ public struct ParcelSubmitter: Sendable {
     /// Parcels per chunk; `window` of them may be in flight at once.
     let chunkSize: Int
     let window: Int
+    /// Called as each chunk's tasks go to the broker.
+    let publishing: @Sendable () -> Void
 
     /// `channel` must have confirms enabled.
     public init(channel: AMQPChannel, store: any StatusStore, topology: ParcelTopology = ParcelTopology(),
-                chunkSize: Int = 250, window: Int = 2_000) {
+                chunkSize: Int = 250, window: Int = 2_000, publishing: @escaping @Sendable () -> Void = {}) {
         self.channel = channel
         self.store = store
         self.topology = topology
         self.chunkSize = max(1, chunkSize)
         self.window = max(self.chunkSize, window)
+        self.publishing = publishing
     }
 
     /// Submits `parcels` (distinct ids); `progress` is called with (settled so far, total) as chunks finish.
@@ -97,6 +100,7 @@ public struct ParcelSubmitter: Sendable {
             }
         }
         guard !toPublish.isEmpty else { return report }
+        publishing()
         let results = await channel.publish(contentsOf: toPublish.map {
             topology.collectionTask($0.parcel, submittedAt: $0.submittedAt, at: now)
         })
