@@ -19,6 +19,9 @@ public final class StageWorker: Sendable {
         public var shutdownTimeout: Duration
         /// First and longest pause between reconnection attempts.
         public var reconnectDelay: ClosedRange<Duration>
+        /// How long the first connection is retried while the broker cannot be reached (it may be
+        /// starting, or restarting); a refused login or a conflicting queue fails at once.
+        public var brokerWait: Duration
         /// How often the queues' depths and consumers are read for the metrics; nil: never.
         public var queueReadingInterval: Duration?
         /// A handler still running after this long has its task recorded as started on its own, so
@@ -27,7 +30,7 @@ public final class StageWorker: Sendable {
 
         public init(amqp: AMQPConfiguration, topology: ParcelTopology, stages: [Stage] = Stage.allCases,
                     concurrency: Int = 16, shutdownTimeout: Duration = .seconds(30),
-                    reconnectDelay: ClosedRange<Duration> = .milliseconds(200) ... .seconds(5),
+                    reconnectDelay: ClosedRange<Duration> = .milliseconds(200) ... .seconds(5), brokerWait: Duration = .zero,
                     queueReadingInterval: Duration? = nil, recordStartedAfter: Duration = .milliseconds(50)) {
             self.amqp = amqp
             self.topology = topology
@@ -35,6 +38,7 @@ public final class StageWorker: Sendable {
             self.concurrency = max(1, concurrency)
             self.shutdownTimeout = shutdownTimeout
             self.reconnectDelay = reconnectDelay
+            self.brokerWait = brokerWait
             self.queueReadingInterval = queueReadingInterval
             self.recordStartedAfter = recordStartedAfter
         }
@@ -68,11 +72,13 @@ public final class StageWorker: Sendable {
     public var isReady: Bool { ready.withLock { $0 } }
 
     /// Works until the calling task is cancelled, then stops consuming, lets in-flight tasks finish
-    /// within the shutdown timeout, and returns. Connection losses are survived with reconnects;
-    /// the first connection's failure is thrown (a misconfiguration should not loop silently).
+    /// within the shutdown timeout, and returns. Connection losses are survived with reconnects. Before
+    /// the first connection, an absent broker is waited for up to `brokerWait`; then, or for any other
+    /// failure (a misconfiguration should not loop silently), the error is thrown.
     public func run() async throws {
         var delay = configuration.reconnectDelay.lowerBound
         var connectedOnce = false
+        let waitUntil = ContinuousClock.now + configuration.brokerWait
         while !Task.isCancelled {
             do {
                 try await session { connectedOnce = true; delay = self.configuration.reconnectDelay.lowerBound }
@@ -84,8 +90,21 @@ public final class StageWorker: Sendable {
                 logger.warning("lost the broker; reconnecting", metadata: ["error": "\(error)", "in": "\(delay)"])
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, configuration.reconnectDelay.upperBound)
+            } catch let error as AMQPError where !connectedOnce && Self.brokerAbsent(error) && ContinuousClock.now < waitUntil {
+                let left = (waitUntil - ContinuousClock.now).components.seconds
+                logger.warning("cannot reach the broker yet; trying again",
+                               metadata: ["error": "\(error)", "in": "\(delay)", "giving up in": "\(left) s"])
+                try? await Task.sleep(for: min(delay, max(.zero, waitUntil - ContinuousClock.now)))
+                delay = min(delay * 2, configuration.reconnectDelay.upperBound)
             }
         }
+    }
+
+    /// Nothing answers, or the node is going down (CONNECTION_FORCED): a broker that may yet come — not
+    /// a wrong password, an unknown vhost, a bad certificate or a conflicting queue, which no waiting fixes.
+    static func brokerAbsent(_ error: AMQPError) -> Bool {
+        [.connectionRefused, .unreachable, .timedOut, .connectionLost].contains(error.code)
+            || (error.code == .connectionClosedByBroker && error.replyCode == 320)
     }
 
     /// The broker went away, or the topology changed under us (a queue deleted, an exchange missing):

@@ -40,6 +40,12 @@ struct ParcelWorker: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds in-flight tasks may take to finish after SIGTERM.", valueName: "seconds"))
     var shutdownTimeout: Double = 30
 
+    @Option(help: ArgumentHelp(
+        "Seconds to keep trying at startup while the broker cannot be reached (0: exit at once).",
+        discussion: "A broker that is booting or restarting is waited for; a refused login or a conflicting queue exits at once.",
+        valueName: "seconds"))
+    var brokerWait: Double = 60
+
     @Option(help: ArgumentHelp("Simulated work per task: a time (5ms) or a range (5ms-20ms).", valueName: "time"))
     var stageTime = "0ms"
 
@@ -114,6 +120,7 @@ struct ParcelWorker: AsyncParsableCommand {
         let worker = StageWorker(
             configuration: .init(amqp: amqp, topology: topology, stages: chosen, concurrency: concurrency,
                                  shutdownTimeout: .milliseconds(Int64(shutdownTimeout * 1000)),
+                                 brokerWait: .milliseconds(Int64(max(0, brokerWait) * 1000)),
                                  queueReadingInterval: metrics == nil ? nil : .seconds(2)),
             processor: processor, logger: logger)
         readiness.worker.withLock { $0 = worker }

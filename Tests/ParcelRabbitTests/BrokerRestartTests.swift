@@ -63,6 +63,29 @@ struct BrokerRestartTests {
         try? FileManager.default.removeItem(at: fixture.directory)
     }
 
+    @Test("a worker started while the broker is down waits for it and starts working once it is up; without --broker-wait it exits 1 at once",
+          .timeLimit(.minutes(2)))
+    func workerWaitsForTheBroker() async throws {
+        let node = TestNode()
+        try await node.run("stop")
+        let fixture = try SubmitFixture.withMillisecondRetries()
+        let waiting = try WorkerProcess(fixture, arguments: ["--url", node.url, "--broker-wait", "90"], name: "waiting")
+        let impatient = try WorkerProcess(fixture, arguments: ["--url", node.url, "--broker-wait", "0"], name: "impatient")
+        #expect(await impatient.exitStatus(timeout: .seconds(20)) == 1)
+        #expect(impatient.output.contains("connection refused"), "\(impatient.output)")
+        try await Task.sleep(for: .seconds(1))
+        #expect(waiting.process.isRunning)
+        #expect(waiting.output.contains("cannot reach the broker yet"), "\(waiting.output)")
+
+        try await node.run("start")
+        let working = try await eventually(timeout: .seconds(60)) { waiting.output.contains("working") }
+        #expect(working, "\(waiting.output)")
+        await waiting.stop()
+        #expect(waiting.process.terminationStatus == 0)
+        try await node.run("stop")
+        try? FileManager.default.removeItem(at: fixture.directory)
+    }
+
     // In this suite, not beside the load-test ones: booting broker nodes one at a time keeps a
     // 2-core machine from timing out their starts.
     @Test("parcelctl loadtest with the broker node stopped and started mid-run: still every parcel final, none lost, none applied twice",
