@@ -77,7 +77,10 @@ public enum AMQPSettlement: Sendable, Hashable {
 }
 
 /// A message handed to a consumer. Settle it with ``ack()``, ``nack(requeue:)`` or ``reject(requeue:)``.
-public struct AMQPDelivery: Sendable {
+///
+/// A class: a delivery is passed along several steps and held until it is settled, and copying a
+/// reference is one retain where copying its fields would be a dozen.
+public final class AMQPDelivery: Sendable {
     public let body: Data
     public let properties: AMQPProperties
     public let deliveryTag: UInt64

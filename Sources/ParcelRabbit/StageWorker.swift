@@ -279,7 +279,7 @@ public final class StageWorker: Sendable {
                         for (index, (delivery, started)) in running.enumerated() {
                             handlers.addTask {
                                 let result = await self.processor.run(started.task)
-                                unfinished.finished(index)
+                                await unfinished.finished(index)
                                 settling.add(Settling.Item(
                                     delivery: delivery, stage: stage, received: received,
                                     step: .ran(TaskProcessor.Ran(started, body: delivery.body, result: result))))
@@ -333,12 +333,13 @@ public final class StageWorker: Sendable {
     private func recordStarted(_ unfinished: Unfinished) async {
         if unfinished.allFinished { return }
         try? await Task.sleep(for: configuration.recordStartedAfter)
-        let running = unfinished.remaining
-        guard !running.isEmpty else { return }
-        do {
-            try await processor.recordStarted(running)
-        } catch {
-            logger.warning("could not record running tasks as started", metadata: ["tasks": "\(running.count)", "error": "\(error)"])
+        await unfinished.recordRunning { running in
+            do {
+                try await self.processor.recordStarted(running)
+            } catch {
+                self.logger.warning("could not record running tasks as started",
+                                    metadata: ["tasks": "\(running.count)", "error": "\(error)"])
+            }
         }
     }
 
@@ -462,28 +463,53 @@ public final class StageWorker: Sendable {
     }
 }
 
-/// A batch's running tasks, until each handler returns.
+/// A batch's tasks while their handlers run, and the one "started" write for those that take long.
+///
+/// That write must reach the store before any of its tasks' outcomes: a "started" arriving after a
+/// "retrying" would move the parcel back to processing. So a handler that returns while the write
+/// for its task is under way waits for it before its outcome goes to be settled.
 final class Unfinished: Sendable {
+    private struct State {
+        var finished: [Bool]
+        var finishedCount = 0
+        /// Tasks in the "started" write.
+        var inWrite: [Bool]
+        var write: Task<Void, Never>?
+    }
+
     private let tasks: [TaskProcessor.Started]
-    private let done: Mutex<(flags: [Bool], count: Int)>
+    private let state: Mutex<State>
 
     init(_ tasks: [TaskProcessor.Started]) {
         self.tasks = tasks
-        done = Mutex((Array(repeating: false, count: tasks.count), 0))
+        state = Mutex(State(finished: Array(repeating: false, count: tasks.count),
+                            inWrite: Array(repeating: false, count: tasks.count)))
     }
 
-    func finished(_ index: Int) {
-        done.withLock {
-            $0.flags[index] = true
-            $0.count += 1
+    var allFinished: Bool { state.withLock { $0.finishedCount == tasks.count } }
+
+    /// Task `index`'s handler has returned; waits for a "started" write that holds it.
+    func finished(_ index: Int) async {
+        let write = state.withLock { state -> Task<Void, Never>? in
+            state.finished[index] = true
+            state.finishedCount += 1
+            return state.inWrite[index] ? state.write : nil
         }
+        await write?.value
     }
 
-    var allFinished: Bool { done.withLock { $0.count == tasks.count } }
-
-    /// The tasks whose handlers have not returned yet.
-    var remaining: [TaskProcessor.Started] {
-        done.withLock { done in tasks.indices.filter { !done.flags[$0] }.map { tasks[$0] } }
+    /// Writes the tasks still running with `record`, and waits for it; nothing when all have finished.
+    func recordRunning(_ record: @escaping @Sendable ([TaskProcessor.Started]) async -> Void) async {
+        let write = state.withLock { state -> Task<Void, Never>? in
+            let running = tasks.indices.filter { !state.finished[$0] }
+            guard !running.isEmpty else { return nil }
+            for index in running { state.inWrite[index] = true }
+            let started = running.map { tasks[$0] }
+            // Made under the lock, so a handler returning now already finds it.
+            state.write = Task { await record(started) }
+            return state.write
+        }
+        await write?.value
     }
 }
 
@@ -499,7 +525,8 @@ final class FirstError: Sendable {
 /// Deliveries whose handlers are done (or that needed none), waiting to be settled; the settling
 /// loop takes everything gathered so far at once.
 final class Settling: Sendable {
-    struct Item: Sendable {
+    /// A class, for the same reason as ``AMQPDelivery``: it moves through several arrays on its way.
+    final class Item: Sendable {
         enum Step: Sendable {
             case decided(TaskDecision)
             case ran(TaskProcessor.Ran)
@@ -509,6 +536,13 @@ final class Settling: Sendable {
         let stage: Stage
         let received: ContinuousClock.Instant
         let step: Step
+
+        init(delivery: AMQPDelivery, stage: Stage, received: ContinuousClock.Instant, step: Step) {
+            self.delivery = delivery
+            self.stage = stage
+            self.received = received
+            self.step = step
+        }
     }
 
     private struct State {

@@ -47,7 +47,7 @@ struct TaskScanningTests {
 
     @Test("a damaged task is never accepted by the fast path unless the thorough reading accepts it the same")
     func damagedTasks() {
-        var random = SplitMix(seed: 2026)
+        var random = SplitMix64(seed: 2026)
         let bodies = Self.tasks(40).map { Array($0.encoded()) }
         // Damage that keeps the JSON well formed, and so gets past the parser to the field rules.
         let replacements: [(String, String)] = [
@@ -89,22 +89,5 @@ struct TaskScanningTests {
         #expect(checked > 2_000)
         // Some damage leaves a valid task (a digit changed inside a name): those must agree too.
         #expect(scanned > 0)
-    }
-}
-
-/// A small seeded generator, so a failure can be replayed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
