@@ -30,7 +30,6 @@ private struct TaskFields {
     var submittedAt: Date?
     var parcel: ParcelFields?
     var payload: StagePayload?
-    var payloadKeys = 0
 
     mutating func read(_ key: UnsafeRawBufferPointer, from scanner: inout JSONScanner) -> Bool {
         switch key {
@@ -48,42 +47,29 @@ private struct TaskFields {
             return true
         case "payload":
             var read = StagePayload()
-            var keys = 0
-            guard payload == nil,
-                scanner.object({ scanner, key in Self.readPayload(key, into: &read, keys: &keys, from: &scanner) })
-            else { return false }
+            guard payload == nil, scanner.object({ Self.readPayload($1, into: &read, from: &$0) }) else { return false }
             payload = read
-            payloadKeys = keys
             return true
         default: return false
         }
     }
 
-    /// One of the payload's fields; `keys` gets a bit per field read (in ``StagePayload/keyOrder``).
-    static func readPayload(_ key: UnsafeRawBufferPointer, into payload: inout StagePayload, keys: inout Int,
+    /// One of the payload's fields (each may come once).
+    static func readPayload(_ key: UnsafeRawBufferPointer, into payload: inout StagePayload,
                             from scanner: inout JSONScanner) -> Bool {
-        guard let position = StagePayload.keyOrder.firstIndex(where: { key == $0 }), keys & (1 << position) == 0 else {
-            return false
-        }
-        keys |= 1 << position
-        switch position {
-        case 0: payload.collectedAt = scanner.timestamp()
-        case 1:
-            guard let point = scanner.string() else { return false }
+        switch key {
+        case "collected_at": return payload.collectedAt == nil && scanner.timestamp().map { payload.collectedAt = $0 } != nil
+        case "packed_at": return payload.packedAt == nil && scanner.timestamp().map { payload.packedAt = $0 } != nil
+        case "inspected_at": return payload.inspectedAt == nil && scanner.timestamp().map { payload.inspectedAt = $0 } != nil
+        case "box":
+            return payload.box == nil && scanner.string().flatMap(StagePayload.Box.init(rawValue:)).map { payload.box = $0 } != nil
+        case "collection_point":
+            guard payload.collectionPoint == nil, let point = scanner.string() else { return false }
             var issues: [ParcelValidationIssue] = []
             Parcel.checkText(point, "payload.collection_point", &issues)
-            guard issues.isEmpty else { return false }
             payload.collectionPoint = point
-            return true
-        case 2: payload.packedAt = scanner.timestamp()
-        case 3: payload.box = scanner.string().flatMap(StagePayload.Box.init(rawValue:))
-        default: payload.inspectedAt = scanner.timestamp()
-        }
-        switch position {
-        case 0: return payload.collectedAt != nil
-        case 2: return payload.packedAt != nil
-        case 3: return payload.box != nil
-        default: return payload.inspectedAt != nil
+            return issues.isEmpty
+        default: return false
         }
     }
 
@@ -93,9 +79,7 @@ private struct TaskFields {
             let createdAt, let submittedAt, let parcel = parcel?.parcel(), let payload,
             parcelID == parcel.id, taskID == TaskEnvelope.taskID(parcelID: parcel.id, stage: stage)
         else { return nil }
-        for key in StagePayload.requiredKeys(for: stage) {
-            guard let position = StagePayload.keyOrder.firstIndex(of: key), payloadKeys & (1 << position) != 0 else { return nil }
-        }
+        guard StagePayload.requiredKeys(for: stage).allSatisfy(payload.has) else { return nil }
         return TaskEnvelope(parcel: parcel, stage: stage, attempt: attempt, createdAt: createdAt,
                             submittedAt: submittedAt, payload: payload)
     }
@@ -164,21 +148,22 @@ private struct ParcelFields {
 }
 
 extension StagePayload {
-    /// The payload's keys, in the order a scan numbers them.
-    static let keyOrder = ["collected_at", "collection_point", "packed_at", "box", "inspected_at"]
+    /// Whether the field with this JSON key is there.
+    func has(_ key: String) -> Bool {
+        switch key {
+        case "collected_at": collectedAt != nil
+        case "collection_point": collectionPoint != nil
+        case "packed_at": packedAt != nil
+        case "box": box != nil
+        case "inspected_at": inspectedAt != nil
+        default: false
+        }
+    }
 }
 
 /// Matches a key's bytes against a field name in a `switch`.
 private func ~= (name: StaticString, key: UnsafeRawBufferPointer) -> Bool {
-    key == name
-}
-
-private func == (key: UnsafeRawBufferPointer, name: StaticString) -> Bool {
     key.count == name.utf8CodeUnitCount && (key.count == 0 || memcmp(key.baseAddress!, name.utf8Start, key.count) == 0)
-}
-
-private func == (key: UnsafeRawBufferPointer, name: String) -> Bool {
-    key.elementsEqual(name.utf8)
 }
 
 /// Reads JSON token by token from bytes, for values of a known shape: objects member by member,
