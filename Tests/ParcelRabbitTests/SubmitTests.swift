@@ -68,11 +68,15 @@ struct SubmitTests {
         let connection = try await Broker.connect()
         let channel = try await connection.openChannel()
         try await channel.enableConfirms()
-        let submitter = ParcelSubmitter(channel: channel, store: store, topology: fixture.topology)
+        // Told as each chunk goes to the broker (the load test's clock starts at the first).
+        let publishes = Events()
+        let submitter = ParcelSubmitter(channel: channel, store: store, topology: fixture.topology,
+                                        publishing: { publishes.append("chunk") })
         let parcels = SubmitFixture.parcels(1_000)
 
         let report = try await submitter.submit(parcels)
         #expect(report.queued.count == 1_000 && report.failed.isEmpty && report.alreadySubmitted.isEmpty)
+        #expect(publishes.list.count == 4)  // chunks of 250
         #expect(try await fixture.collectionDepth() == 1_000)
         #expect(try await store.countsByState() == [.queued: 1_000])
         let first = try #require(try await store.record("P-0"))
@@ -82,6 +86,7 @@ struct SubmitTests {
         let again = try await submitter.submit(parcels)
         #expect(again.queued.isEmpty)
         #expect(again.alreadySubmitted.count == 1_000)
+        #expect(publishes.list.count == 4, "nothing to publish, so no publish begins")
         #expect(try await fixture.collectionDepth() == 1_000)
 
         // What is on the queue is what the schema describes: a valid collection task per parcel.
