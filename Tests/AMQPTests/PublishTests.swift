@@ -42,6 +42,28 @@ struct PublishTests {
 }
 
 extension PublishTests {
+    @Test("a request sent in the same wake-up as publishes gets its answer at once (corked writes are uncorked for it)")
+    func requestBesidePublishes() async throws {
+        let connection = try await TestBroker.connect()
+        let channel = try await connection.openChannel()
+        let queue = TestBroker.unique("cork")
+        try await channel.declareQueue(queue, options: AMQPQueueOptions(durable: false, autoDelete: false))
+        try await channel.enableConfirms()
+        let began = ContinuousClock.now
+        for round in 1...10 {
+            // Queued together: the publish and the request reach the connection thread in one batch.
+            async let published: Void = channel.publish(
+                AMQPOutboundMessage(routingKey: queue, body: Data("\(round)".utf8), properties: AMQPProperties()))
+            async let state = channel.queueState(queue)
+            _ = try await (published, state)
+        }
+        // Held back by TCP_CORK, each request would wait the kernel's 200 ms before leaving: 2 s.
+        #expect(ContinuousClock.now - began < .seconds(1.5))
+        #expect(try await channel.queueState(queue).messageCount == 10)
+        #expect(try await channel.deleteQueue(queue) == 10)
+        await connection.close()
+    }
+
     @Test("10,000 pipelined confirmed publishes are all acked and all in the queue")
     func pipelinedConfirms() async throws {
         let connection = try await TestBroker.connect()
