@@ -30,7 +30,7 @@ struct WorkerFixture {
 
     static func start(retryDelays: [Duration] = [.milliseconds(100), .milliseconds(300)], maxAttempts: Int = 5,
                       handlers: [Stage: any StageHandler] = [:], url: String = Broker.url,
-                      connectionName: String = "test worker",
+                      connectionName: String = "test worker", storeFaults: StoreFaults? = nil,
                       submit given: SubmitFixture? = nil) async throws -> WorkerFixture {
         var submit = try given ?? SubmitFixture()
         submit.topology.retryDelays = retryDelays
@@ -38,7 +38,7 @@ struct WorkerFixture {
         let store = try await SQLiteStatusStore.open(path: submit.storePath)
         var all: [Stage: any StageHandler] = [:]
         for stage in Stage.allCases { all[stage] = handlers[stage] ?? SimulatedStageHandler(stage: stage, seed: 7) }
-        let processor = TaskProcessor(store: store, handlers: all,
+        let processor = TaskProcessor(store: storeFaults.map { FaultyStore(store, faults: $0) } ?? store, handlers: all,
                                       retry: RetryPolicy(maxAttempts: maxAttempts, delays: retryDelays), worker: "test")
         let worker = StageWorker(
             configuration: .init(amqp: try AMQPConfiguration(url: url, connectionName: connectionName),
@@ -105,6 +105,21 @@ struct WorkerTests {
         #expect(try await fixture.waitUntilFinal((parcels + later).map(\.id)))
         try await fixture.submit.checkAllFinalAndAppliedOnce(parcels + later)
         #expect(fixture.worker.counts.reconnects >= 1)
+        try await fixture.stop()
+    }
+
+    @Test("the store fails now and then under the worker: the batches go back to their queue, and every parcel still ends final, once",
+          .timeLimit(.minutes(1)))
+    func storeFailures() async throws {
+        // The 2nd and 5th batch reads and the 3rd and 6th writes fail, as a locked or full disk would.
+        let faults = StoreFaults(failingReads: [2, 5], failingWrites: [3, 6])
+        let fixture = try await WorkerFixture.start(storeFaults: faults)
+        let parcels = SubmitFixture.parcels(60)
+        try await fixture.submitParcels(parcels)
+        #expect(try await fixture.waitUntilFinal(parcels.map(\.id)))
+        try await fixture.submit.checkAllFinalAndAppliedOnce(parcels)
+        #expect(faults.failed == 4)
+        #expect(fixture.worker.counts.requeued > 0)
         try await fixture.stop()
     }
 
@@ -237,4 +252,59 @@ struct WorkerTests {
         #expect(try await eventually(timeout: .seconds(10)) { (worker.worker.counts.outcomes[.duplicate] ?? 0) >= 1 })
         try await worker.stop()
     }
+}
+
+/// Which of a worker's store calls fail (counted from 1, reads and writes apart).
+final class StoreFaults: Sendable {
+    private let counts = Mutex((reads: 0, writes: 0, failed: 0))
+    let failingReads: Set<Int>
+    let failingWrites: Set<Int>
+
+    init(failingReads: Set<Int>, failingWrites: Set<Int>) {
+        self.failingReads = failingReads
+        self.failingWrites = failingWrites
+    }
+
+    var failed: Int { counts.withLock { $0.failed } }
+
+    func check(write: Bool) throws {
+        let fail = counts.withLock { counts in
+            if write { counts.writes += 1 } else { counts.reads += 1 }
+            let fail = write ? failingWrites.contains(counts.writes) : failingReads.contains(counts.reads)
+            if fail { counts.failed += 1 }
+            return fail
+        }
+        if fail { throw StatusStoreError("test", "injected failure (disk I/O error)") }
+    }
+}
+
+/// The real store, with the batch reads and writes a worker makes failing as `faults` says.
+struct FaultyStore: StatusStore {
+    let inner: any StatusStore
+    let faults: StoreFaults
+
+    init(_ inner: any StatusStore, faults: StoreFaults) {
+        self.inner = inner
+        self.faults = faults
+    }
+
+    func progress(_ parcelIDs: [String]) async throws -> [String: ParcelProgress] {
+        try faults.check(write: false)
+        return try await inner.progress(parcelIDs)
+    }
+
+    func apply(_ changes: [StatusChange]) async throws -> [TransitionOutcome] {
+        try faults.check(write: true)
+        return try await inner.apply(changes)
+    }
+
+    func submit(_ parcels: [Parcel], at time: Date) async throws -> SubmitOutcome { try await inner.submit(parcels, at: time) }
+    func record(_ parcelID: String) async throws -> ParcelRecord? { try await inner.record(parcelID) }
+    func history(_ parcelID: String) async throws -> [ParcelEvent] { try await inner.history(parcelID) }
+    func countsByState(idPrefix: String?) async throws -> [ParcelStatus.State: Int] { try await inner.countsByState(idPrefix: idPrefix) }
+    func snapshot(period: DateInterval, recentSince: Date) async throws -> StoreSnapshot {
+        try await inner.snapshot(period: period, recentSince: recentSince)
+    }
+    func deliveredCount(in interval: DateInterval) async throws -> Int { try await inner.deliveredCount(in: interval) }
+    func audit(idPrefix: String?) async throws -> StoreAudit { try await inner.audit(idPrefix: idPrefix) }
 }
