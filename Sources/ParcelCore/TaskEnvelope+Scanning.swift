@@ -33,13 +33,13 @@ private struct TaskFields {
 
     mutating func read(_ key: UnsafeRawBufferPointer, from scanner: inout JSONScanner) -> Bool {
         switch key {
-        case "schema_version": return version == nil && scanner.integer().map { version = $0 } != nil
-        case "task_id": return taskID == nil && scanner.string().map { taskID = $0 } != nil
-        case "parcel_id": return parcelID == nil && scanner.string().map { parcelID = $0 } != nil
-        case "stage": return stage == nil && scanner.string().flatMap(Stage.init(rawValue:)).map { stage = $0 } != nil
-        case "attempt": return attempt == nil && scanner.integer().map { attempt = $0 } != nil
-        case "created_at": return createdAt == nil && scanner.timestamp().map { createdAt = $0 } != nil
-        case "submitted_at": return submittedAt == nil && scanner.timestamp().map { submittedAt = $0 } != nil
+        case "schema_version": return once(&version, scanner.integer())
+        case "task_id": return once(&taskID, scanner.string())
+        case "parcel_id": return once(&parcelID, scanner.string())
+        case "stage": return once(&stage, scanner.string().flatMap(Stage.init(rawValue:)))
+        case "attempt": return once(&attempt, scanner.integer())
+        case "created_at": return once(&createdAt, scanner.timestamp())
+        case "submitted_at": return once(&submittedAt, scanner.timestamp())
         case "parcel":
             var fields = ParcelFields()
             guard parcel == nil, scanner.object({ fields.read($1, from: &$0) }) else { return false }
@@ -58,11 +58,11 @@ private struct TaskFields {
     static func readPayload(_ key: UnsafeRawBufferPointer, into payload: inout StagePayload,
                             from scanner: inout JSONScanner) -> Bool {
         switch key {
-        case "collected_at": return payload.collectedAt == nil && scanner.timestamp().map { payload.collectedAt = $0 } != nil
-        case "packed_at": return payload.packedAt == nil && scanner.timestamp().map { payload.packedAt = $0 } != nil
-        case "inspected_at": return payload.inspectedAt == nil && scanner.timestamp().map { payload.inspectedAt = $0 } != nil
+        case "collected_at": return once(&payload.collectedAt, scanner.timestamp())
+        case "packed_at": return once(&payload.packedAt, scanner.timestamp())
+        case "inspected_at": return once(&payload.inspectedAt, scanner.timestamp())
         case "box":
-            return payload.box == nil && scanner.string().flatMap(StagePayload.Box.init(rawValue:)).map { payload.box = $0 } != nil
+            return once(&payload.box, scanner.string().flatMap(StagePayload.Box.init(rawValue:)))
         case "collection_point":
             guard payload.collectionPoint == nil, let point = scanner.string() else { return false }
             var issues: [ParcelValidationIssue] = []
@@ -99,9 +99,9 @@ private struct ParcelFields {
 
     mutating func read(_ key: UnsafeRawBufferPointer, from scanner: inout JSONScanner) -> Bool {
         switch key {
-        case "id": return id == nil && scanner.string().map { id = $0 } != nil
-        case "weight_grams": return weight == nil && scanner.integer().map { weight = $0 } != nil
-        case "origin": return origin == nil && scanner.string().map { origin = $0 } != nil
+        case "id": return once(&id, scanner.string())
+        case "weight_grams": return once(&weight, scanner.integer())
+        case "origin": return once(&origin, scanner.string())
         case "sender":
             guard senderName == nil, let (name, relationText) = Self.pair("name", "relation", from: &scanner, value: { $0.string() }),
                 let relation = Relation(rawValue: relationText) else { return false }
@@ -128,8 +128,8 @@ private struct ParcelFields {
         var b: Value?
         let read = scanner.object { scanner, key in
             switch key {
-            case first: return a == nil && value(&scanner).map { a = $0 } != nil
-            case second: return b == nil && value(&scanner).map { b = $0 } != nil
+            case first: return once(&a, value(&scanner))
+            case second: return once(&b, value(&scanner))
             default: return false
             }
         }
@@ -159,6 +159,13 @@ extension StagePayload {
         default: false
         }
     }
+}
+
+/// Sets `field` to `value` if the field was not read before and the value could be read.
+private func once<Value>(_ field: inout Value?, _ value: Value?) -> Bool {
+    guard field == nil, let value else { return false }
+    field = value
+    return true
 }
 
 /// Matches a key's bytes against a field name in a `switch`.
