@@ -102,6 +102,10 @@ public actor SQLiteStatusStore: StatusStore {
             var current = try progress(of: changes.map(\.parcelID), operation: operation)
             var outcomes: [TransitionOutcome] = []
             outcomes.reserveCapacity(changes.count)
+            // Each changed parcel's row is written once, with where it ends and when: a worker's batch
+            // holds two changes per task ("started" and the outcome), and a row update is the dear part.
+            var changed: [(parcelID: String, at: Int64)] = []
+            var changedAt: [String: Int] = [:]
             for change in changes {
                 guard var stored = current[change.parcelID] else {
                     outcomes.append(.unknownParcel)
@@ -111,16 +115,24 @@ public actor SQLiteStatusStore: StatusStore {
                 let (next, outcome) = stored.progress.applying(change.transition)
                 outcomes.append(outcome)
                 guard outcome == .applied else { continue }
-                let lastError = change.transition.lastError(keeping: stored.lastError)
+                stored.lastError = change.transition.lastError(keeping: stored.lastError)
                 stored.progress = next
-                stored.lastError = lastError
                 current[change.parcelID] = stored
-                try connection.execute(SQL.updateProgress,
-                                       StoredProgress.columns(next, lastError: lastError, at: change.at.unixMilliseconds,
-                                                              parcelID: change.parcelID),
-                                       operation: operation)
+                if let position = changedAt[change.parcelID] {
+                    changed[position].at = change.at.unixMilliseconds
+                } else {
+                    changedAt[change.parcelID] = changed.count
+                    changed.append((change.parcelID, change.at.unixMilliseconds))
+                }
                 let event = ParcelEvent(change.transition, parcelID: change.parcelID, worker: change.worker, at: change.at)
                 try connection.execute(SQL.insertEvent, event.columns, operation: operation)
+            }
+            for (parcelID, at) in changed {
+                let stored = current[parcelID]!
+                try connection.execute(SQL.updateProgress,
+                                       StoredProgress.columns(stored.progress, lastError: stored.lastError, at: at,
+                                                              parcelID: parcelID),
+                                       operation: operation)
             }
             return outcomes
         }

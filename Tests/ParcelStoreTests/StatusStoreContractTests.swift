@@ -286,6 +286,34 @@ struct StatusStoreContractTests {
         }
     }
 
+    @Test("several changes to one parcel in one call: each seen by the next, the row ends at the last, every step in the history",
+          arguments: StoreKind.allCases)
+    func severalChangesToOneParcel(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            _ = try await store.submit([parcel("A"), parcel("B")], at: moment(0))
+            try await store.applyAll([.queued(.collection)], to: "A", from: 1)
+            try await store.applyAll([.queued(.collection)], to: "B", from: 1)
+            // As a worker's batch has them: "started" and the outcome per task, two parcels interleaved.
+            let changes = [
+                StatusChange("A", .started(.collection, attempt: 1), worker: "w", at: moment(2)),
+                StatusChange("B", .started(.collection, attempt: 1), worker: "w", at: moment(2)),
+                StatusChange("A", .completed(.collection), worker: "w", at: moment(3)),
+                StatusChange("B", .retrying(.collection, attempt: 1, error: "scanner busy"), worker: "w", at: moment(4)),
+                StatusChange("A", .started(.collection, attempt: 1), worker: "w", at: moment(5)),
+                StatusChange("A", .started(.packaging, attempt: 1), worker: "w", at: moment(6)),
+            ]
+            #expect(try await store.apply(changes) == [.applied, .applied, .applied, .applied, .stale, .applied])
+            let a = try #require(try await store.record("A"))
+            #expect(a.progress == ParcelProgress(status: .processing(.packaging), stagesDone: 1, attempts: 1))
+            #expect(a.updatedAt == moment(6))
+            let b = try #require(try await store.record("B"))
+            #expect(b.status == .retrying(.collection) && b.lastError == "scanner busy" && b.updatedAt == moment(4))
+            #expect(try await store.history("A").map(\.kind) == [.submitted, .queued, .started, .completed, .started])
+            #expect(try await store.history("B").map(\.kind) == [.submitted, .queued, .started, .retrying])
+            #expect(try await store.countsByState() == [.processing: 1, .retrying: 1])
+        }
+    }
+
     @Test("countsByState counts every parcel once, by state", arguments: StoreKind.allCases)
     func counts(_ kind: StoreKind) async throws {
         try await withStore(kind) { store in
