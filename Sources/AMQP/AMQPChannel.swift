@@ -125,18 +125,25 @@ public struct AMQPChannel: Sendable {
     }
 
     /// Starts a consumer. Iterate the result to receive deliveries; settle each one unless `autoAck`.
+    /// Deliveries whose announced body is larger than `maxBodySize` are never assembled: they arrive
+    /// without a body, with ``AMQPDelivery/refusal`` saying why, and must still be settled.
     public func consume(queue: String, consumerTag: String = "", exclusive: Bool = false, autoAck: Bool = false,
-                        arguments: AMQPTable = [:]) async throws(AMQPError) -> AMQPConsumer {
+                        arguments: AMQPTable = [:],
+                        maxBodySize: Int = AMQPLimits.defaultMaxBodySize) async throws(AMQPError) -> AMQPConsumer {
         let (tag, buffer) = try await perform { loop, handle throws(AMQPError) in
             try loop.consume(handle, queue: queue, tag: consumerTag, exclusive: exclusive, autoAck: autoAck,
-                             arguments: arguments)
+                             arguments: arguments, maxBodySize: maxBodySize)
         }
         return AMQPConsumer(channel: self, tag: tag, buffer: buffer)
     }
 
-    /// Takes one message from a queue if there is one (`basic.get`).
-    public func get(queue: String, autoAck: Bool = false) async throws(AMQPError) -> AMQPDelivery? {
-        try await perform { loop, handle throws(AMQPError) in try loop.get(handle, queue: queue, autoAck: autoAck) }
+    /// Takes one message from a queue if there is one (`basic.get`); a body larger than `maxBodySize`
+    /// is refused as by ``consume(queue:consumerTag:exclusive:autoAck:arguments:maxBodySize:)``.
+    public func get(queue: String, autoAck: Bool = false,
+                    maxBodySize: Int = AMQPLimits.defaultMaxBodySize) async throws(AMQPError) -> AMQPDelivery? {
+        try await perform { loop, handle throws(AMQPError) in
+            try loop.get(handle, queue: queue, autoAck: autoAck, maxBodySize: maxBodySize)
+        }
     }
 
     func cancel(consumerTag: String) async throws(AMQPError) {

@@ -14,7 +14,14 @@ public struct AMQPConfiguration: Sendable {
     public var requestTimeout: Duration = .seconds(30)
     /// Defaults for `amqps://` endpoints; options in a URL's query win.
     public var tls = AMQPTLSOptions()
+    /// The largest frame to ask the broker for, from 4,096 bytes to ``AMQPLimits/maxFrameSize``
+    /// (0 or more asks for that maximum).
     public var frameMax: Int = 131_072
+
+    /// ``frameMax`` within the bounds the connection thread's stack is sized for.
+    var boundedFrameMax: Int {
+        frameMax <= 0 ? AMQPLimits.maxFrameSize : min(max(frameMax, 4096), AMQPLimits.maxFrameSize)
+    }
 
     public init(endpoints: [AMQPEndpoint], connectionName: String) {
         self.endpoints = endpoints

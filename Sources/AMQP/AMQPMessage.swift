@@ -89,10 +89,17 @@ public final class AMQPDelivery: Sendable {
     public let exchange: String
     public let routingKey: String
     public let consumerTag: String
+    /// The body's size as the broker announced it; larger than `body.count` only when the body was refused.
+    public let bodySize: Int
+    /// Set when the message broke a limit (``AMQPLimits``): its body or its headers were left out.
+    public let refusal: Refusal?
     let channel: ChannelHandle?
 
     init(body: Data, properties: AMQPProperties, deliveryTag: UInt64, redelivered: Bool, exchange: String,
-         routingKey: String, consumerTag: String, channel: ChannelHandle?) {
+         routingKey: String, consumerTag: String, channel: ChannelHandle?, bodySize: Int? = nil,
+         refusal: Refusal? = nil) {
+        self.bodySize = bodySize ?? body.count
+        self.refusal = refusal
         self.body = body
         self.properties = properties
         self.deliveryTag = deliveryTag
@@ -105,6 +112,13 @@ public final class AMQPDelivery: Sendable {
 
     /// The message's headers, or an empty table.
     public var headers: AMQPTable { properties.headers ?? [:] }
+
+    /// Why this delivery can no longer be settled (its channel or connection has closed, and the broker
+    /// gives it to another consumer), or nil while it can.
+    public var settleFailure: AMQPError? {
+        guard let channel else { return nil }
+        return channel.closedReason ?? channel.driver.closedError
+    }
 
     /// Acknowledge: the broker forgets the message. Contiguous acks are coalesced into one
     /// `multiple` ack on the wire. Throws when the channel is already known to be closed; the broker

@@ -102,8 +102,8 @@ public final class GroupCommitStore: StatusStore {
         try await inner.record(parcelID)
     }
 
-    public func progress(_ parcelIDs: [String]) async throws -> [String: ParcelProgress] {
-        try await inner.progress(parcelIDs)
+    public func check(_ parcels: [Parcel]) async throws -> [String: ParcelCheck] {
+        try await inner.check(parcels)
     }
 
     public func history(_ parcelID: String) async throws -> [ParcelEvent] {

@@ -56,10 +56,13 @@ public final class InMemoryStatusStore: StatusStore {
         state.withLock { $0.records[parcelID] }
     }
 
-    public func progress(_ parcelIDs: [String]) async throws -> [String: ParcelProgress] {
+    public func check(_ parcels: [Parcel]) async throws -> [String: ParcelCheck] {
         state.withLock { state in
-            var found: [String: ParcelProgress] = [:]
-            for id in parcelIDs { found[id] = state.records[id]?.progress }
+            var found: [String: ParcelCheck] = [:]
+            for parcel in parcels {
+                guard let record = state.records[parcel.id] else { continue }
+                found[parcel.id] = ParcelCheck(progress: record.progress, sameParcel: record.parcel == parcel)
+            }
             return found
         }
     }

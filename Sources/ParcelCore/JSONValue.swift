@@ -59,7 +59,8 @@ public struct JSONFieldReader {
             return nil
         }
         for extra in object.keys.filter({ !allowed.contains($0) }).sorted() {
-            fail(path.isEmpty ? extra : "\(path).\(extra)", "is not a known field")
+            let name = Echo.value(extra)
+            fail(path.isEmpty ? name : "\(path).\(name)", "is not a known field")
         }
         return object
     }

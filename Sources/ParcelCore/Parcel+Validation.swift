@@ -40,7 +40,7 @@ extension Parcel {
         } else if id.utf8.count > Self.maxIDLength {
             fail("id", "is longer than \(Self.maxIDLength) characters")
         } else if !id.unicodeScalars.allSatisfy(Self.isIDCharacter) || !Self.isAlphanumeric(id.unicodeScalars.first!) {
-            fail("id", "'\(id)' may hold only letters, digits, '.', '_' and '-', starting with a letter or digit")
+            fail("id", "\(Echo.quoted(id)) may hold only letters, digits, '.', '_' and '-', starting with a letter or digit")
         }
         Self.checkText(sender.name, "sender.name", &issues)
         Self.checkText(recipient.name, "recipient.name", &issues)

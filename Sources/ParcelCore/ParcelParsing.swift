@@ -49,7 +49,7 @@ public enum ParcelParsing {
         func number(_ column: String) -> Int? {
             guard let value = text(column) else { return nil }
             guard let number = Int(value.trimmingWhitespace()) else {
-                reader.fail(column, "expected a whole number, got \"\(value)\"")
+                reader.fail(column, "expected a whole number, got \"\(Echo.value(value))\"")
                 return nil
             }
             return number
@@ -74,7 +74,7 @@ public enum ParcelParsing {
     private static func parseRelation(_ text: String, _ reader: inout JSONFieldReader, field: String,
                                       lenient: Bool) -> Relation? {
         if let relation = Relation(rawValue: lenient ? text.trimmingWhitespace().lowercased() : text) { return relation }
-        reader.fail(field, "'\(text)' is not a known relation (one of \(Relation.allCases.map(\.rawValue).joined(separator: ", ")))")
+        reader.fail(field, "\(Echo.quoted(text)) is not a known relation (one of \(Relation.allCases.map(\.rawValue).joined(separator: ", ")))")
         return nil
     }
 

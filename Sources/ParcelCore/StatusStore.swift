@@ -17,9 +17,11 @@ public protocol StatusStore: Sendable {
     /// The parcel's record, or nil when no parcel has that id.
     func record(_ parcelID: String) async throws -> ParcelRecord?
 
-    /// Where each of these parcels stands, read without writing (an id the store does not know is
-    /// left out): a worker checks a batch of tasks with this before running them.
-    func progress(_ parcelIDs: [String]) async throws -> [String: ParcelProgress]
+    /// Where each of these parcels stands, and whether this copy of it is the one submitted, read
+    /// without writing (a parcel the store does not know is left out): a worker checks a batch of
+    /// tasks with this before running them. A task's parcel comes from whoever could publish it; the
+    /// store's copy is what was submitted.
+    func check(_ parcels: [Parcel]) async throws -> [String: ParcelCheck]
 
     /// The parcel's history, oldest first.
     func history(_ parcelID: String) async throws -> [ParcelEvent]
@@ -42,6 +44,19 @@ public protocol StatusStore: Sendable {
 }
 
 /// The history, checked: what ``StatusStore/audit()`` finds.
+/// What ``StatusStore/check(_:)`` found for one parcel.
+public struct ParcelCheck: Sendable, Hashable {
+    public var progress: ParcelProgress
+    /// False when the copy asked about differs from the submitted one: another recipient, facility,
+    /// contents or sender.
+    public var sameParcel: Bool
+
+    public init(progress: ParcelProgress, sameParcel: Bool) {
+        self.progress = progress
+        self.sameParcel = sameParcel
+    }
+}
+
 public struct StoreAudit: Sendable, Hashable {
     /// The parcels by state.
     public var counts: [ParcelStatus.State: Int] = [:]

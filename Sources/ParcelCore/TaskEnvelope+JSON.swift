@@ -4,8 +4,9 @@ import Foundation
 public struct TaskRejection: Error, Sendable, Hashable, CustomStringConvertible {
     public var reason: String
 
+    /// `reason` is cut to ``Echo/maxReasonBytes``.
     public init(_ reason: String) {
-        self.reason = reason
+        self.reason = Echo.reason(reason)
     }
 
     public var description: String { reason }
@@ -88,7 +89,7 @@ extension TaskEnvelope {
         if let text = reader.string(root, "stage") {
             stage = Stage(rawValue: text)
             if stage == nil {
-                reader.fail("stage", "'\(text)' is not a stage (collection, packaging, inspection, delivery)")
+                reader.fail("stage", "\(Echo.quoted(text)) is not a stage (collection, packaging, inspection, delivery)")
             }
         }
         let attempt = reader.integer(root, "attempt")
@@ -119,7 +120,7 @@ extension TaskEnvelope {
             if object["box"] != nil, let text = reader.string(object, "payload.box") {
                 payload.box = StagePayload.Box(rawValue: text)
                 if payload.box == nil {
-                    reader.fail("payload.box", "'\(text)' is not a box (envelope, small_box, large_box)")
+                    reader.fail("payload.box", "\(Echo.quoted(text)) is not a box (envelope, small_box, large_box)")
                 }
             }
             if let stage {
@@ -129,10 +130,10 @@ extension TaskEnvelope {
             }
         }
         if let parcel, let parcelID, parcelID != parcel.id {
-            reader.fail("parcel_id", "'\(parcelID)' differs from parcel.id '\(parcel.id)'")
+            reader.fail("parcel_id", "\(Echo.quoted(parcelID)) differs from parcel.id \(Echo.quoted(parcel.id))")
         }
         if let parcel, let stage, let taskID, taskID != Self.taskID(parcelID: parcel.id, stage: stage) {
-            reader.fail("task_id", "'\(taskID)' should be '\(Self.taskID(parcelID: parcel.id, stage: stage))'")
+            reader.fail("task_id", "\(Echo.quoted(taskID)) should be \(Echo.quoted(Self.taskID(parcelID: parcel.id, stage: stage)))")
         }
         guard reader.issues.isEmpty, let parcel, let stage, let attempt, let createdAt, let submittedAt else {
             return .failure(TaskRejection(reader.issues.map(\.description).joined(separator: "; ")))
@@ -144,7 +145,7 @@ extension TaskEnvelope {
     private static func timestamp(_ object: [String: JSONValue], _ path: String, _ reader: inout JSONFieldReader) -> Date? {
         guard let text = reader.string(object, path) else { return nil }
         guard let date = Timestamp.parse(text) else {
-            reader.fail(path, "'\(text)' is not an RFC 3339 time such as 2026-12-01T09:30:00.000Z")
+            reader.fail(path, "\(Echo.quoted(text)) is not an RFC 3339 time such as 2026-12-01T09:30:00.000Z")
             return nil
         }
         return date

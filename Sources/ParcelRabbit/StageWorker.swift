@@ -27,11 +27,14 @@ public final class StageWorker: Sendable {
         /// A handler still running after this long has its task recorded as started on its own, so
         /// the parcel shows as processing; quicker ones are recorded as started with their outcome.
         public var recordStartedAfter: Duration
+        /// First and longest pause between tries of a failing status store.
+        public var storeRetryDelay: ClosedRange<Duration>
 
         public init(amqp: AMQPConfiguration, topology: ParcelTopology, stages: [Stage] = Stage.allCases,
                     concurrency: Int = 16, shutdownTimeout: Duration = .seconds(30),
                     reconnectDelay: ClosedRange<Duration> = .milliseconds(200) ... .seconds(5), brokerWait: Duration = .zero,
-                    queueReadingInterval: Duration? = nil, recordStartedAfter: Duration = .milliseconds(50)) {
+                    queueReadingInterval: Duration? = nil, recordStartedAfter: Duration = .milliseconds(50),
+                    storeRetryDelay: ClosedRange<Duration> = .milliseconds(100) ... .seconds(5)) {
             self.amqp = amqp
             self.topology = topology
             self.stages = stages
@@ -41,6 +44,7 @@ public final class StageWorker: Sendable {
             self.brokerWait = brokerWait
             self.queueReadingInterval = queueReadingInterval
             self.recordStartedAfter = recordStartedAfter
+            self.storeRetryDelay = storeRetryDelay
         }
     }
 
@@ -49,6 +53,8 @@ public final class StageWorker: Sendable {
         public var outcomes: [TaskDecision.Outcome: Int] = [:]
         public var requeued = 0
         public var reconnects = 0
+        /// Store operations that failed and were tried again.
+        public var storeFailures = 0
     }
 
     let configuration: Configuration
@@ -296,36 +302,95 @@ public final class StageWorker: Sendable {
         if let ended { throw ended }
     }
 
-    /// Checks the deliveries against the store, in one read. On a store failure they go back to their
-    /// queue (after a pause, so a store outage does not spin) and none is returned.
+    /// Checks the deliveries against the store, in one read. While the store fails they are held,
+    /// unacknowledged, and the store is tried again (``untilStoreAnswers(_:tasks:_:)``); if the
+    /// session ends meanwhile, none is returned and the broker gives them to another consumer.
     private func begin(_ deliveries: ArraySlice<AMQPDelivery>, stage: Stage, slots: Slots) async
         -> [(AMQPDelivery, TaskProcessor.Begun)]
     {
         metrics.started(stage, count: deliveries.count)
-        do {
-            var regular: [AMQPDelivery] = []
-            var begun: [(AMQPDelivery, TaskProcessor.Begun)] = []
-            for delivery in deliveries {
-                // Quorum queues count returned deliveries; on the last one the limit allows, the task
-                // is quarantined instead of run.
-                if let returned = delivery.headers["x-delivery-count"]?.intValue,
-                    returned >= configuration.topology.deliveryLimit {
-                    begun.append((delivery, .decided(try await processor.quarantine(
-                        body: delivery.body, queueStage: stage, deliveries: returned + 1))))
-                } else {
-                    regular.append(delivery)
-                }
+        var regular: [AMQPDelivery] = []
+        var refused: [(AMQPDelivery, TaskProcessor.Begun)] = []
+        var quarantined: [(delivery: AMQPDelivery, deliveries: Int)] = []
+        for delivery in deliveries {
+            if let refusal = delivery.refusal {
+                refused.append((delivery, .decided(Self.refused(delivery, refusal, stage: stage))))
+            } else if let returned = Self.returnedCount(delivery, limit: configuration.topology.deliveryLimit),
+                returned >= configuration.topology.deliveryLimit {
+                // On the last delivery the queue's limit allows, the task is quarantined instead of run.
+                quarantined.append((delivery, returned + 1))
+            } else {
+                regular.append(delivery)
             }
-            let started = try await processor.begin(regular.map { TaskProcessor.Arrival(body: $0.body, queueStage: stage) })
-            return begun + zip(regular, started).map { ($0, $1) }
-        } catch {
-            logger.error("status store error; the tasks go back to their queue",
-                         metadata: ["stage": "\(stage)", "tasks": "\(deliveries.count)", "error": "\(error)"])
-            try? await Task.sleep(for: .seconds(1))
-            for delivery in deliveries { requeue(delivery, stage: stage) }
-            slots.release(deliveries.count)
-            return []
         }
+        let checked = await untilStoreAnswers(stage, tasks: Array(deliveries)) { () async throws -> [(AMQPDelivery, TaskProcessor.Begun)] in
+            var begun: [(AMQPDelivery, TaskProcessor.Begun)] = []
+            for (delivery, count) in quarantined {
+                begun.append((delivery, .decided(try await self.processor.quarantine(
+                    body: delivery.body, queueStage: stage, deliveries: count))))
+            }
+            let started = try await self.processor.begin(regular.map { TaskProcessor.Arrival(body: $0.body, queueStage: stage) })
+            return begun + zip(regular, started).map { ($0, $1) }
+        }
+        guard let checked else {
+            for delivery in quarantined.map(\.delivery) + regular { requeue(delivery, stage: stage) }
+            slots.release(deliveries.count - refused.count)
+            return refused
+        }
+        return refused + checked
+    }
+
+    /// How many times the broker returned this delivery to its queue, from the quorum queue's
+    /// `x-delivery-count`, clamped to `0...limit`. Only on a redelivery: anyone who can publish can
+    /// write that header on a first delivery.
+    static func returnedCount(_ delivery: AMQPDelivery, limit: Int) -> Int? {
+        guard delivery.redelivered, let count = delivery.headers["x-delivery-count"]?.intValue else { return nil }
+        return min(max(count, 0), limit)
+    }
+
+    /// A delivery the AMQP layer refused (its body or headers were over the limits): dead-lettered as
+    /// invalid through a small copy that carries no body.
+    static func refused(_ delivery: AMQPDelivery, _ refusal: AMQPDelivery.Refusal, stage: Stage) -> TaskDecision {
+        TaskDecision(outcome: .deadLettered, publish: .deadLetter(DeadLetter(
+            body: Data(), stage: stage, parcelID: nil, attempts: 0, kind: .invalid, reason: refusal.description)))
+    }
+
+    /// Runs a store operation for `tasks` until it succeeds. A failing store is waited out with the
+    /// deliveries held unacknowledged: requeueing them would count against each queue's delivery limit
+    /// and turn an outage into poison. Nil when the deliveries can no longer be settled (the session
+    /// ended: the broker hands them to another consumer), so there is nothing left to do for them.
+    private func untilStoreAnswers<T>(_ stage: Stage?, tasks: [AMQPDelivery],
+                                      _ operation: () async throws -> T) async -> T? {
+        var delay = configuration.storeRetryDelay.lowerBound
+        var failures = 0
+        while true {
+            do {
+                let result = try await operation()
+                if failures > 0 {
+                    logger.warning("the status store answers again", metadata: [
+                        "stage": "\(stage?.rawValue ?? "all")", "tasks": "\(tasks.count)", "failures": "\(failures)"])
+                }
+                return result
+            } catch {
+                failures += 1
+                if tasks.contains(where: { $0.settleFailure != nil }) { return nil }
+                if failures == 1 || failures.isMultiple(of: 10) {
+                    logger.error("status store error; holding the tasks and trying again", metadata: [
+                        "stage": "\(stage?.rawValue ?? "all")", "tasks": "\(tasks.count)", "error": "\(error)",
+                        "failures": "\(failures)", "in": "\(delay)"])
+                }
+                metrics.storeFailed()
+                counters.withLock { $0.storeFailures += 1 }
+                // Not cut short by a graceful shutdown, which waits for these tasks.
+                await Self.pause(for: delay)
+                delay = min(delay * 2, configuration.storeRetryDelay.upperBound)
+            }
+        }
+    }
+
+    /// Sleeps for `duration` even when the calling task is cancelled.
+    static func pause(for duration: Duration) async {
+        await Task.detached { try? await Task.sleep(for: duration) }.value
     }
 
     /// Once `recordStartedAfter` has passed (or the worker is stopping), records the tasks whose
@@ -360,21 +425,18 @@ public final class StageWorker: Sendable {
         }
     }
 
-    /// What each item leads to: the handlers' outcomes recorded in one transaction. On a store failure
-    /// those items get nil (they go back to their queue) after a pause.
+    /// What each item leads to: the handlers' outcomes recorded in one transaction, tried until the
+    /// store answers. Nil for items whose deliveries can no longer be settled.
     private func finish(_ items: [Settling.Item]) async -> [TaskDecision?] {
         let ran = items.compactMap { item -> TaskProcessor.Ran? in
             if case .ran(let ran) = item.step { ran } else { nil }
         }
         var finished: [TaskDecision]?
         if !ran.isEmpty {
-            do {
-                finished = try await processor.finish(ran)
-            } catch {
-                logger.error("status store error; the tasks go back to their queue",
-                             metadata: ["tasks": "\(ran.count)", "error": "\(error)"])
-                try? await Task.sleep(for: .seconds(1))
+            let deliveries = items.compactMap { item -> AMQPDelivery? in
+                if case .ran = item.step { item.delivery } else { nil }
             }
+            finished = await untilStoreAnswers(nil, tasks: deliveries) { try await self.processor.finish(ran) }
         }
         var next = 0
         return items.map { item in

@@ -15,6 +15,11 @@ enum SQL {
     static let selectProgressOfOne = """
         SELECT state, stage, stages_done, attempts, last_error, '' FROM parcels WHERE parcel_id = ?
         """
+    /// A parcel's progress, and whether the copy given (?2, as ``TaskEnvelope/encode(_:)`` writes it) is
+    /// the one submitted.
+    static let checkOne = """
+        SELECT state, stage, stages_done, attempts, last_error, '', parcel_json = ?2 FROM parcels WHERE parcel_id = ?1
+        """
     static let updateProgress = """
         UPDATE parcels SET state = ?, stage = ?, stages_done = ?, attempts = ?, last_error = ?, updated_at = ?
         WHERE parcel_id = ?

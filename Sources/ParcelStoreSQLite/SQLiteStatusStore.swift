@@ -151,13 +151,23 @@ public actor SQLiteStatusStore: StatusStore {
         return record
     }
 
-    public func progress(_ parcelIDs: [String]) throws(StatusStoreError) -> [String: ParcelProgress] {
+    public func check(_ parcels: [Parcel]) throws(StatusStoreError) -> [String: ParcelCheck] {
         executor.assertOnQueue()
-        let operation = "read the progress of \(parcelIDs.count) parcel(s)"
-        // One snapshot for the batch; a reader in WAL mode waits for no writer.
-        return try connection.transaction(operation, readOnly: true) { () throws(StatusStoreError) in
-            try progress(of: parcelIDs, operation: operation).mapValues(\.progress)
+        let operation = "check \(parcels.count) parcel(s)"
+        var checks: [String: ParcelCheck] = [:]
+        checks.reserveCapacity(parcels.count)
+        // One snapshot for the batch; a reader in WAL mode waits for no writer. One primary-key lookup
+        // per parcel through one prepared statement (see progress(of:operation:)).
+        try connection.transaction(operation, readOnly: true) { () throws(StatusStoreError) in
+            for parcel in parcels where checks[parcel.id] == nil {
+                let values: [SQLiteValue] = [.text(parcel.id), .text(TaskEnvelope.encode(parcel))]
+                try connection.execute(SQL.checkOne, values, operation: operation) { row throws(StatusStoreError) in
+                    let stored = try StoredProgress(row, parcelID: parcel.id, operation: operation)
+                    checks[parcel.id] = ParcelCheck(progress: stored.progress, sameParcel: row.integer(6) == 1)
+                }
+            }
         }
+        return checks
     }
 
     public func history(_ parcelID: String) throws(StatusStoreError) -> [ParcelEvent] {

@@ -39,18 +39,30 @@ struct StatusStoreContractTests {
         }
     }
 
-    @Test("progress reads where each parcel stands without writing, and leaves out unknown ids",
+    @Test("check reads where each parcel stands without writing, leaves out unknown ids, and tells a copy that differs from the one submitted",
           arguments: StoreKind.allCases)
-    func progressRead(_ kind: StoreKind) async throws {
+    func checkRead(_ kind: StoreKind) async throws {
         try await withStore(kind) { store in
             _ = try await store.submit([parcel("P-1"), parcel("P-2")], at: moment(0))
             try await store.applyAll([.queued(.collection), .started(.collection, attempt: 1), .completed(.collection)],
                                      to: "P-1", from: 1)
-            let read = try await store.progress(["P-1", "P-2", "P-nope", "P-1"])
-            #expect(read == ["P-1": ParcelProgress(status: .queued(.packaging), stagesDone: 1, attempts: 0),
-                             "P-2": .submitted])
+            let read = try await store.check([parcel("P-1"), parcel("P-2"), parcel("P-nope"), parcel("P-1")])
+            #expect(read == ["P-1": ParcelCheck(progress: ParcelProgress(status: .queued(.packaging), stagesDone: 1, attempts: 0),
+                                                sameParcel: true),
+                             "P-2": ParcelCheck(progress: .submitted, sameParcel: true)])
             #expect(try await store.history("P-2").map(\.kind) == [.submitted])
-            #expect(try await store.progress([]) == [:])
+            #expect(try await store.check([]) == [:])
+
+            var elsewhere = parcel("P-1")
+            elsewhere.recipient.facility = "Somewhere else"
+            var heavier = parcel("P-2")
+            heavier.contents.drawings += 1
+            var sender = parcel("P-2")
+            sender.sender.name = "Someone Else"
+            for forged in [elsewhere, heavier, sender] {
+                #expect(try await store.check([forged])[forged.id]?.sameParcel == false, "\(forged)")
+            }
+            #expect(try await store.record("P-1")?.parcel == parcel("P-1"), "a check changes nothing")
         }
     }
 

@@ -52,13 +52,54 @@ enum CDecode {
         }
     }
 
-    static func properties(_ c: amqp_basic_properties_t) -> AMQPProperties {
+    /// Why `table` may not become Swift values, or nil when it is within ``AMQPLimits``: walked with a
+    /// stack of its own, so a hostile depth costs no recursion here (``table(_:)`` then recurses at most
+    /// ``AMQPLimits/maxHeaderDepth`` levels).
+    static func refusal(_ table: amqp_table_t) -> AMQPDelivery.Refusal? {
+        enum Node {
+            case table(amqp_table_t)
+            case array(amqp_array_t)
+        }
+        var pending: [(node: Node, depth: Int)] = [(.table(table), 1)]
+        var entries = 0
+        while let (node, depth) = pending.popLast() {
+            let values: [amqp_field_value_t]
+            switch node {
+            case .table(let t):
+                entries += Int(max(0, t.num_entries))
+                guard entries <= AMQPLimits.maxHeaderEntries else { return .tooManyHeaders(limit: AMQPLimits.maxHeaderEntries) }
+                values = t.entries.map { entries in (0..<Int(t.num_entries)).map { entries[$0].value } } ?? []
+            case .array(let a):
+                entries += Int(max(0, a.num_entries))
+                guard entries <= AMQPLimits.maxHeaderEntries else { return .tooManyHeaders(limit: AMQPLimits.maxHeaderEntries) }
+                values = a.entries.map { entries in (0..<Int(a.num_entries)).map { entries[$0] } } ?? []
+            }
+            for value in values {
+                let child: Node
+                switch UInt32(value.kind) {
+                case AMQP_FIELD_KIND_TABLE.rawValue: child = .table(value.value.table)
+                case AMQP_FIELD_KIND_ARRAY.rawValue: child = .array(value.value.array)
+                default: continue
+                }
+                guard depth < AMQPLimits.maxHeaderDepth else { return .headersTooDeep(limit: AMQPLimits.maxHeaderDepth) }
+                pending.append((child, depth + 1))
+            }
+        }
+        return nil
+    }
+
+    /// A message's properties; headers beyond ``AMQPLimits`` are left out, and the refusal says why.
+    static func properties(_ c: amqp_basic_properties_t) -> (AMQPProperties, AMQPDelivery.Refusal?) {
         let flags = c._flags
         func has(_ flag: Int32) -> Bool { flags & UInt32(flag) != 0 }
         var p = AMQPProperties()
+        var refused: AMQPDelivery.Refusal?
         if has(AMQP_BASIC_CONTENT_TYPE_FLAG) { p.contentType = c.content_type.string }
         if has(AMQP_BASIC_CONTENT_ENCODING_FLAG) { p.contentEncoding = c.content_encoding.string }
-        if has(AMQP_BASIC_HEADERS_FLAG) { p.headers = table(c.headers) }
+        if has(AMQP_BASIC_HEADERS_FLAG) {
+            refused = refusal(c.headers)
+            if refused == nil { p.headers = table(c.headers) }
+        }
         if has(AMQP_BASIC_DELIVERY_MODE_FLAG) { p.deliveryMode = c.delivery_mode }
         if has(AMQP_BASIC_PRIORITY_FLAG) { p.priority = c.priority }
         if has(AMQP_BASIC_CORRELATION_ID_FLAG) { p.correlationID = c.correlation_id.string }
@@ -69,6 +110,6 @@ enum CDecode {
         if has(AMQP_BASIC_TYPE_FLAG) { p.type = c.type.string }
         if has(AMQP_BASIC_USER_ID_FLAG) { p.userID = c.user_id.string }
         if has(AMQP_BASIC_APP_ID_FLAG) { p.appID = c.app_id.string }
-        return p
+        return (p, refused)
     }
 }

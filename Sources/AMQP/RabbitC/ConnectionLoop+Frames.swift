@@ -29,6 +29,9 @@ extension ConnectionLoop {
         }
     }
 
+    /// Body frames larger than this release their channel's pool at once.
+    static let largeFragment = 16 * 1024
+
     func handOverDeliveries() {
         guard !consumersWithDeliveries.isEmpty else { return }
         for consumer in consumersWithDeliveries {
@@ -45,17 +48,33 @@ extension ConnectionLoop {
         case AMQP_FRAME_HEADER:
             guard let channel = channels[frame.channel], channel.incoming != nil else { return }
             let header = frame.payload.properties
+            // The announced size decides, before a byte of the body is held.
+            guard let bodySize = Int(exactly: header.body_size) else {
+                throw AMQPError(.protocolError, "the broker announced a body of \(header.body_size) bytes")
+            }
             let properties = header.decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee
-            channel.incoming!.properties = CDecode.properties(properties)
-            channel.incoming!.bodySize = Int(header.body_size)
-            if header.body_size == 0 { complete(channel) }
+            let (decoded, headersRefused) = CDecode.properties(properties)
+            let limit = channel.incoming!.maxBodySize
+            channel.incoming!.properties = decoded
+            channel.incoming!.bodySize = bodySize
+            if bodySize > limit {
+                channel.incoming!.refusal = .bodyTooLarge(size: bodySize, limit: limit)
+            } else {
+                channel.incoming!.refusal = headersRefused
+                channel.incoming!.body.reserveCapacity(bodySize)
+            }
+            if bodySize == 0 { complete(channel) }
         case AMQP_FRAME_BODY:
             guard let channel = channels[frame.channel], channel.incoming != nil else { return }
             let fragment = frame.payload.body_fragment
-            if let bytes = fragment.bytes, fragment.len > 0 {
+            channel.incoming!.received += fragment.len
+            if let bytes = fragment.bytes, fragment.len > 0, channel.incoming!.keepsBody {
                 channel.incoming!.body.append(bytes.assumingMemoryBound(to: UInt8.self), count: fragment.len)
             }
-            if channel.incoming!.body.count >= channel.incoming!.bodySize { complete(channel) }
+            if channel.incoming!.received >= channel.incoming!.bodySize { complete(channel) }
+            // A large body comes in frames of up to frame-max bytes, each in the channel's pool: give
+            // the memory back now, not after the whole burst of frames (which may be the whole body).
+            if fragment.len > Self.largeFragment { amqp_maybe_release_buffers_on_channel(connection, frame.channel) }
         default:
             break  // heartbeats are answered inside rabbitmq-c
         }
@@ -67,17 +86,19 @@ extension ConnectionLoop {
         case AMQP_BASIC_DELIVER_METHOD:
             guard let channel = channels[channelID] else { return }
             let deliver = decoded!.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
+            let target = consumer(channel, deliver.consumer_tag)
             channel.incoming = IncomingContent(
-                kind: .delivery(consumer: consumer(channel, deliver.consumer_tag), deliveryTag: deliver.delivery_tag,
-                                redelivered: deliver.redelivered != 0),
+                kind: .delivery(consumer: target, deliveryTag: deliver.delivery_tag, redelivered: deliver.redelivered != 0),
                 exchange: channel.lastExchange.string(deliver.exchange),
-                routingKey: channel.lastRoutingKey.string(deliver.routing_key))
+                routingKey: channel.lastRoutingKey.string(deliver.routing_key),
+                maxBodySize: target?.maxBodySize ?? 0)
         case AMQP_BASIC_RETURN_METHOD:
             guard let channel = channels[channelID] else { return }
             let returned = decoded!.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
             channel.incoming = IncomingContent(
                 kind: .returned(replyCode: returned.reply_code, replyText: returned.reply_text.string),
-                exchange: returned.exchange.string, routingKey: returned.routing_key.string)
+                exchange: returned.exchange.string, routingKey: returned.routing_key.string,
+                maxBodySize: 0)  // only where it was going matters
         case AMQP_BASIC_ACK_METHOD:
             let ack = decoded!.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
             channels[channelID]?.confirms?.acknowledged(upTo: ack.delivery_tag, multiple: ack.multiple != 0) {
@@ -156,14 +177,15 @@ extension ConnectionLoop {
             consumer.batch.append(AMQPDelivery(
                 body: incoming.body, properties: incoming.properties, deliveryTag: deliveryTag,
                 redelivered: redelivered, exchange: incoming.exchange, routingKey: incoming.routingKey,
-                consumerTag: consumer.tag, channel: consumer.autoAck ? nil : channel.handle))
+                consumerTag: consumer.tag, channel: consumer.autoAck ? nil : channel.handle,
+                bodySize: incoming.bodySize, refusal: incoming.refusal))
             if consumer.batch.count == 1 { consumersWithDeliveries.append(consumer) }
         case .got(let deliveryTag, let redelivered, let autoAck):
             if !autoAck { channel.acks.delivered(deliveryTag) }
             channel.gotDelivery = AMQPDelivery(
                 body: incoming.body, properties: incoming.properties, deliveryTag: deliveryTag, redelivered: redelivered,
                 exchange: incoming.exchange, routingKey: incoming.routingKey, consumerTag: "",
-                channel: autoAck ? nil : channel.handle)
+                channel: autoAck ? nil : channel.handle, bodySize: incoming.bodySize, refusal: incoming.refusal)
         case .returned(let replyCode, let replyText):
             let error = AMQPError(.unroutable,
                                   "\(replyText): no queue is bound to exchange '\(incoming.exchange)' "

@@ -44,7 +44,7 @@ extension ConnectionLoop {
             ]),
         ])
         let heartbeat = endpoint.heartbeatSeconds ?? Int(configuration.heartbeat.components.seconds)
-        let reply = CRabbitMQ_login_plain(connection, endpoint.vhost, 0, Int32(configuration.frameMax),
+        let reply = CRabbitMQ_login_plain(connection, endpoint.vhost, 0, Int32(configuration.boundedFrameMax),
                                           Int32(heartbeat), &properties, endpoint.user, endpoint.password)
         if var error = CStatus.error(reply, context) {
             if error.replyCode == 403 {

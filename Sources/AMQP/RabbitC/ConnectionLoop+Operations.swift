@@ -13,7 +13,13 @@ extension ConnectionLoop {
             waiter.failAll(AMQPError(.closedByApplication, "the channel is closed"))
             return
         }
+        let frameMax = Int(amqp_get_frame_max(connection))
         for (index, message) in messages.enumerated() {
+            if let problem = message.encodingProblem(frameMax: frameMax) {
+                // Nothing was written: this message fails, the connection goes on.
+                waiter.complete(index, AMQPError(.invalidArgument, problem, context: "basic.publish to '\(message.exchange)'"))
+                continue
+            }
             var properties = arena.properties(message.properties)
             let exchange = arena.bytes(message.exchange)
             let routingKey = arena.bytes(message.routingKey)
@@ -179,7 +185,7 @@ extension ConnectionLoop {
     }
 
     func consume(_ handle: ChannelHandle, queue: String, tag: String, exclusive: Bool, autoAck: Bool,
-                 arguments: AMQPTable) throws(AMQPError) -> (tag: String, buffer: DeliveryBuffer) {
+                 arguments: AMQPTable, maxBodySize: Int) throws(AMQPError) -> (tag: String, buffer: DeliveryBuffer) {
         let channel = try self.channel(handle)
         defer { arena.reset() }
         let ok = amqp_basic_consume(connection, channel.id, arena.bytes(queue), arena.bytes(tag), 0, autoAck ? 1 : 0,
@@ -187,7 +193,8 @@ extension ConnectionLoop {
         try checkReply(channel, "basic.consume '\(queue)'")
         let consumerTag = ok!.pointee.consumer_tag.string
         let buffer = DeliveryBuffer()
-        channel.consumers[consumerTag] = ConsumerState(tag: consumerTag, buffer: buffer, autoAck: autoAck)
+        channel.consumers[consumerTag] = ConsumerState(tag: consumerTag, buffer: buffer, autoAck: autoAck,
+                                                     maxBodySize: maxBodySize)
         return (consumerTag, buffer)
     }
 
@@ -205,7 +212,7 @@ extension ConnectionLoop {
         consumer.buffer.finish(nil)
     }
 
-    func get(_ handle: ChannelHandle, queue: String, autoAck: Bool) throws(AMQPError) -> AMQPDelivery? {
+    func get(_ handle: ChannelHandle, queue: String, autoAck: Bool, maxBodySize: Int) throws(AMQPError) -> AMQPDelivery? {
         let channel = try self.channel(handle)
         defer { arena.reset() }
         let reply = amqp_basic_get(connection, channel.id, arena.bytes(queue), autoAck ? 1 : 0)
@@ -214,7 +221,7 @@ extension ConnectionLoop {
         let ok = reply.reply.decoded.assumingMemoryBound(to: amqp_basic_get_ok_t.self).pointee
         let incoming = IncomingContent(
             kind: .got(deliveryTag: ok.delivery_tag, redelivered: ok.redelivered != 0, autoAck: autoAck),
-            exchange: ok.exchange.string, routingKey: ok.routing_key.string)
+            exchange: ok.exchange.string, routingKey: ok.routing_key.string, maxBodySize: maxBodySize)
         // Frames queued during the request came before get-ok (confirms, other deliveries): handle them
         // first. The message's own header and body follow get-ok on the wire, so they are read through
         // the same assembly as deliveries — never with amqp_read_message, which would take whatever

@@ -76,9 +76,15 @@ final class ConnectionLoop {
             loop.run()
         }
         thread.name = "amqp:\(configuration.connectionName)"
-        thread.stackSize = 1 << 20
+        thread.stackSize = stackSize(frameMax: configuration.boundedFrameMax)
         thread.start()
     }
+
+    /// rabbitmq-c decodes a content header's tables by recursion before any of our code sees them:
+    /// measured at up to 150 bytes of stack per level, and a level takes at least 6 bytes of a frame
+    /// (5 for arrays, at about 64 bytes of stack). 32 bytes of stack per byte of the largest frame
+    /// covers the deepest header a broker can send, with room to spare.
+    static func stackSize(frameMax: Int) -> Int { (1 << 20) + 32 * frameMax }
 
     private static func connectFirst(driver: ConnectionDriver, configuration: AMQPConfiguration) throws(AMQPError) -> ConnectionLoop {
         var failures: [AMQPError] = []
@@ -289,12 +295,14 @@ final class ConsumerState {
     let tag: String
     let buffer: DeliveryBuffer
     let autoAck: Bool
+    let maxBodySize: Int
     var batch: [AMQPDelivery] = []
 
-    init(tag: String, buffer: DeliveryBuffer, autoAck: Bool) {
+    init(tag: String, buffer: DeliveryBuffer, autoAck: Bool, maxBodySize: Int) {
         self.tag = tag
         self.buffer = buffer
         self.autoAck = autoAck
+        self.maxBodySize = maxBodySize
     }
 }
 
@@ -309,9 +317,16 @@ struct IncomingContent {
     let kind: Kind
     let exchange: String
     let routingKey: String
+    /// Bodies announced larger than this are not kept: their frames are counted and dropped.
+    let maxBodySize: Int
     var properties = AMQPProperties()
     var bodySize = -1
+    /// Body bytes that have arrived, kept or not.
+    var received = 0
     var body = Data()
+    var refusal: AMQPDelivery.Refusal?
+
+    var keepsBody: Bool { bodySize <= maxBodySize }
 }
 
 /// Remembers the last string decoded from C bytes, so a run of messages with the same exchange or

@@ -20,6 +20,7 @@ public enum ParcelMetrics {
     public static let queueMessages = "parcelflow_queue_messages"
     public static let queueConsumers = "parcelflow_queue_consumers"
     public static let reconnects = "parcelflow_reconnects_total"
+    public static let storeErrors = "parcelflow_store_errors_total"
     public static let ready = "parcelflow_worker_ready"
     public static let periodDelivered = "parcelflow_period_delivered"
     public static let periodTarget = "parcelflow_period_target"
@@ -37,6 +38,8 @@ public enum ParcelMetrics {
         Description(name: queueMessages, help: "Messages ready in a queue: the stage queues and the dead-letter queue."),
         Description(name: queueConsumers, help: "Consumers on a queue."),
         Description(name: reconnects, help: "Times the worker reconnected to the broker."),
+        Description(name: storeErrors,
+                    help: "Status store operations that failed and were tried again (their tasks wait, unacknowledged)."),
         Description(name: ready, help: "1 while the worker is connected, its topology declared and consuming."),
         Description(name: periodDelivered, help: "Parcels delivered in the current target period (from the store)."),
         Description(name: periodTarget, help: "Parcels to deliver in the current target period."),
@@ -53,6 +56,7 @@ public enum ParcelMetrics {
         private let inFlightTasks: [Stage: Meter]
         private let latency: CoreMetrics.Timer
         private let reconnectCount: Counter
+        private let storeErrorCount: Counter
         private let readiness: Gauge
 
         public init() {
@@ -81,6 +85,7 @@ public enum ParcelMetrics {
             self.inFlightTasks = inFlightTasks
             latency = CoreMetrics.Timer(label: ParcelMetrics.parcelLatency)
             reconnectCount = Counter(label: ParcelMetrics.reconnects)
+            storeErrorCount = Counter(label: ParcelMetrics.storeErrors)
             readiness = Gauge(label: ParcelMetrics.ready)
         }
 
@@ -115,6 +120,9 @@ public enum ParcelMetrics {
         }
 
         public func reconnected() { reconnectCount.increment() }
+
+        /// A store operation failed; it is tried again.
+        public func storeFailed() { storeErrorCount.increment() }
 
         public func setReady(_ isReady: Bool) { readiness.record(isReady ? 1 : 0) }
 

@@ -113,15 +113,23 @@ public struct TaskProcessor: Sendable {
         }
         if !starting.isEmpty {
             let time = now()
-            let current = try await store.progress(starting.map(\.task.parcelID))
+            let current = try await store.check(starting.map(\.task.parcel))
             for (index, task) in starting {
                 let body = arrivals[index].body
-                guard let progress = current[task.parcelID] else {
+                guard let check = current[task.parcelID] else {
                     begun[index] = .decided(TaskDecision(outcome: .deadLettered, publish: .deadLetter(DeadLetter(
                         body: body, stage: task.stage, parcelID: task.parcelID, attempts: task.attempt, kind: .permanent,
                         reason: "the status store has no parcel '\(task.parcelID)'"))))
                     continue
                 }
+                guard check.sameParcel else {
+                    // Forged or damaged: whoever published it must not change where a parcel goes.
+                    begun[index] = .decided(TaskDecision(outcome: .deadLettered, publish: .deadLetter(DeadLetter(
+                        body: body, stage: task.stage, parcelID: task.parcelID, attempts: task.attempt, kind: .invalid,
+                        reason: "the task's parcel differs from the one submitted as '\(task.parcelID)'"))))
+                    continue
+                }
+                let progress = check.progress
                 // What recording "started" now would do; it is recorded with the outcome.
                 let run = Begun.run(Started(task, at: time))
                 switch progress.applying(.started(task.stage, attempt: task.attempt)).1 {
@@ -330,13 +338,14 @@ public struct DeadLetter: Sendable, Hashable {
     public var kind: TaskFailure.Kind
     public var reason: String
 
+    /// `reason` is cut to ``Echo/maxReasonBytes``: it travels in a header.
     public init(body: Data, stage: Stage?, parcelID: String?, attempts: Int, kind: TaskFailure.Kind, reason: String) {
         self.body = body
         self.stage = stage
         self.parcelID = parcelID
         self.attempts = attempts
         self.kind = kind
-        self.reason = reason
+        self.reason = Echo.reason(reason)
     }
 
     public enum Header {
