@@ -344,7 +344,11 @@ public final class StageWorker: Sendable {
     /// `x-delivery-count`, clamped to `0...limit`. Only on a redelivery: anyone who can publish can
     /// write that header on a first delivery.
     static func returnedCount(_ delivery: AMQPDelivery, limit: Int) -> Int? {
-        guard delivery.redelivered, let count = delivery.headers["x-delivery-count"]?.intValue else { return nil }
+        returnedCount(redelivered: delivery.redelivered, header: delivery.headers["x-delivery-count"], limit: limit)
+    }
+
+    package static func returnedCount(redelivered: Bool, header: AMQPFieldValue?, limit: Int) -> Int? {
+        guard redelivered, let count = header?.intValue else { return nil }
         return min(max(count, 0), limit)
     }
 
