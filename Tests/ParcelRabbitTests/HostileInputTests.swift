@@ -42,7 +42,8 @@ struct HostileInputTests {
         let parcels = SubmitFixture.parcels(40)
         try await fixture.submitParcels(Array(parcels.prefix(20)))
         let raw = try await RawPublisher(fixture)
-        let huge = String(repeating: "ü\u{1b}[2J", count: 40_000)  // 200,000 bytes
+        // 200,006 bytes in a task's JSON: under the body limit, so the decoder sees each of them.
+        let huge = "\u{1b}" + String(repeating: "ü[2J\u{202E}", count: 25_000)
         let template = TaskEnvelope(parcel: SubmitFixture.parcels(1, prefix: "HOSTILE")[0], stage: .collection,
                                     createdAt: Date(), submittedAt: Date(),
                                     payload: StagePayload(collectionPoint: "depot-north", box: .envelope))
@@ -53,7 +54,10 @@ struct HostileInputTests {
             ["parcel", "contents", "letters"], ["payload", "collection_point"], ["payload", "box"], [huge],
         ]
         for path in paths {
-            try await raw.publish(Self.replacing(path, in: template.encoded(), with: huge))
+            // The last path is a field name of 200 KB, holding a short value.
+            let body = try Self.replacing(path, in: template.encoded(), with: path == [huge] ? "1" : huge)
+            #expect(body.count < AMQPLimits.defaultMaxBodySize, "\(path.map { $0.prefix(20) }): \(body.count) bytes")
+            try await raw.publish(body)
         }
         try await fixture.submitParcels(Array(parcels.suffix(20)))
 
