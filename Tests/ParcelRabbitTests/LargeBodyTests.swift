@@ -1,0 +1,80 @@
+import AMQP
+import Foundation
+import ParcelCore
+import ParcelLoadTest
+import ParcelRabbit
+import ParcelTestSupport
+import Testing
+
+/// Bodies far over the limit, against a `parcel-worker` process: never assembled, so its memory stays
+/// flat. The project's node refuses messages over its `max_message_size`; for this test the node's
+/// limit is raised for a moment (new channels read it), and put back after.
+@Suite("Bodies far over the limit", .serialized)
+struct LargeBodyTests {
+    @Test("20, 50 and 100 MB bodies: each dead-lettered as invalid without its body; the worker's peak RSS stays under 40 MB",
+          .timeLimit(.minutes(3)))
+    func workerMemoryStaysFlat() async throws {
+        let node = try #require(Broker.environment["PARCELFLOW_BROKER_NODE"],
+                                "deploy/local/test.sh exports the node name of the broker it runs")
+        let fixture = try SubmitFixture()
+        try await fixture.declare()
+        let worker = try WorkerProcess(fixture, arguments: ["--stage-time", "0ms"], name: "large-bodies")
+        let parcels = SubmitFixture.parcels(20)
+        try await fixture.submitWithLibrary(parcels)
+        #expect(try await eventually(timeout: .seconds(30)) { try await fixture.statesCount() == [.delivered: 20] })
+        let pid = worker.process.processIdentifier
+        let before = try #require(ProcessStats.of(pid)).peakResidentBytes
+
+        let previous = try await Self.maxMessageSize(node)
+        try await Self.setMaxMessageSize(node, 128 << 20)
+        var peaks: [Int: Int] = [:]
+        do {
+            let connection = try await Broker.connect()
+            let channel = try await connection.openChannel()
+            try await channel.enableConfirms()
+            for (index, megabytes) in [20, 50, 100].enumerated() {
+                try await channel.publish(AMQPOutboundMessage(
+                    exchange: fixture.topology.tasksExchange, routingKey: "collection",
+                    body: Data(count: megabytes << 20), properties: AMQPProperties(deliveryMode: 2)))
+                #expect(try await eventually(timeout: .seconds(60)) {
+                    try await channel.queueState(fixture.topology.deadQueue).messageCount == index + 1
+                }, "\(megabytes) MB dead-lettered")
+                peaks[megabytes] = ProcessStats.of(pid)?.peakResidentBytes
+            }
+            var letters: [AMQPDelivery] = []
+            while let letter = try await channel.get(queue: fixture.topology.deadQueue, autoAck: true) { letters.append(letter) }
+            #expect(letters.map { $0.headers[DeadLetter.Header.reason]?.stringValue ?? "" } == [20, 50, 100].map {
+                "body of \($0 << 20) bytes is larger than the limit (262144 bytes)"
+            })
+            #expect(letters.allSatisfy { $0.body.isEmpty && $0.headers[DeadLetter.Header.kind]?.stringValue == "invalid" })
+            await connection.close()
+        } catch {
+            Issue.record(error)
+        }
+        try await Self.setMaxMessageSize(node, previous)
+
+        let megabytes = { (bytes: Int?) in String(format: "%.1f MB", Double(bytes ?? 0) / 1_048_576) }
+        print("worker peak RSS: before \(megabytes(before)), after 20 MB \(megabytes(peaks[20])), "
+            + "50 MB \(megabytes(peaks[50])), 100 MB \(megabytes(peaks[100]))")
+        for (size, peak) in peaks { #expect(peak < 40 << 20, "after a \(size) MB body: \(megabytes(peak))") }
+        #expect(worker.output.contains("lost the broker") == false, "the worker kept its connections")
+        await worker.stop()
+        try await fixture.tearDown()
+    }
+
+    private static let rabbitmqctl = URL(fileURLWithPath: "/usr/lib/rabbitmq/bin/rabbitmqctl")
+
+    /// The node's `max_message_size` now.
+    static func maxMessageSize(_ node: String) async throws -> Int {
+        let result = try await runChild(rabbitmqctl, ["-q", "-n", node, "eval", "application:get_env(rabbit, max_message_size)."])
+        // {ok,134217728}
+        let digits = result.output.filter(\.isNumber)
+        return try #require(Int(digits), "rabbitmqctl eval: \(result.output)\(result.errors)")
+    }
+
+    static func setMaxMessageSize(_ node: String, _ bytes: Int) async throws {
+        let result = try await runChild(rabbitmqctl, ["-q", "-n", node, "eval",
+                                                      "application:set_env(rabbit, max_message_size, \(bytes))."])
+        #expect(result.status == 0, "\(result.output)\(result.errors)")
+    }
+}
