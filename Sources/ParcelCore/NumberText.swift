@@ -13,6 +13,8 @@ public enum NumberText {
 
     /// One decimal: `540.2`.
     public static func decimal(_ value: Double) -> String {
+        // Beyond what an Int holds in tenths (or not a number), as Swift writes it rather than a trap.
+        guard value.isFinite, abs(value) < 1e17 else { return "\(value)" }
         let tenths = Int((value * 10).rounded())
         return integer(tenths / 10) + "." + String(abs(tenths % 10))
     }

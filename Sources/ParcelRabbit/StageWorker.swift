@@ -29,12 +29,15 @@ public final class StageWorker: Sendable {
         public var recordStartedAfter: Duration
         /// First and longest pause between tries of a failing status store.
         public var storeRetryDelay: ClosedRange<Duration>
+        /// Deliveries announced larger than this are dead-lettered as invalid without being read.
+        public var maxBodySize: Int
 
         public init(amqp: AMQPConfiguration, topology: ParcelTopology, stages: [Stage] = Stage.allCases,
                     concurrency: Int = 16, shutdownTimeout: Duration = .seconds(30),
                     reconnectDelay: ClosedRange<Duration> = .milliseconds(200) ... .seconds(5), brokerWait: Duration = .zero,
                     queueReadingInterval: Duration? = nil, recordStartedAfter: Duration = .milliseconds(50),
-                    storeRetryDelay: ClosedRange<Duration> = .milliseconds(100) ... .seconds(5)) {
+                    storeRetryDelay: ClosedRange<Duration> = .milliseconds(100) ... .seconds(5),
+                    maxBodySize: Int = AMQPLimits.defaultMaxBodySize) {
             self.amqp = amqp
             self.topology = topology
             self.stages = stages
@@ -45,6 +48,7 @@ public final class StageWorker: Sendable {
             self.queueReadingInterval = queueReadingInterval
             self.recordStartedAfter = recordStartedAfter
             self.storeRetryDelay = storeRetryDelay
+            self.maxBodySize = maxBodySize
         }
     }
 
@@ -152,7 +156,8 @@ public final class StageWorker: Sendable {
         try await channel.setPrefetch(UInt16(clamping: configuration.concurrency))
         var consumers: [(Stage, AMQPConsumer)] = []
         for stage in configuration.stages {
-            consumers.append((stage, try await channel.consume(queue: configuration.topology.stageQueue(stage))))
+            consumers.append((stage, try await channel.consume(queue: configuration.topology.stageQueue(stage),
+                                                               maxBodySize: configuration.maxBodySize)))
         }
         let started = consumers
         connected()

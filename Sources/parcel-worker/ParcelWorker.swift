@@ -41,6 +41,12 @@ struct ParcelWorker: AsyncParsableCommand {
     var shutdownTimeout: Double = 30
 
     @Option(help: ArgumentHelp(
+        "Largest task body a stage consumer takes, in bytes.",
+        discussion: "A delivery announced larger is never read into memory: it is dead-lettered as invalid, without its body.",
+        valueName: "bytes"))
+    var maxBodySize = AMQPLimits.defaultMaxBodySize
+
+    @Option(help: ArgumentHelp(
         "Seconds to keep trying at startup while the broker cannot be reached (0: exit at once).",
         discussion: "A broker that is booting or restarting is waited for; a refused login or a conflicting queue exits at once.",
         valueName: "seconds"))
@@ -93,6 +99,10 @@ struct ParcelWorker: AsyncParsableCommand {
             return
         }
         let chosen = try parseStages()
+        try Self.check("--shutdown-timeout", shutdownTimeout, within: 0...86_400)
+        try Self.check("--broker-wait", brokerWait, within: 0...86_400)
+        try Self.check("--max-body-size", Double(maxBodySize), within: 1024...Double(128 << 20))
+        try Self.check("--concurrency", Double(concurrency), within: 1...Double(UInt16.max))
         let topology = try topologyOptions.topology()
         let workTime = try parseStageTime()
         for (name, rate) in [("--transient-rate", transientRate), ("--permanent-rate", permanentRate), ("--hold-rate", holdRate)]
@@ -121,7 +131,7 @@ struct ParcelWorker: AsyncParsableCommand {
             configuration: .init(amqp: amqp, topology: topology, stages: chosen, concurrency: concurrency,
                                  shutdownTimeout: .milliseconds(Int64(shutdownTimeout * 1000)),
                                  brokerWait: .milliseconds(Int64(max(0, brokerWait) * 1000)),
-                                 queueReadingInterval: metrics == nil ? nil : .seconds(2)),
+                                 queueReadingInterval: metrics == nil ? nil : .seconds(2), maxBodySize: maxBodySize),
             processor: processor, logger: logger)
         readiness.worker.withLock { $0 = worker }
 
@@ -195,6 +205,14 @@ struct ParcelWorker: AsyncParsableCommand {
                 logger.warning("could not count the period's deliveries", metadata: ["error": "\(error)"])
             }
             try? await Task.sleep(for: .seconds(5))
+        }
+    }
+
+    /// A number from the command line within the range this worker can use (checked before it is
+    /// turned into a duration or a count, where an out-of-range value would trap).
+    private static func check(_ flag: String, _ value: Double, within range: ClosedRange<Double>) throws {
+        guard range.contains(value) else {
+            throw ValidationError("\(flag) must be from \(NumberText.integer(Int(range.lowerBound))) to \(NumberText.integer(Int(range.upperBound)))")
         }
     }
 

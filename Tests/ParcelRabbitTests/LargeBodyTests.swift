@@ -78,3 +78,16 @@ struct LargeBodyTests {
         #expect(result.status == 0, "\(result.output)\(result.errors)")
     }
 }
+
+@Suite("The worker's numbers from the command line")
+struct WorkerFlagTests {
+    @Test("a flag out of range is refused by name before it becomes a duration or a count (no trap)",
+          arguments: [["--shutdown-timeout", "1e300"], ["--broker-wait", "1e9"], ["--max-body-size", "10"],
+                      ["--concurrency", "0"], ["--shutdown-timeout", "nan"]])
+    func outOfRange(_ arguments: [String]) async throws {
+        let worker = builtProduct("parcel-worker") ?? repositoryRoot.appendingPathComponent(".build/debug/parcel-worker")
+        let result = try await runChild(worker, arguments)
+        #expect(result.status == 64, "\(arguments): exit \(result.status), \(result.errors)")
+        #expect(result.errors.contains("\(arguments[0]) must be from"), "\(result.errors)")
+    }
+}
