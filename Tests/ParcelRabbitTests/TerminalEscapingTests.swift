@@ -46,6 +46,12 @@ struct TerminalEscapingTests {
         #expect(flags.status != 0)
         #expect(steering(flags.stderr).isEmpty, "\(flags.stderr)")
         #expect(flags.stderr.contains("--id: '\(shown)' may hold only"), "\(flags.stderr)")
+
+        // An error ArgumentParser itself prints (ValidationError) goes through the same helper.
+        let named = try await cli.run(["submit", "--file", "parcels\(hostile).txt"])
+        #expect(named.status != 0)
+        #expect(steering(named.stderr).isEmpty && named.stderr.contains("cannot tell the format of 'parcels\(shown).txt'"),
+                "\(named.stderr)")
         try await fixture.tearDown()
     }
 
@@ -64,7 +70,7 @@ struct TerminalEscapingTests {
         #expect(parcel.validationIssues.isEmpty)
         _ = try await store.submit([parcel], at: Date())
         for transition: Transition in [.queued(.collection), .started(.collection, attempt: 1),
-                                       .deadLettered(.collection, reason: "bad field \(hostile)")] {
+                                       .deadLettered(.collection, reason: "bad field \(hostile)\nParcel P-fake: delivered")] {
             #expect(try await store.apply(transition, to: parcel.id, worker: "worker \(hostile)") == .applied)
         }
         await store.close()
@@ -75,20 +81,22 @@ struct TerminalEscapingTests {
         #expect(steering(status.stdout).isEmpty, "raw: \(steering(status.stdout)) in \(status.stdout)")
         #expect(status.stdout.contains("from \(bidiShown) (mother) to \(bidiShown), \(bidiShown)"), "\(status.stdout)")
         #expect(status.stdout.contains("100 g, from \(bidiShown)"), "\(status.stdout)")
-        #expect(status.stdout.contains("dead-lettered at collection: bad field \(shown)"), "\(status.stdout)")
+        // A line break in a value stays inside its line: no forged line.
+        #expect(status.stdout.contains(#"dead-lettered at collection: bad field \#(shown)\nParcel P-fake: delivered"#), "\(status.stdout)")
+        #expect(!status.stdout.split(separator: "\n").contains { $0.hasPrefix("Parcel P-fake") }, "\(status.stdout)")
         #expect(status.stdout.contains("[worker \(shown)]"), "\(status.stdout)")
 
         let json = try await cli.run(["status", parcel.id, "--json"])
         #expect(steering(json.stdout).isEmpty, "raw: \(steering(json.stdout)) in \(json.stdout)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
-        #expect((object["status"] as? [String: Any])?["reason"] as? String == "bad field \(hostile)")
+        #expect((object["status"] as? [String: Any])?["reason"] as? String == "bad field \(hostile)\nParcel P-fake: delivered")
         #expect(((object["parcel"] as? [String: Any])?["recipient"] as? [String: Any])?["name"] as? String == bidi)
 
         let report = try await cli.run(["report"])
         #expect(report.status == 0, "\(report.stderr)")
         #expect(steering(report.stdout).isEmpty, "raw: \(steering(report.stdout)) in \(report.stdout)")
         #expect(report.stdout.contains("P-hostile  dead-lettered at collection"), "\(report.stdout)")
-        #expect(report.stdout.contains("bad field \(shown)"), "\(report.stdout)")
+        #expect(report.stdout.contains(#"bad field \#(shown)\nParcel P-fake"#), "\(report.stdout)")
         let reportJSON = try await cli.run(["report", "--json"])
         #expect(steering(reportJSON.stdout).isEmpty, "raw: \(steering(reportJSON.stdout))")
         let summary = try await cli.run(["summary"])
