@@ -138,6 +138,10 @@ let package = Package(
             dependencies: ["ParcelRabbit", "ParcelCore", "AMQP", "ParcelStoreSQLite", "ParcelLoadTest", "ParcelTestSupport"]
         ),
         .testTarget(
+            name: "ParcelHTTPTests",
+            dependencies: ["ParcelHTTP"]
+        ),
+        .testTarget(
             name: "ParcelStoreTests",
             dependencies: ["ParcelCore", "ParcelStoreSQLite", "ParcelTestSupport"]
         ),

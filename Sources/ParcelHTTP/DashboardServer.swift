@@ -3,12 +3,14 @@ import Logging
 import NIOCore
 import ParcelCore
 
-/// `parcelctl dashboard`: the page (`/`) and the report it shows (`/api/report`, the same JSON as
-/// `parcelctl report --json`). Read-only. Off loopback it needs a token, given as `?token=` or
-/// `Authorization: Bearer`.
+/// `parcelctl dashboard`: the page (`/`, with `/dashboard.css` and `/dashboard.js`) and the report it
+/// shows (`/api/report`, the same JSON as `parcelctl report --json`). Read-only.
+///
+/// On loopback it answers only to a loopback `Host` (``HostCheck``); beyond loopback it needs a token
+/// (``DashboardAccess``). Every response carries ``DashboardHeaders``.
 public struct DashboardServer: Sendable {
     public let address: HTTPAddress
-    let token: String?
+    let access: DashboardAccess
     let report: @Sendable () async throws -> JSONValue
 
     public struct MissingToken: Error, CustomStringConvertible {
@@ -18,18 +20,23 @@ public struct DashboardServer: Sendable {
     public init(address: HTTPAddress, token: String?, report: @escaping @Sendable () async throws -> JSONValue) throws {
         guard address.isLoopback || !(token ?? "").isEmpty else { throw MissingToken() }
         self.address = address
-        self.token = token.flatMap { $0.isEmpty ? nil : $0 }
+        self.access = DashboardAccess(token: token.flatMap { $0.isEmpty ? nil : $0 })
         self.report = report
     }
 
     public func run(logger: Logger, listening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        let access = self.access, report = self.report
+        let boundPort = BoundPort(address.port)
         let router = Router()
+        router.add(middleware: DashboardGate(address: address, boundPort: boundPort))
         router.get("/") { request, _ in
-            try authorize(request)
-            return Response.text(DashboardPage.html, contentType: "text/html; charset=utf-8")
+            try access.check(request, path: "/") ?? Response.text(DashboardPage.html, contentType: "text/html; charset=utf-8")
         }
+        // The style sheet and the script hold nothing from the report: no token needed.
+        router.get("/dashboard.css") { _, _ in Response.text(DashboardPage.style, contentType: "text/css; charset=utf-8") }
+        router.get("/dashboard.js") { _, _ in Response.text(DashboardPage.script, contentType: "text/javascript; charset=utf-8") }
         router.get("/api/report") { request, _ in
-            try authorize(request)
+            if let redirect = try access.check(request, path: "/api/report") { return redirect }
             do {
                 return Response.text(try await report().serialized(pretty: true) + "\n", contentType: "application/json")
             } catch {
@@ -39,21 +46,9 @@ public struct DashboardServer: Sendable {
             }
         }
         router.get("/health") { _, _ in Response.text("ok\n") }
-        try await serve(router, at: address, logger: logger, listening: listening)
-    }
-
-    private func authorize(_ request: Request) throws {
-        guard let token else { return }
-        let given = request.uri.queryParameters.get("token")
-            ?? request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
-        guard let given, Self.equalInConstantTime(given, token) else {
-            throw HTTPError(.unauthorized, message: "a token is needed: open the dashboard as /?token=…")
+        try await serve(router, at: address, logger: logger) { port in
+            boundPort.set(port)
+            listening(port)
         }
-    }
-
-    static func equalInConstantTime(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 }

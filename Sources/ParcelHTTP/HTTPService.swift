@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import Logging
 import NIOCore
@@ -13,9 +14,22 @@ public struct HTTPAddress: Sendable, Hashable, CustomStringConvertible {
         self.port = port
     }
 
-    /// True for 127.0.0.0/8, ::1 and "localhost": only this machine can reach it.
+    /// True for "localhost" and for the addresses 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104: only
+    /// this machine can reach it. The address is parsed, not matched as text: `127.example.com` is a
+    /// name that may resolve anywhere, so it is not loopback.
     public var isLoopback: Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        if host.lowercased() == "localhost" { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 {
+            return withUnsafeBytes(of: &v4) { $0[0] == 127 }
+        }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, host, &v6) == 1 else { return false }
+        return withUnsafeBytes(of: &v6) { bytes in
+            let loopback = bytes.prefix(15).allSatisfy { $0 == 0 } && bytes[15] == 1
+            let mapped = bytes.prefix(10).allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF && bytes[12] == 127
+            return loopback || mapped
+        }
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }

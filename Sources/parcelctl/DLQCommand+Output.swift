@@ -3,11 +3,14 @@ import Foundation
 import ParcelCore
 import ParcelRabbit
 
-/// How `parcelctl dlq` shows letters: a table, a whole letter as text, and JSON.
+/// How `parcelctl dlq` shows letters: a table, a whole letter as text, and JSON. Everything in a
+/// letter came from whoever published it: each value is escaped (``TerminalText``) where it is placed.
 enum DLQOutput {
+    private static func v(_ text: String) -> String { Terminal.value(text) }
+
     /// The parcel (and stage) a letter is about, for one-line messages.
     static func name(_ entry: DeadLetterEntry) -> String {
-        guard let parcel = entry.parcelID else { return "a letter with no parcel id (\(entry.reason))" }
+        guard let parcel = entry.parcelID.map(v) else { return "a letter with no parcel id (\(v(entry.reason)))" }
         return entry.stage.map { "\(parcel) (\($0))" } ?? parcel
     }
 
@@ -15,8 +18,8 @@ enum DLQOutput {
     static func table(_ entries: [DeadLetterEntry]) -> String {
         let header = ["PARCEL", "STAGE", "ATTEMPTS", "KIND", "WHEN", "REASON"]
         let rows = entries.map { entry in
-            [entry.parcelID ?? "-", entry.stage?.rawValue ?? "-", "\(entry.attempts)", entry.kind.rawValue,
-             entry.at.map(Timestamp.format) ?? "-", cut(entry.reason, to: 80)]
+            [entry.parcelID.map(v) ?? "-", entry.stage?.rawValue ?? "-", "\(entry.attempts)", entry.kind.rawValue,
+             entry.at.map(Timestamp.format) ?? "-", v(cut(entry.reason, to: 80))]
         }
         let widths = (0..<header.count - 1).map { column in
             ([header] + rows).map { $0[column].count }.max() ?? 0
@@ -29,28 +32,28 @@ enum DLQOutput {
 
     /// A letter whole, for a person.
     static func text(_ entry: DeadLetterEntry) -> String {
-        var lines = ["Letter for parcel \(entry.parcelID ?? "(none)")" + (entry.taskID.map { ", task \($0)" } ?? "")]
+        var lines = ["Letter for parcel \(entry.parcelID.map(v) ?? "(none)")" + (entry.taskID.map { ", task \(v($0))" } ?? "")]
         func field(_ name: String, _ value: String) {
             lines.append("  " + name.padding(toLength: 11, withPad: " ", startingAt: 0) + value)
         }
         field("stage", entry.stage?.rawValue ?? "(unknown)")
         field("attempts", "\(entry.attempts)")
         field("kind", entry.kind.rawValue)
-        field("reason", entry.reason)
+        field("reason", v(entry.reason))
         field("when", entry.at.map(Timestamp.format) ?? "(unknown)")
         field("from", entry.fromBroker ? "the broker itself" : "a ParcelFlow worker")
         switch entry.task {
-        case .success: field("replay", "possible: `parcelctl dlq replay \(entry.taskID ?? entry.parcelID ?? "")`")
-        case .failure(let rejection): field("replay", "impossible, not a valid task: \(rejection.reason)")
+        case .success: field("replay", "possible: `parcelctl dlq replay \(v(entry.taskID ?? entry.parcelID ?? ""))`")
+        case .failure(let rejection): field("replay", "impossible, not a valid task: \(v(rejection.reason))")
         }
         lines.append("Headers:")
         let headers = entry.properties.headers ?? [:]
         if headers.isEmpty { lines.append("  (none)") }
         for key in headers.keys.sorted() {
-            lines.append("  \(key): \(describe(headers[key]!))")
+            lines.append("  \(v(key)): \(describe(headers[key]!))")
         }
         lines.append("Properties:")
-        for (key, value) in properties(entry) { lines.append("  \(key): \(value)") }
+        for (key, value) in properties(entry) { lines.append("  \(key): \(v(value))") }
         lines.append("Body (\(Terminal.plural(entry.body.count, "byte"))):")
         lines.append(body(entry.body).split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }
             .joined(separator: "\n"))
@@ -99,19 +102,21 @@ enum DLQOutput {
         return all.compactMap { key, value in value.map { (key, $0) } }
     }
 
-    /// The body as indented JSON when it is JSON, else as text (or base64 when it is not UTF-8).
+    /// The body as indented JSON when it is JSON, else as text, each line escaped (or base64 when
+    /// it is not UTF-8).
     private static func body(_ data: Data) -> String {
-        if let value = JSONValue.parse(data) { return value.serialized(pretty: true) }
-        return String(data: data, encoding: .utf8) ?? "base64: " + data.base64EncodedString()
+        if let value = JSONValue.parse(data) { return TerminalText.escapedJSON(value.serialized(pretty: true)) }
+        guard let text = String(data: data, encoding: .utf8) else { return "base64: " + data.base64EncodedString() }
+        return text.split(separator: "\n", omittingEmptySubsequences: false).map { v(String($0)) }.joined(separator: "\n")
     }
 
     private static func describe(_ value: AMQPFieldValue) -> String {
         switch value {
-        case .string, .bytes: value.stringValue.map { "\"\($0)\"" } ?? "\(value)"
+        case .string, .bytes: value.stringValue.map { "\"\(v($0))\"" } ?? v("\(value)")
         case .timestamp(let seconds): Timestamp.format(Date(timeIntervalSince1970: TimeInterval(seconds)))
         case .array(let items): "[" + items.map(describe).joined(separator: ", ") + "]"
-        case .table(let table): "{" + table.keys.sorted().map { "\($0): \(describe(table[$0]!))" }.joined(separator: ", ") + "}"
-        default: jsonValue(value).serialized()
+        case .table(let table): "{" + table.keys.sorted().map { "\(v($0)): \(describe(table[$0]!))" }.joined(separator: ", ") + "}"
+        default: TerminalText.escapedJSON(jsonValue(value).serialized())
         }
     }
 

@@ -58,20 +58,20 @@ struct DLQList: AsyncParsableCommand {
         let listing = try await withDeadLetterQueue(broker, topologyOptions, "parcelctl dlq list") { try await $0.list(limit: limit) }
         let queue = try topologyOptions.topology().deadQueue
         if json {
-            print(JSONValue.object([
+            Terminal.print(JSONValue.object([
                 "queue": .string(queue), "count": .int(listing.count),
                 "letters": .array(listing.entries.map { .object(DLQOutput.summary($0)) }),
-            ]).serialized())
+            ]))
             return
         }
         guard !listing.entries.isEmpty else {
-            print("The dead-letter queue \(queue) is empty.")
+            Terminal.print("The dead-letter queue \(queue) is empty.")
             return
         }
         let shown = listing.entries.count < listing.count ? " (showing the first \(Terminal.count(listing.entries.count)))" : ""
-        print("\(Terminal.plural(listing.count, "letter")) in \(queue)\(shown):")
-        print(DLQOutput.table(listing.entries))
-        print("See one whole with `parcelctl dlq show ID`; put them back with `parcelctl dlq replay ID…` or `--all`.")
+        Terminal.print("\(Terminal.plural(listing.count, "letter")) in \(queue)\(shown):")
+        Terminal.print(DLQOutput.table(listing.entries))
+        Terminal.print("See one whole with `parcelctl dlq show ID`; put them back with `parcelctl dlq replay ID…` or `--all`.")
     }
 }
 
@@ -93,15 +93,15 @@ struct DLQShow: AsyncParsableCommand {
     func run() async throws {
         let found = try await withDeadLetterQueue(broker, topologyOptions, "parcelctl dlq show") { try await $0.find(id) }
         if json {
-            print(JSONValue.array(found.map { .object(DLQOutput.whole($0)) }).serialized())
+            Terminal.print(JSONValue.array(found.map { .object(DLQOutput.whole($0)) }))
             if found.isEmpty { throw ExitCode.failure }
             return
         }
         guard !found.isEmpty else {
-            throw CommandFailure("no letter in \(try topologyOptions.topology().deadQueue) has the parcel or task id '\(id)'")
+            throw CommandFailure("no letter in \(try topologyOptions.topology().deadQueue) has the parcel or task id '\(Terminal.value(id))'")
         }
-        if found.count > 1 { print("\(Terminal.count(found.count)) letters match '\(id)'.\n") }
-        print(found.map(DLQOutput.text).joined(separator: "\n\n"))
+        if found.count > 1 { Terminal.print("\(Terminal.count(found.count)) letters match '\(Terminal.value(id))'.\n") }
+        Terminal.print(found.map(DLQOutput.text).joined(separator: "\n\n"))
     }
 }
 
@@ -141,22 +141,22 @@ struct DLQReplay: AsyncParsableCommand {
         }
         for entry in report.replayed {
             let stage = (try? entry.task.get())?.stage ?? entry.stage
-            print("Replayed \(entry.parcelID ?? "?"): queued again for \(stage.map(\.rawValue) ?? "its stage").")
+            Terminal.print("Replayed \(entry.parcelID.map(Terminal.value) ?? "?"): queued again for \(stage.map(\.rawValue) ?? "its stage").")
         }
         for (entry, reason) in report.refused {
-            Terminal.error("Not replayed: \(DLQOutput.name(entry)): \(reason)")
+            Terminal.error("Not replayed: \(DLQOutput.name(entry)): \(Terminal.value(reason))")
         }
         for id in report.notFound {
-            Terminal.error("Not found: no letter has the parcel or task id '\(id)'")
+            Terminal.error("Not found: no letter has the parcel or task id '\(Terminal.value(id))'")
         }
         if let error = report.interrupted {
-            Terminal.error("Stopped: the broker connection failed (\(error)); the letters not reached yet are untouched")
+            Terminal.error("Stopped: the broker connection failed (\(Terminal.value("\(error)"))); the letters not reached yet are untouched")
         }
         if report.replayed.isEmpty, report.refused.isEmpty, report.notFound.isEmpty, report.interrupted == nil {
-            print("The dead-letter queue is empty: nothing to replay.")
+            Terminal.print("The dead-letter queue is empty: nothing to replay.")
             return
         }
-        print("Replayed \(Terminal.plural(report.replayed.count, "letter")).")
+        Terminal.print("Replayed \(Terminal.plural(report.replayed.count, "letter")).")
         guard report.succeeded else {
             var problems: [String] = []
             if !report.refused.isEmpty { problems.append("\(Terminal.plural(report.refused.count, "letter")) not replayed (still in the queue)") }
@@ -191,7 +191,7 @@ struct DLQPurge: AsyncParsableCommand {
         guard yes else {
             throw CommandFailure("this would delete \(Terminal.plural(count, "letter")) in \(queue) for good; add --yes")
         }
-        print("Purged \(Terminal.plural(count, "letter")) from \(queue).")
+        Terminal.print("Purged \(Terminal.plural(count, "letter")) from \(queue).")
     }
 }
 

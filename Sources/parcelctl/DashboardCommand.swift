@@ -13,9 +13,14 @@ struct DashboardCommand: AsyncParsableCommand {
             The page shows progress toward the target, the forecast, the stage funnel, throughput over \
             time, latency, dead letters and held parcels, and refreshes itself every 5 seconds. It reads \
             the same report as `parcelctl report --json` (GET /api/report). Read-only. It listens on \
-            127.0.0.1 unless --host says otherwise; then it needs --token (or \
-            PARCELFLOW_DASHBOARD_TOKEN), and the page is opened as http://HOST:PORT/?token=TOKEN. \
-            Stop it with Ctrl-C.
+            127.0.0.1 unless --host says otherwise, and on loopback it answers only to a loopback Host \
+            (localhost, 127.0.0.1, [::1] or --host, with its port), so no other web site can read it \
+            through DNS rebinding. Beyond loopback (--host not a 127.x.x.x or ::1 address, nor \
+            localhost) it needs --token (or PARCELFLOW_DASHBOARD_TOKEN): open the page once as \
+            http://HOST:PORT/?token=TOKEN, which sets a cookie (HttpOnly, SameSite=Strict) and \
+            redirects to the page without the token; programs send `Authorization: Bearer TOKEN`. \
+            The dashboard speaks plain HTTP: beyond one machine, put it behind a TLS proxy. Stop it \
+            with Ctrl-C.
             """)
 
     @OptionGroup var broker: BrokerOptions

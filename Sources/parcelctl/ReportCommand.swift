@@ -32,9 +32,9 @@ struct ReportCommand: AsyncParsableCommand {
         let report = try await source.report()
         await source.close()
         if json {
-            print(report.json.serialized(pretty: true))
+            Terminal.print(report.json, pretty: true)
         } else {
-            print(ReportText(report).lines.joined(separator: "\n"))
+            Terminal.print(ReportText(report).lines.joined(separator: "\n"))
         }
     }
 }
@@ -66,7 +66,7 @@ struct ReportText {
         out.append("")
         let states = ParcelStatus.State.allCases.map { "\(Terminal.count(report.states[$0] ?? 0)) \(Terminal.name($0))" }
         out.append("  \(Terminal.plural(report.parcels, "parcel")): " + states.joined(separator: ", "))
-        if let error = report.brokerError { out.append("  Broker not reachable (queue figures missing): \(error)") }
+        if let error = report.brokerError { out.append("  Broker not reachable (queue figures missing): \(Terminal.value(error))") }
         out.append("")
         out.append("  stage        entered  done  queued  in flight  retrying  held  dead  ready  consumers  oldest wait  p50 / p95 / p99")
         for row in report.stages {
@@ -91,8 +91,9 @@ struct ReportText {
             out.append("")
             out.append("  Needs attention (latest first):")
             for item in report.attention.prefix(10) {
-                out.append("    \(item.parcelID)  \(Terminal.name(item.state))"
-                    + "\(item.stage.map { " at \($0.rawValue)" } ?? "")  \(DeliveryReport.time(item.at))  \(item.reason ?? "")")
+                // The id and the reason come from the store, which took them from messages: escaped.
+                out.append("    \(Terminal.value(item.parcelID))  \(Terminal.name(item.state))"
+                    + "\(item.stage.map { " at \($0.rawValue)" } ?? "")  \(DeliveryReport.time(item.at))  \(Terminal.value(item.reason ?? ""))")
             }
         }
         return out

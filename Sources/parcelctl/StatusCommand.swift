@@ -19,31 +19,33 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let store = try await self.store.open()
         guard let record = try await store.record(parcelID) else {
-            throw CommandFailure("no parcel has the id '\(parcelID)'")
+            throw CommandFailure("no parcel has the id '\(Terminal.value(parcelID))'")
         }
         let history = try await store.history(parcelID)
         if json {
-            print(Self.json(record, history))
+            Terminal.print(Self.json(record, history))
             return
         }
         let parcel = record.parcel
-        print("Parcel \(parcel.id): \(record.status)")
-        print("  from \(parcel.sender.name) (\(parcel.sender.relation.rawValue)) to \(parcel.recipient.name), \(parcel.recipient.facility)")
-        print("  \(Terminal.plural(parcel.contents.letters, "letter")), \(Terminal.plural(parcel.contents.drawings, "drawing")), "
-            + "\(parcel.weightGrams) g, from \(parcel.origin)")
-        if let error = record.lastError, record.status.reason == nil { print("  last error: \(error)") }
-        print("History:")
+        let v = Terminal.value
+        Terminal.print("Parcel \(v(parcel.id)): \(v(record.status.description))")
+        Terminal.print("  from \(v(parcel.sender.name)) (\(parcel.sender.relation.rawValue)) to \(v(parcel.recipient.name)), "
+            + v(parcel.recipient.facility))
+        Terminal.print("  \(Terminal.plural(parcel.contents.letters, "letter")), \(Terminal.plural(parcel.contents.drawings, "drawing")), "
+            + "\(parcel.weightGrams) g, from \(v(parcel.origin))")
+        if let error = record.lastError, record.status.reason == nil { Terminal.print("  last error: \(v(error))") }
+        Terminal.print("History:")
         for event in history {
             var line = "  \(Timestamp.format(event.at))  \(event.kind.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0))"
             line += event.stage?.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0) ?? String(repeating: " ", count: 11)
             if let attempt = event.attempt { line += " attempt \(attempt)" }
-            if let detail = event.detail { line += "  \(detail)" }
-            if let worker = event.worker { line += "  [\(worker)]" }
-            print(line.trimmingTrailingSpaces())
+            if let detail = event.detail { line += "  \(v(detail))" }
+            if let worker = event.worker { line += "  [\(v(worker))]" }
+            Terminal.print(line.trimmingTrailingSpaces())
         }
     }
 
-    static func json(_ record: ParcelRecord, _ history: [ParcelEvent]) -> String {
+    static func json(_ record: ParcelRecord, _ history: [ParcelEvent]) -> JSONValue {
         let status: [String: JSONValue] = [
             "state": .string(record.status.state.rawValue), "stage": .text(record.status.stage?.rawValue),
             "reason": .text(record.status.reason), "final": .bool(record.status.isFinal),
@@ -62,7 +64,7 @@ struct StatusCommand: AsyncParsableCommand {
                          "worker": .text(event.worker)])
             }),
         ]
-        return JSONValue.object(document).serialized()
+        return .object(document)
     }
 }
 

@@ -101,7 +101,9 @@ struct SubmitCommand: AsyncParsableCommand {
         if !readout.problems.isEmpty {
             let shown = readout.problems.prefix(50)
             for problem in shown {
-                Terminal.error("\(path):\(problem.line): " + (problem.field.map { "\($0): " } ?? "") + problem.message)
+                // The messages quote the file's own text (an id, a column name): escaped, like every echo.
+                Terminal.error("\(path):\(problem.line): " + (problem.field.map { "\(Terminal.value($0)): " } ?? "")
+                    + Terminal.value(problem.message))
             }
             if readout.problems.count > shown.count {
                 Terminal.error("… and \(Terminal.plural(readout.problems.count - shown.count, "more problem"))")
@@ -137,7 +139,7 @@ struct SubmitCommand: AsyncParsableCommand {
         switch ParcelParsing.parcel(fromCSV: record) {
         case .success(let parcel): return parcel
         case .failure(let invalid):
-            for issue in invalid.issues { Terminal.error("\(Self.flag(for: issue.field)): \(issue.message)") }
+            for issue in invalid.issues { Terminal.error("\(Self.flag(for: issue.field)): \(Terminal.value(issue.message))") }
             throw CommandFailure("nothing was submitted: the parcel is invalid")
         }
     }
@@ -153,23 +155,24 @@ struct SubmitCommand: AsyncParsableCommand {
 
     private func explain(_ report: ParcelSubmitter.Report, checking: Duration, submitting: Duration, total: Duration) throws {
         if !report.queued.isEmpty {
-            print("Queued \(Terminal.plural(report.queued.count, "parcel")) for collection.")
+            Terminal.print("Queued \(Terminal.plural(report.queued.count, "parcel")) for collection.")
         }
         if file != nil {
-            print("Took \(Terminal.seconds(total)): reading and checking the file \(Terminal.seconds(checking)), "
+            Terminal.print("Took \(Terminal.seconds(total)): reading and checking the file \(Terminal.seconds(checking)), "
                 + "publishing and recording \(Terminal.seconds(submitting)), the rest connecting and opening the store.")
         }
         if !report.alreadySubmitted.isEmpty {
-            let sample = report.alreadySubmitted.prefix(5).map { "\($0.id) (\($0.status))" }.joined(separator: ", ")
-            print("Already submitted, left as they are: \(Terminal.plural(report.alreadySubmitted.count, "parcel")): \(sample)"
+            let sample = report.alreadySubmitted.prefix(5).map { "\(Terminal.value($0.id)) (\(Terminal.value($0.status.description)))" }
+                .joined(separator: ", ")
+            Terminal.print("Already submitted, left as they are: \(Terminal.plural(report.alreadySubmitted.count, "parcel")): \(sample)"
                 + (report.alreadySubmitted.count > 5 ? ", …" : ""))
         }
         if !report.conflicting.isEmpty {
             Terminal.error("Submitted before with other details (the first ones were kept): "
-                + report.conflicting.prefix(10).joined(separator: ", ") + (report.conflicting.count > 10 ? ", …" : ""))
+                + report.conflicting.prefix(10).map(Terminal.value).joined(separator: ", ") + (report.conflicting.count > 10 ? ", …" : ""))
         }
         if !report.failed.isEmpty {
-            for (id, error) in report.failed.prefix(10) { Terminal.error("\(id): not queued: \(error)") }
+            for (id, error) in report.failed.prefix(10) { Terminal.error("\(Terminal.value(id)): not queued: \(Terminal.value("\(error)"))") }
             throw CommandFailure("\(Terminal.plural(report.failed.count, "parcel")) could not be queued; "
                 + "run the same command again to retry them")
         }

@@ -51,13 +51,13 @@ struct SummaryCommand: AsyncParsableCommand {
             object["finished"] = .int(ParcelStatus.State.finalCount(counts))
             object["total"] = .int(counts.values.reduce(0, +))
             if untilFinal != nil { object["waited_s"] = .number(elapsed / .seconds(1)) }
-            print(JSONValue.object(object).serialized())
+            Terminal.print(JSONValue.object(object))
             return
         }
         let total = counts.values.reduce(0, +)
-        print("\(Terminal.plural(total, "parcel")): " + ParcelStatus.State.allCases.compactMap { state in
+        Terminal.print("\(Terminal.plural(total, "parcel")): " + ParcelStatus.State.allCases.compactMap { state in
             counts[state].map { "\(Terminal.count($0)) \(Terminal.name(state))" }
         }.joined(separator: ", "))
-        if untilFinal != nil { print("Waited \(Terminal.seconds(elapsed)).") }
+        if untilFinal != nil { Terminal.print("Waited \(Terminal.seconds(elapsed)).") }
     }
 }

@@ -1,11 +1,27 @@
 import Foundation
 import ParcelCore
 
-/// Output helpers: messages to standard error, and a progress bar that shows only on a terminal.
+/// Output helpers: lines to standard output and standard error, and a progress bar that shows only
+/// on a terminal. Every line goes through ``TerminalText``, so no text from a file, the store or the
+/// broker can steer the terminal; a value that must stay on its line is passed through
+/// `TerminalText.escaped` (here `Terminal.value`) where the line is composed.
 enum Terminal {
-    static func error(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+    /// Lines to standard output, their control and bidirectional characters shown escaped.
+    static func print(_ text: String) {
+        Swift.print(TerminalText.escapedLines(text))
     }
+
+    /// A JSON document to standard output (JSON escapes C0 controls; this escapes the rest too).
+    static func print(_ json: JSONValue, pretty: Bool = false) {
+        Swift.print(TerminalText.escapedJSON(json.serialized(pretty: pretty)))
+    }
+
+    static func error(_ line: String) {
+        FileHandle.standardError.write(Data((TerminalText.escapedLines(line) + "\n").utf8))
+    }
+
+    /// One value from outside, escaped whole (line breaks too) to sit inside a line.
+    static func value(_ text: String) -> String { TerminalText.escaped(text) }
 
     static var standardErrorIsTerminal: Bool { isatty(STDERR_FILENO) == 1 }
 

@@ -133,9 +133,11 @@ struct ObservabilityTests {
         let port = dashboard.port
         #expect(try await httpGet("http://127.0.0.1:\(port)/api/report").status == 401)
         #expect(try await httpGet("http://127.0.0.1:\(port)/?token=wrong").status == 401)
-        let page = try await httpGet("http://127.0.0.1:\(port)/?token=s3cret")
+        // The right token in the query sets a cookie and redirects; DashboardSecurityTests follows it.
+        #expect(try await httpGet("http://127.0.0.1:\(port)/?token=s3cret").status == 303)
+        let page = try await HTTPExchange.get("http://127.0.0.1:\(port)/", headers: ["Authorization: Bearer s3cret"])
         #expect(page.status == 200 && page.body.contains("<html"))
-        let report = try await httpGet("http://127.0.0.1:\(port)/api/report?token=s3cret")
+        let report = try await HTTPExchange.get("http://127.0.0.1:\(port)/api/report", headers: ["Authorization: Bearer s3cret"])
         #expect(report.status == 200 && report.body.contains("\"generated_at\""))
         await dashboard.process.stop()
         try await fixture.tearDown()
