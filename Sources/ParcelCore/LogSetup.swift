@@ -8,7 +8,46 @@ public enum LogSetup {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
-            return handler
+            return EscapingLogHandler(handler)
+        }
+    }
+}
+
+/// Passes every message and metadata value through ``TerminalText/escaped(_:)`` before the stream
+/// handler writes it: a log line may quote what a message or a file said, and it goes to a terminal.
+public struct EscapingLogHandler<Inner: LogHandler>: LogHandler {
+    public var inner: Inner
+
+    public init(_ inner: Inner) { self.inner = inner }
+
+    public var logLevel: Logger.Level {
+        get { inner.logLevel }
+        set { inner.logLevel = newValue }
+    }
+
+    public var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = newValue }
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var event = event
+        event.message = "\(TerminalText.escaped(event.message.description))"
+        event.metadata = event.metadata?.mapValues(Self.escaped)
+        inner.log(event: event)
+    }
+
+    static func escaped(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
+        switch value {
+        case .string(let text): .string(TerminalText.escaped(text))
+        case .stringConvertible(let convertible): .string(TerminalText.escaped(convertible.description))
+        case .array(let values): .array(values.map(escaped))
+        case .dictionary(let values): .dictionary(values.mapValues(escaped))
         }
     }
 }
