@@ -43,11 +43,58 @@ public struct SubmissionReadout: Sendable {
     public var invalidLines: Set<Int> { Set(problems.map(\.line)) }
 }
 
+/// How much of a submission file is read at most: a December's 2,000 parcels are about 300 KB.
+public enum SubmissionLimits {
+    /// The whole file (`parcelctl submit --max-file-size`).
+    public static let defaultMaxFileBytes = 64 << 20
+    /// One line of JSON Lines, or one CSV record (a quoted field may hold line breaks).
+    public static let maxLineBytes = 64 << 10
+}
+
+/// Why a submission file could not be read; says what, not where (the caller names the file).
+public struct SubmissionFileError: Error, Sendable, Hashable, CustomStringConvertible {
+    public let reason: String
+
+    public init(_ reason: String) { self.reason = reason }
+
+    public var description: String { reason }
+}
+
 public enum SubmissionReader {
+    /// The file's bytes, read once and never more than `maxBytes` of them: a larger regular file is
+    /// refused by its size before anything is read, and a pipe or a file that grows while it is read
+    /// is cut off at `maxBytes + 1` and refused too.
+    public static func load(path: String, maxBytes: Int = SubmissionLimits.defaultMaxFileBytes) throws(SubmissionFileError) -> Data {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw SubmissionFileError(String(cString: strerror(errno))) }
+        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw SubmissionFileError(String(cString: strerror(errno))) }
+        let kind = info.st_mode & S_IFMT
+        if kind == S_IFDIR { throw SubmissionFileError("it is a folder, not a file") }
+        if kind == S_IFREG, info.st_size > maxBytes { throw tooLarge(Int(clamping: info.st_size), maxBytes) }
+        let data: Data
+        do {
+            data = try handle.read(upToCount: maxBytes + 1) ?? Data()
+        } catch {
+            throw SubmissionFileError((error as NSError).localizedDescription)
+        }
+        if data.count > maxBytes { throw tooLarge(nil, maxBytes) }
+        return data
+    }
+
+    private static func tooLarge(_ size: Int?, _ limit: Int) -> SubmissionFileError {
+        SubmissionFileError("the file is " + (size.map { "\(NumberText.integer($0)) bytes" } ?? "larger than that")
+            + ", over the limit of \(NumberText.integer(limit)) bytes (--max-file-size); split it into smaller files")
+    }
+
     /// Reads and checks the whole file. Nothing is skipped silently: each bad line, a duplicate id
-    /// within the file, a broken quote, bytes that are not UTF-8 — each becomes a problem.
-    public static func read(_ data: Data, format: SubmissionFormat) -> SubmissionReadout {
-        var readout = format == .csv ? readCSV(Array(data)) : readJSONLines(Array(data))
+    /// within the file, a broken quote, bytes that are not UTF-8, a line over
+    /// ``SubmissionLimits/maxLineBytes`` — each becomes a problem.
+    public static func read(_ data: Data, format: SubmissionFormat,
+                            maxLineBytes: Int = SubmissionLimits.maxLineBytes) -> SubmissionReadout {
+        let bytes = Array(data)
+        var readout = format == .csv ? readCSV(bytes, maxLineBytes: maxLineBytes) : readJSONLines(bytes, maxLineBytes: maxLineBytes)
         // The same id twice in one file: the later lines are the mistake.
         var firstLine: [String: Int] = [:]
         var unique: [(line: Int, parcel: Parcel)] = []
@@ -65,7 +112,11 @@ public enum SubmissionReader {
         return readout
     }
 
-    static func readJSONLines(_ bytes: [UInt8]) -> SubmissionReadout {
+    static func tooLong(_ count: Int, _ limit: Int) -> String {
+        "\(NumberText.integer(count)) bytes long, over the limit of \(NumberText.integer(limit)) bytes for one parcel"
+    }
+
+    static func readJSONLines(_ bytes: [UInt8], maxLineBytes: Int) -> SubmissionReadout {
         var readout = SubmissionReadout()
         var lineNumber = 0
         for var line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
@@ -74,6 +125,10 @@ public enum SubmissionReader {
             if lineNumber == 1, line.starts(with: [0xEF, 0xBB, 0xBF]) { line = line.dropFirst(3) }
             guard line.contains(where: { !$0.isASCIIWhitespace }) else { continue }
             readout.records += 1
+            guard line.count <= maxLineBytes else {
+                readout.problems.append(SubmissionProblem(line: lineNumber, field: nil, message: "the line is " + tooLong(line.count, maxLineBytes)))
+                continue
+            }
             guard String(validating: line, as: UTF8.self) != nil else {
                 readout.problems.append(SubmissionProblem(line: lineNumber, field: nil, message: notUTF8(line)))
                 continue
@@ -91,11 +146,15 @@ public enum SubmissionReader {
         return readout
     }
 
-    static func readCSV(_ bytes: [UInt8]) -> SubmissionReadout {
+    static func readCSV(_ bytes: [UInt8], maxLineBytes: Int) -> SubmissionReadout {
         var readout = SubmissionReadout()
         var parser = CSVParser(bytes: bytes)
         guard let header = parser.nextRecord() else {
             readout.problems.append(SubmissionProblem(line: 1, field: nil, message: "the file is empty: expected a header line"))
+            return readout
+        }
+        if header.byteCount > maxLineBytes {
+            readout.problems.append(SubmissionProblem(line: header.line, field: nil, message: "header: the line is " + tooLong(header.byteCount, maxLineBytes)))
             return readout
         }
         if let problem = header.problem {
@@ -122,6 +181,10 @@ public enum SubmissionReader {
         while let record = parser.nextRecord() {
             if record.fields.count == 1, record.fields[0].allSatisfy(\.isASCIIWhitespace) { continue }
             readout.records += 1
+            if record.byteCount > maxLineBytes {
+                readout.problems.append(SubmissionProblem(line: record.line, field: nil, message: "the record is " + tooLong(record.byteCount, maxLineBytes)))
+                continue
+            }
             if let problem = record.problem {
                 readout.problems.append(SubmissionProblem(line: record.line, field: nil, message: problem))
                 continue
@@ -176,6 +239,8 @@ struct CSVParser {
         var line: Int
         /// What is malformed in this record, if anything.
         var problem: String?
+        /// Its length in the file, line breaks inside quoted fields included, the one that ends it not.
+        var byteCount = 0
     }
 
     let bytes: [UInt8]
@@ -189,6 +254,16 @@ struct CSVParser {
 
     mutating func nextRecord() -> Record? {
         guard index < bytes.count else { return nil }
+        let start = index
+        guard var record = nextFields() else { return nil }
+        var end = index
+        if end > start, bytes[end - 1] == UInt8(ascii: "\n") { end -= 1 }
+        if end > start, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+        record.byteCount = end - start
+        return record
+    }
+
+    private mutating func nextFields() -> Record? {
         var record = Record(line: line)
         let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), newline = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
         while true {

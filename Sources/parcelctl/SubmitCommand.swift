@@ -35,6 +35,9 @@ struct SubmitCommand: AsyncParsableCommand {
     @Flag(help: "Submit the valid lines of a file even if other lines are invalid.")
     var skipInvalid = false
 
+    @Option(help: ArgumentHelp("Refuse a file larger than this many bytes; a line may hold at most 65,536.", valueName: "bytes"))
+    var maxFileSize = SubmissionLimits.defaultMaxFileBytes
+
     @Option(help: "Parcel id (one parcel from flags).") var id: String?
     @Option(help: "Sender's name.") var senderName: String?
     @Option(help: "Sender's relation to the recipient.") var relation: String?
@@ -69,6 +72,10 @@ struct SubmitCommand: AsyncParsableCommand {
         try explain(report, checking: checked - started, submitting: submitting, total: ContinuousClock.now - started)
     }
 
+    func validate() throws {
+        guard (1...(1 << 30)).contains(maxFileSize) else { throw ValidationError("--max-file-size must be from 1 to 1,073,741,824") }
+    }
+
     private func readParcels() throws -> [Parcel] {
         if let file {
             let flagsGiven = [id, senderName, relation, recipientName, facility, origin].contains { $0 != nil }
@@ -93,9 +100,9 @@ struct SubmitCommand: AsyncParsableCommand {
         }
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
+            data = try SubmissionReader.load(path: path, maxBytes: maxFileSize)
         } catch {
-            throw CommandFailure("cannot read '\(path)': \((error as NSError).localizedDescription)")
+            throw CommandFailure("cannot read '\(Terminal.value(path))': \(error.reason); nothing was submitted")
         }
         let readout = SubmissionReader.read(data, format: format)
         if !readout.problems.isEmpty {

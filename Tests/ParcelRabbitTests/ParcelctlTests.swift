@@ -98,6 +98,47 @@ struct ParcelctlTests {
         try await fixture.tearDown()
     }
 
+    @Test("a file over --max-file-size, or with a line over 64 KiB, is refused with its name and nothing is submitted; a file is read once (a named pipe works)",
+          .timeLimit(.minutes(1)))
+    func fileLimits() async throws {
+        let fixture = try SubmitFixture()
+        let cli = fixture.cli()
+        #expect(try await cli.run(["setup"]).status == 0)
+        let file = try fixture.write("december.csv", SubmitFixture.csv(SubmitFixture.parcels(20)))
+        let size = try #require(FileManager.default.attributesOfItem(atPath: file)[.size] as? Int)
+        let big = try await cli.run(["submit", "--file", file, "--max-file-size", "\(size - 1)"])
+        #expect(big.status != 0)
+        #expect(big.stderr.contains("cannot read '\(file)': the file is \(NumberText.integer(size)) bytes, over the limit of "
+            + "\(NumberText.integer(size - 1)) bytes (--max-file-size); split it into smaller files; nothing was submitted"), "\(big.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: fixture.storePath), "the store was not even opened")
+
+        let long = try fixture.write("long.jsonl", SubmitFixture.parcels(2).map { TaskEnvelope.encode($0) }.joined(separator: "\n")
+            + "\n{\"id\": \"" + String(repeating: "A", count: 70_000) + "\"}\n")
+        let refused = try await cli.run(["submit", "--file", long])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("long.jsonl:3: the line is 70,010 bytes long, over the limit of 65,536 bytes for one parcel"),
+                "\(refused.stderr)")
+        #expect(refused.stderr.contains("nothing was submitted: 1 of 3 lines"))
+        #expect(!refused.stderr.contains("AAAA"), "the line itself is not echoed")
+        #expect(try await fixture.collectionDepth() == 0)
+
+        // A pipe can be read only once: reading it twice (a check, then a submit) would find it empty.
+        let pipe = fixture.directory.appendingPathComponent("from-pipe.csv").path
+        #expect(mkfifo(pipe, 0o600) == 0)
+        let contents = Data(SubmitFixture.csv(SubmitFixture.parcels(20)).utf8)
+        let writer = Thread {
+            let handle = FileHandle(forWritingAtPath: pipe)
+            try? handle?.write(contentsOf: contents)
+            try? handle?.close()
+        }
+        writer.start()
+        let piped = try await cli.run(["submit", "--file", pipe])
+        #expect(piped.status == 0, "\(piped.stderr)")
+        #expect(piped.stdout.contains("Queued 20 parcels for collection."))
+        #expect(try await fixture.collectionDepth() == 20)
+        try await fixture.tearDown()
+    }
+
     @Test("an unreachable broker is one clear line, stores nothing, and never shows the password")
     func brokerUnreachable() async throws {
         let fixture = try SubmitFixture()
