@@ -1,5 +1,8 @@
 internal import CSQLite
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import ParcelCore
 
 /// One SQLite connection and its prepared statements.
@@ -29,6 +32,7 @@ final class SQLiteConnection {
     ///   transaction to end before failing with `SQLITE_BUSY`.
     func open(busyTimeoutMilliseconds: Int32) throws(StatusStoreError) {
         let operation = "open \(path)"
+        Self.createOwnerOnly(path)
         var db: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
         let code = sqlite3_open_v2(path, &db, flags, nil)
@@ -40,6 +44,16 @@ final class SQLiteConnection {
         try enableWriteAheadLogging(timeoutMilliseconds: busyTimeoutMilliseconds, operation: operation)
         try execute("PRAGMA synchronous = NORMAL", operation: operation, cache: false)
         try execute("PRAGMA foreign_keys = ON", operation: operation, cache: false)
+    }
+
+    /// Creates a missing database file readable and writable by its owner only: it holds names and
+    /// addresses. SQLite gives the file's `-wal` and `-shm` companions the file's own mode. An existing
+    /// file keeps its mode (ops may have chosen to share it with a group); `O_EXCL` leaves a file
+    /// another process created a moment ago alone.
+    private static func createOwnerOnly(_ path: String) {
+        guard !path.isEmpty, path != ":memory:", !path.hasPrefix("file:") else { return }
+        let descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if descriptor >= 0 { Glibc.close(descriptor) }
     }
 
     /// WAL: readers never wait for the writer, and one commit is one append to the log. With
