@@ -62,6 +62,28 @@ struct LargeBodyTests {
         try await fixture.tearDown()
     }
 
+    @Test("the project's node itself refuses a message over its max_message_size (4 MiB) at publish", .timeLimit(.minutes(1)))
+    func nodeRefusesHugeMessages() async throws {
+        let node = try #require(Broker.environment["PARCELFLOW_BROKER_NODE"],
+                                "deploy/local/test.sh exports the node name of the broker it runs")
+        #expect(try await Self.maxMessageSize(node) == 4 << 20, "deploy/local/lib.sh writes max_message_size into the node's config")
+        let connection = try await Broker.connect()
+        let channel = try await connection.openChannel()
+        let queue = "parcelflow-test.max-size.\(UInt32.random(in: 0...UInt32.max))"
+        try await channel.declareQueue(queue, options: AMQPQueueOptions(durable: false, autoDelete: false))
+        try await channel.enableConfirms()
+        try await channel.publish(AMQPOutboundMessage(routingKey: queue, body: Data(count: 4 << 20)))
+        await #expect(throws: AMQPError.self) {
+            try await channel.publish(AMQPOutboundMessage(routingKey: queue, body: Data(count: (4 << 20) + 1)))
+        }
+        #expect(channel.closedReason?.message.contains("larger than configured max size") == true,
+                "\(String(describing: channel.closedReason))")
+        let other = try await connection.openChannel()
+        #expect(try await other.queueState(queue).messageCount == 1, "the connection carries on; only the 4 MiB message is there")
+        _ = try await other.deleteQueue(queue)
+        await connection.close()
+    }
+
     private static let rabbitmqctl = URL(fileURLWithPath: "/usr/lib/rabbitmq/bin/rabbitmqctl")
 
     /// The node's `max_message_size` now.

@@ -4,6 +4,8 @@
 # Sourced, never run; callers use `set -euo pipefail`.
 
 PF_RMQ_BIN=/usr/lib/rabbitmq/bin
+# The largest message our nodes accept, in bytes (max_message_size).
+: "${PF_MAX_MESSAGE_SIZE:=4194304}"
 # The default node (read by broker.sh, test.sh and demo.sh). Its ports differ from the system node's
 # 5672/25672 so the two never collide.
 : "${PF_DEFAULT_NODE:=parcelflow}" "${PF_DEFAULT_PORT:=5682}" "${PF_DEFAULT_DIST_PORT:=25682}" "${PF_DEFAULT_TLS_PORT:=5683}"
@@ -256,6 +258,9 @@ pf_write_node_config() { # NAME PORT DIST_PORT TLS_PORT
     echo "loopback_users.guest = true"
     echo "log.file.level = ${PF_RABBITMQ_LOG_LEVEL:-info}" # debug to see where boot time goes
     echo "log.console = false"
+    # A task is about 1 KB and a worker refuses bodies over 256 KiB (--max-body-size) without holding
+    # them; the node refuses anything over 4 MiB at publish (RabbitMQ's default is 128 MiB).
+    echo "max_message_size = $PF_MAX_MESSAGE_SIZE"
     if [ -n "$tls_port" ]; then
       echo "listeners.ssl.default = 127.0.0.1:$tls_port"
       # Also loopback, but a name the certificate does not list: tests of host-name verification.
