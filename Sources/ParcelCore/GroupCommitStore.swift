@@ -125,4 +125,12 @@ public final class GroupCommitStore: StatusStore {
     public func audit(idPrefix: String?) async throws -> StoreAudit {
         try await inner.audit(idPrefix: idPrefix)
     }
+
+    public func erase(_ parcelIDs: [String], at time: Date) async throws -> [String: Erasure] {
+        try await inner.erase(parcelIDs, at: time)
+    }
+
+    public func prune(finishedBefore date: Date, limit: Int) async throws -> Int {
+        try await inner.prune(finishedBefore: date, limit: limit)
+    }
 }

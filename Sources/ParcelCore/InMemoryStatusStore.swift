@@ -19,7 +19,7 @@ public final class InMemoryStatusStore: StatusStore {
             for parcel in parcels {
                 if let existing = state.records[parcel.id] {
                     outcome.existing[parcel.id] = existing.status
-                    if existing.parcel != parcel { outcome.conflicting.insert(parcel.id) }
+                    if existing.erasedAt == nil, existing.parcel != parcel { outcome.conflicting.insert(parcel.id) }
                     continue
                 }
                 state.records[parcel.id] = ParcelRecord(parcel: parcel, progress: .submitted, submittedAt: time,
@@ -61,7 +61,9 @@ public final class InMemoryStatusStore: StatusStore {
             var found: [String: ParcelCheck] = [:]
             for parcel in parcels {
                 guard let record = state.records[parcel.id] else { continue }
-                found[parcel.id] = ParcelCheck(progress: record.progress, sameParcel: record.parcel == parcel)
+                // An erased parcel has nothing left to compare; it is final, so nothing will be applied.
+                found[parcel.id] = ParcelCheck(progress: record.progress,
+                                               sameParcel: record.erasedAt != nil || record.parcel == parcel)
             }
             return found
         }
@@ -74,7 +76,7 @@ public final class InMemoryStatusStore: StatusStore {
     public func countsByState(idPrefix: String?) async throws -> [ParcelStatus.State: Int] {
         state.withLock { state in
             state.records.values.reduce(into: [:]) { counts, record in
-                if idPrefix.map(record.parcel.id.hasPrefix) ?? true { counts[record.status.state, default: 0] += 1 }
+                if idPrefix.map(record.parcelID.hasPrefix) ?? true { counts[record.status.state, default: 0] += 1 }
             }
         }
     }
@@ -99,7 +101,7 @@ public final class InMemoryStatusStore: StatusStore {
                     snapshot.oldestWaiting[stage] = min(snapshot.oldestWaiting[stage] ?? record.updatedAt, record.updatedAt)
                 case .held, .deadLettered:
                     snapshot.attention.append(StoreSnapshot.Attention(
-                        parcelID: record.parcel.id, state: record.status.state, stage: record.status.stage,
+                        parcelID: record.parcelID, state: record.status.state, stage: record.status.stage,
                         reason: record.lastError, at: record.updatedAt))
                 default:
                     break
@@ -159,11 +161,54 @@ public final class InMemoryStatusStore: StatusStore {
                 default: break
                 }
             }
-            let records = state.records.values.filter { chosen($0.parcel.id) }
+            let records = state.records.values.filter { chosen($0.parcelID) }
             for record in records { audit.counts[record.status.state, default: 0] += 1 }
             audit.appliedTwice = twice.sorted()
             audit.lastFinalAt = records.filter(\.status.isFinal).map(\.updatedAt).max()
             return audit
+        }
+    }
+
+    public func erase(_ parcelIDs: [String], at time: Date) async throws -> [String: Erasure] {
+        state.withLock { state in
+            var outcomes: [String: Erasure] = [:]
+            for id in parcelIDs where outcomes[id] == nil {
+                guard var record = state.records[id] else {
+                    outcomes[id] = .unknown
+                    continue
+                }
+                if let erasedAt = record.erasedAt {
+                    outcomes[id] = .alreadyErased(erasedAt)
+                    continue
+                }
+                guard record.status.isFinal else {
+                    outcomes[id] = .notFinal(record.status)
+                    continue
+                }
+                record.parcel = nil
+                record.erasedAt = time
+                record.lastError = Erasure.erased(record.lastError)
+                if let reason = record.status.reason {
+                    record.progress.status = ParcelStatus(state: record.status.state, stage: record.status.stage,
+                                                          reason: Erasure.erased(reason)) ?? record.progress.status
+                }
+                state.records[id] = record
+                for index in state.events.indices where state.events[index].parcelID == id {
+                    state.events[index].detail = Erasure.erased(state.events[index].detail)
+                }
+                outcomes[id] = .erased
+            }
+            return outcomes
+        }
+    }
+
+    public func prune(finishedBefore date: Date, limit: Int) async throws -> Int {
+        state.withLock { state in
+            let chosen = Set(state.records.values.filter { $0.status.isFinal && $0.updatedAt < date }
+                .sorted { ($0.updatedAt, $0.parcelID) < ($1.updatedAt, $1.parcelID) }.prefix(limit).map(\.parcelID))
+            for id in chosen { state.records[id] = nil }
+            state.events.removeAll { chosen.contains($0.parcelID) }
+            return chosen.count
         }
     }
 }

@@ -41,6 +41,17 @@ public protocol StatusStore: Sendable {
     /// (all when nil): where they are, stages applied twice, tasks run, retries, and when the last of
     /// them became final.
     func audit(idPrefix: String?) async throws -> StoreAudit
+
+    /// Removes the personal data of these parcels — the names, the relation, the facility, the
+    /// reasons and errors in their record and history (they may quote them) — in one transaction,
+    /// keeping the anonymous rest: state, stages, attempts, times, so every count stays true. Only a
+    /// final parcel can be erased: one still on its way needs its recipient. See ``Erasure``.
+    func erase(_ parcelIDs: [String], at time: Date) async throws -> [String: Erasure]
+
+    /// Removes up to `limit` parcels that became final before `date`, with their history, in one
+    /// transaction; returns how many it removed (call again until it returns 0). A parcel still on its
+    /// way is never removed, however old.
+    func prune(finishedBefore date: Date, limit: Int) async throws -> Int
 }
 
 /// The history, checked: what ``StatusStore/audit()`` finds.
@@ -123,19 +134,35 @@ public struct SubmitOutcome: Sendable, Hashable {
 
 /// A parcel's row in the store.
 public struct ParcelRecord: Sendable, Hashable {
-    public var parcel: Parcel
+    public var parcelID: String
+    /// The parcel as submitted; nil once its personal data was erased (``StatusStore/erase(_:at:)``).
+    public var parcel: Parcel?
     public var progress: ParcelProgress
     public var submittedAt: Date
     public var updatedAt: Date
     /// The last retry's error, or the hold or dead-letter reason.
     public var lastError: String?
+    /// When the parcel's personal data was erased.
+    public var erasedAt: Date?
 
     public init(parcel: Parcel, progress: ParcelProgress, submittedAt: Date, updatedAt: Date, lastError: String?) {
+        self.parcelID = parcel.id
         self.parcel = parcel
         self.progress = progress
         self.submittedAt = submittedAt
         self.updatedAt = updatedAt
         self.lastError = lastError
+    }
+
+    /// The record of a parcel whose personal data was erased at `erasedAt`.
+    public init(erasedParcel parcelID: String, progress: ParcelProgress, submittedAt: Date, updatedAt: Date,
+                lastError: String?, erasedAt: Date) {
+        self.parcelID = parcelID
+        self.progress = progress
+        self.submittedAt = submittedAt
+        self.updatedAt = updatedAt
+        self.lastError = lastError
+        self.erasedAt = erasedAt
     }
 
     public var status: ParcelStatus { progress.status }

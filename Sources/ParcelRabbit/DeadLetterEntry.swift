@@ -41,6 +41,8 @@ public struct DeadLetterEntry: Sendable {
     public var at: Date?
     /// True when the broker dead-lettered it (no ParcelFlow headers).
     public var fromBroker: Bool
+    /// When its personal data was erased: its task and reason are gone, only the anonymous rest stays.
+    public var erasedAt: Date?
     /// The message as it is in the queue.
     public var body: Data
     public var properties: AMQPProperties
@@ -60,6 +62,9 @@ public struct DeadLetterEntry: Sendable {
         taskID = properties.messageID ?? decoded?.taskID
         at = properties.timestamp.map { Date(timeIntervalSince1970: TimeInterval($0)) }
 
+        if case .timestamp(let seconds)? = headers[DeadLetter.Header.erasedAt] {
+            erasedAt = Date(timeIntervalSince1970: TimeInterval(seconds))
+        }
         if let kind = headers[DeadLetter.Header.kind]?.stringValue {
             fromBroker = false
             self.kind = Kind(rawValue: kind)

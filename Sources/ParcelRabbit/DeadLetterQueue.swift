@@ -158,6 +158,7 @@ public struct DeadLetterQueue: Sendable {
 
     private func replay(_ entry: DeadLetterEntry, _ delivery: AMQPDelivery, publisher: AMQPChannel,
                         store: any StatusStore, by worker: String?, now: () -> Date) async throws -> LetterOutcome {
+        if entry.erasedAt != nil { return .refused("its personal data was erased, so there is no task left to replay; purge it") }
         let task: TaskEnvelope
         switch entry.task {
         case .success(let decoded): task = decoded
@@ -213,7 +214,7 @@ public struct DeadLetterQueue: Sendable {
     /// that every letter `visit` did not acknowledge goes back to the queue.
     /// - Returns: how many letters were ready at the start.
     @discardableResult
-    private func browse(limit: Int,
+    func browse(limit: Int,
                         _ visit: (DeadLetterEntry, AMQPDelivery) async throws -> Bool) async throws -> Int {
         let channel = try await connection.openChannel()
         do {

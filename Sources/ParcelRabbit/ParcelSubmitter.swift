@@ -92,8 +92,8 @@ public struct ParcelSubmitter: Sendable {
             } else if outcome.conflicting.contains(parcel.id) {
                 report.conflicting.append(parcel.id)
             } else if let status = outcome.existing[parcel.id] {
-                if status == .submitted, let record = try await store.record(parcel.id) {
-                    toPublish.append((record.parcel, record.submittedAt))
+                if status == .submitted, let record = try await store.record(parcel.id), let stored = record.parcel {
+                    toPublish.append((stored, record.submittedAt))
                 } else {
                     report.alreadySubmitted.append((parcel.id, status))
                 }

@@ -132,6 +132,32 @@ enum SQLiteMigrations {
                 SELECT RAISE(ABORT, 'events are append-only');
             END;
             """),
+        SQLiteMigration(version: 3, summary: "erasure and pruning", sql: """
+            -- When the parcel's personal data was erased (parcelctl erase): parcel_json then holds only its
+            -- id, and its reasons and errors read '(erased)', in its row and its history.
+            ALTER TABLE parcels ADD COLUMN erased_at INTEGER;
+
+            -- The history stays append-only, with two exceptions that keep it anonymous and bounded: an
+            -- erased parcel's reasons and errors may be blanked out (nothing else of the line changes), and
+            -- a final parcel's lines may be removed with it (parcelctl prune).
+            DROP TRIGGER events_no_update;
+            CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+            WHEN NOT (NEW.detail IS '(erased)' AND NEW.id = OLD.id AND NEW.parcel_id = OLD.parcel_id
+                      AND NEW.kind = OLD.kind AND NEW.stage IS OLD.stage AND NEW.attempt IS OLD.attempt
+                      AND NEW.worker IS OLD.worker AND NEW.at = OLD.at
+                      AND EXISTS (SELECT 1 FROM parcels WHERE parcel_id = OLD.parcel_id AND erased_at IS NOT NULL))
+            BEGIN
+                SELECT RAISE(ABORT, 'events are append-only');
+            END;
+
+            DROP TRIGGER events_no_delete;
+            CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+            WHEN NOT EXISTS (SELECT 1 FROM parcels WHERE parcel_id = OLD.parcel_id
+                             AND (state = 'held' OR state = 'delivered' OR state = 'dead_lettered'))
+            BEGIN
+                SELECT RAISE(ABORT, 'events are append-only while their parcel is on its way');
+            END;
+            """),
     ]
 
     static var latestVersion: Int { all.last?.version ?? 0 }

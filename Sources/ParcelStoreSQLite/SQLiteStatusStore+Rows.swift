@@ -18,14 +18,15 @@ enum SQL {
     /// A parcel's progress, and whether the copy given (?2, as ``TaskEnvelope/encode(_:)`` writes it) is
     /// the one submitted.
     static let checkOne = """
-        SELECT state, stage, stages_done, attempts, last_error, '', parcel_json = ?2 FROM parcels WHERE parcel_id = ?1
+        SELECT state, stage, stages_done, attempts, last_error, '', parcel_json = ?2 OR erased_at IS NOT NULL
+        FROM parcels WHERE parcel_id = ?1
         """
     static let updateProgress = """
         UPDATE parcels SET state = ?, stage = ?, stages_done = ?, attempts = ?, last_error = ?, updated_at = ?
         WHERE parcel_id = ?
         """
     static let selectRecord = """
-        SELECT state, stage, stages_done, attempts, last_error, parcel_json, submitted_at, updated_at
+        SELECT state, stage, stages_done, attempts, last_error, parcel_json, submitted_at, updated_at, erased_at
         FROM parcels WHERE parcel_id = ?
         """
     static let insertEvent = """

@@ -16,7 +16,7 @@ import ParcelCore
 public actor SQLiteStatusStore: StatusStore {
     /// The database file.
     public nonisolated let path: String
-    private let executor: SerialQueueExecutor
+    let executor: SerialQueueExecutor
     let connection: SQLiteConnection
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor {
@@ -84,7 +84,9 @@ public actor SQLiteStatusStore: StatusStore {
                 }
                 outcome.existing[parcel.id] = stored.progress.status
                 // Equal JSON is the common case of a re-run file; otherwise compare what it means.
-                if stored.parcelJSON != json, try Parcel(storedJSON: stored.parcelJSON, operation: operation) != parcel {
+                // An erased parcel has no details left to compare: submitting its id again changes nothing.
+                if stored.parcelJSON != json, try !isErased(parcel.id, operation: operation),
+                    try Parcel(storedJSON: stored.parcelJSON, operation: operation) != parcel {
                     outcome.conflicting.insert(parcel.id)
                 }
             }
@@ -144,9 +146,16 @@ public actor SQLiteStatusStore: StatusStore {
         var record: ParcelRecord?
         try connection.execute(SQL.selectRecord, [.text(parcelID)], operation: operation) { row throws(StatusStoreError) in
             let stored = try StoredProgress(row, parcelID: parcelID, operation: operation)
-            record = ParcelRecord(parcel: try Parcel(storedJSON: stored.parcelJSON, operation: operation),
-                                  progress: stored.progress, submittedAt: Date(milliseconds: row.integer(6)),
-                                  updatedAt: Date(milliseconds: row.integer(7)), lastError: stored.lastError)
+            let (submittedAt, updatedAt) = (Date(milliseconds: row.integer(6)), Date(milliseconds: row.integer(7)))
+            if row.isNull(8) {
+                record = ParcelRecord(parcel: try Parcel(storedJSON: stored.parcelJSON, operation: operation),
+                                      progress: stored.progress, submittedAt: submittedAt, updatedAt: updatedAt,
+                                      lastError: stored.lastError)
+            } else {
+                record = ParcelRecord(erasedParcel: parcelID, progress: stored.progress, submittedAt: submittedAt,
+                                      updatedAt: updatedAt, lastError: stored.lastError,
+                                      erasedAt: Date(milliseconds: row.integer(8)))
+            }
         }
         return record
     }

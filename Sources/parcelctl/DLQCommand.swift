@@ -170,20 +170,52 @@ struct DLQReplay: AsyncParsableCommand {
 struct DLQPurge: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "purge",
-        abstract: "Delete every dead letter for good (asks for --yes).",
+        abstract: "Delete dead letters for good: all of them, or those older than an age (asks for --yes).",
         discussion: """
             The letters are gone for good and cannot be replayed; their parcels stay dead-lettered in \
-            the status store. Without --yes it only says how many letters it would delete.
+            the status store. Without --yes it only says how many letters it would delete. \
+            --older-than 30d keeps the letters of the last 30 days (also 12h, 90m): run it daily to \
+            give dead letters a maximum age.
             """)
 
     @OptionGroup var broker: BrokerOptions
     @OptionGroup(visibility: .hidden) var topologyOptions: TopologyOptions
 
-    @Flag(help: "Yes, delete every letter for good.")
+    @Flag(help: "Yes, delete the letters for good.")
     var yes = false
+
+    @Option(help: ArgumentHelp("Only letters older than this: a number of days, hours or minutes (30d, 12h, 90m).",
+                               valueName: "age"))
+    var olderThan: String?
+
+    func validate() throws {
+        if let olderThan { _ = try Self.age(olderThan) }
+    }
+
+    /// `30d`, `12h`, `90m` as seconds: a whole number up to ten years' worth.
+    static func age(_ text: String) throws -> TimeInterval {
+        let units: [Character: TimeInterval] = ["d": 86_400, "h": 3_600, "m": 60]
+        guard let unit = text.last.flatMap({ units[$0] }), let count = Int(text.dropLast()), count >= 0,
+            Double(count) * unit <= 10 * 365 * 86_400
+        else {
+            throw ValidationError("--older-than: expected a number of days, hours or minutes up to ten years, "
+                + "such as 30d, 12h or 90m; got '\(Terminal.value(text))'")
+        }
+        return Double(count) * unit
+    }
 
     func run() async throws {
         let queue = try topologyOptions.topology().deadQueue
+        if let olderThan {
+            let cutoff = Date().addingTimeInterval(-(try Self.age(olderThan)))
+            guard yes else {
+                throw CommandFailure("this would delete the letters in \(queue) written before \(Timestamp.format(cutoff)) for good; add --yes")
+            }
+            let expiry = try await withDeadLetterQueue(broker, topologyOptions, "parcelctl dlq purge") { try await $0.expire(olderThan: cutoff) }
+            Terminal.print("Purged \(Terminal.plural(expiry.removed, "letter")) written before \(Timestamp.format(cutoff)) from \(queue)."
+                + (expiry.undated == 0 ? "" : " Kept \(Terminal.plural(expiry.undated, "letter")) with no time on them."))
+            return
+        }
         let yes = self.yes
         let count = try await withDeadLetterQueue(broker, topologyOptions, "parcelctl dlq purge") { dlq in
             yes ? try await dlq.purge() : try await dlq.count()

@@ -26,13 +26,16 @@ struct StatusCommand: AsyncParsableCommand {
             Terminal.print(Self.json(record, history))
             return
         }
-        let parcel = record.parcel
         let v = Terminal.value
-        Terminal.print("Parcel \(v(parcel.id)): \(v(record.status.description))")
-        Terminal.print("  from \(v(parcel.sender.name)) (\(parcel.sender.relation.rawValue)) to \(v(parcel.recipient.name)), "
-            + v(parcel.recipient.facility))
-        Terminal.print("  \(Terminal.plural(parcel.contents.letters, "letter")), \(Terminal.plural(parcel.contents.drawings, "drawing")), "
-            + "\(parcel.weightGrams) g, from \(v(parcel.origin))")
+        Terminal.print("Parcel \(v(record.parcelID)): \(v(record.status.description))")
+        if let parcel = record.parcel {
+            Terminal.print("  from \(v(parcel.sender.name)) (\(parcel.sender.relation.rawValue)) to \(v(parcel.recipient.name)), "
+                + v(parcel.recipient.facility))
+            Terminal.print("  \(Terminal.plural(parcel.contents.letters, "letter")), \(Terminal.plural(parcel.contents.drawings, "drawing")), "
+                + "\(parcel.weightGrams) g, from \(v(parcel.origin))")
+        } else if let erasedAt = record.erasedAt {
+            Terminal.print("  personal data erased \(Timestamp.format(erasedAt)); the anonymous history is kept")
+        }
         if let error = record.lastError, record.status.reason == nil { Terminal.print("  last error: \(v(error))") }
         Terminal.print("History:")
         for event in history {
@@ -51,7 +54,9 @@ struct StatusCommand: AsyncParsableCommand {
             "reason": .text(record.status.reason), "final": .bool(record.status.isFinal),
         ]
         let document: [String: JSONValue] = [
-            "parcel": JSONValue.parse(Data(TaskEnvelope.encode(record.parcel).utf8)) ?? .null,
+            "parcel_id": .string(record.parcelID),
+            "parcel": record.parcel.flatMap { JSONValue.parse(Data(TaskEnvelope.encode($0).utf8)) } ?? .null,
+            "erased_at": .text(record.erasedAt.map(Timestamp.format)),
             "status": .object(status),
             "stages_done": .int(record.progress.stagesDone),
             "attempts": .int(record.progress.attempts),

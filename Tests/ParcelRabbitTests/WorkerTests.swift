@@ -308,4 +308,6 @@ struct FaultyStore: StatusStore {
     }
     func deliveredCount(in interval: DateInterval) async throws -> Int { try await inner.deliveredCount(in: interval) }
     func audit(idPrefix: String?) async throws -> StoreAudit { try await inner.audit(idPrefix: idPrefix) }
+    func erase(_ parcelIDs: [String], at time: Date) async throws -> [String: Erasure] { try await inner.erase(parcelIDs, at: time) }
+    func prune(finishedBefore date: Date, limit: Int) async throws -> Int { try await inner.prune(finishedBefore: date, limit: limit) }
 }

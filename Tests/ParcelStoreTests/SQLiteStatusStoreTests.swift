@@ -27,6 +27,22 @@ struct SQLiteStatusStoreTests {
         }
     }
 
+    @Test("a new store's file, and its -wal and -shm files, are readable by their owner only (they hold names)")
+    func filesAreOwnerOnly() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder.appendingPathComponent("status.db").path
+            let previous = umask(0o022) // the usual umask, which would leave the files readable by all
+            defer { umask(previous) }
+            let store = try await SQLiteStatusStore.open(path: path)
+            _ = try await store.submit([parcel("P-1")], at: moment(0))
+            for file in [path, path + "-wal", path + "-shm"] {
+                let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+                #expect(mode == 0o600, "\(file): \(String(mode ?? 0, radix: 8))")
+            }
+            await store.close()
+        }
+    }
+
     @Test("the audit finds a stage completed twice, which only a broken history can hold")
     func auditFindsAStageAppliedTwice() async throws {
         try await withTemporaryFolder { folder in
@@ -68,7 +84,7 @@ struct SQLiteStatusStoreTests {
             let first = try await SQLiteStatusStore.open(path: path)
             let schema = try await first.query("SELECT type, name, sql FROM sqlite_master ORDER BY name")
             let versions = try await first.query("SELECT version, applied_at FROM schema_migrations")
-            #expect(versions.map { $0[0] } == ["1", "2"])
+            #expect(versions.map { $0[0] } == ["1", "2", "3"])
             _ = try await first.submit([parcel("P-1")], at: moment(0))
             for _ in 0..<3 {
                 let again = try await SQLiteStatusStore.open(path: path)
@@ -81,7 +97,7 @@ struct SQLiteStatusStoreTests {
         }
     }
 
-    @Test("a version 1 database with parcels and history is migrated to version 2 with nothing lost and every rule kept")
+    @Test("a version 1 database with parcels and history is migrated to the latest version with nothing lost and every rule kept")
     func migrationFromVersion1() async throws {
         try await withTemporaryFolder { folder in
             let path = folder.appendingPathComponent("status.db").path
@@ -114,13 +130,16 @@ struct SQLiteStatusStoreTests {
             _ = try await old.apply(.started(.collection, attempt: 1), to: "P-1", worker: "w/1", at: moment(2))
             _ = try await old.apply(.retrying(.collection, attempt: 1, error: "scanner busy"), to: "P-1", worker: "w/1", at: moment(3))
             let historyBefore = try await old.history("P-1")
-            let recordBefore = try await old.record("P-1")
+            let rows = "SELECT parcel_id, parcel_json, stage, state, stages_done, attempts, last_error, submitted_at, updated_at "
+                + "FROM parcels ORDER BY parcel_id"
+            let rowsBefore = try await old.query(rows)
             await old.close()
 
             let store = try await SQLiteStatusStore.open(path: path)
-            #expect(try await store.query("SELECT version FROM schema_migrations ORDER BY version") == [["1"], ["2"]])
+            #expect(try await store.query("SELECT version FROM schema_migrations ORDER BY version") == [["1"], ["2"], ["3"]])
             #expect(try await store.history("P-1") == historyBefore)
-            #expect(try await store.record("P-1") == recordBefore)
+            #expect(try await store.query(rows) == rowsBefore)
+            #expect(try await store.record("P-1")?.lastError == "scanner busy")
             #expect(try await store.record("P-2")?.status == .queued(.collection))
             #expect(try await store.query("SELECT sql FROM sqlite_master WHERE sql LIKE '% IN (%'").isEmpty)
             // The rules hold as before: CHECKs, the reference to the parcel, the append-only history.
@@ -134,6 +153,36 @@ struct SQLiteStatusStoreTests {
             }
             // And it goes on working.
             #expect(try await store.apply(.started(.collection, attempt: 2), to: "P-1", worker: "w/2", at: moment(4)) == .applied)
+            await store.close()
+        }
+    }
+
+    @Test("the history stays append-only but for erasure's blanked words and a finished parcel's removal")
+    func historyRulesAfterErasure() async throws {
+        try await withTemporaryFolder { folder in
+            let store = try await SQLiteStatusStore.open(path: folder.appendingPathComponent("status.db").path)
+            _ = try await store.submit([parcel("E"), parcel("K"), parcel("W")], at: moment(0))
+            for id in ["E", "K"] {
+                _ = try await store.applyAll([.queued(.collection), .deadLettered(.collection, reason: "no such ward")], to: id, from: 1)
+            }
+            _ = try await store.applyAll([.queued(.collection), .started(.collection, attempt: 1),
+                                          .retrying(.collection, attempt: 1, error: "late van")], to: "W", from: 1)
+            #expect(try await store.erase(["E"], at: moment(10)) == ["E": .erased])
+            for statement in [
+                // A parcel not erased keeps its words, and one on its way keeps its lines.
+                "UPDATE events SET detail = '(erased)' WHERE parcel_id = 'K'",
+                "UPDATE events SET detail = '(erased)' WHERE parcel_id = 'W'",
+                "DELETE FROM events WHERE parcel_id = 'W'",
+                // An erased parcel's lines change in nothing else, and only to '(erased)'.
+                "UPDATE events SET at = 0 WHERE parcel_id = 'E'",
+                "UPDATE events SET kind = 'delivered' WHERE parcel_id = 'E' AND kind = 'dead_lettered'",
+                "UPDATE events SET detail = 'something else' WHERE parcel_id = 'E' AND detail IS NOT NULL",
+                "UPDATE events SET worker = 'someone' WHERE parcel_id = 'E'",
+            ] {
+                await #expect(throws: StatusStoreError.self, "\(statement)") { try await store.execute(script: statement) }
+            }
+            #expect(try await store.history("K").last?.detail == "no such ward")
+            #expect(try await store.history("W").count == 4)
             await store.close()
         }
     }

@@ -32,7 +32,10 @@ CREATE TABLE parcels (
     last_error   TEXT,
     -- Unix time in milliseconds.
     submitted_at INTEGER NOT NULL,
-    updated_at   INTEGER NOT NULL
+    updated_at   INTEGER NOT NULL,
+    -- When the parcel's personal data was erased (version 3): parcel_json then holds only its id, and
+    -- its reasons and errors read '(erased)', here and in its history.
+    erased_at    INTEGER
 );
 
 -- countsByState, and the report's "how many are where".
@@ -61,13 +64,21 @@ CREATE TABLE events (
 -- A parcel's history, oldest first.
 CREATE INDEX events_by_parcel ON events (parcel_id, id);
 
--- The history is append-only.
+-- The history is append-only (version 3), with two exceptions that keep it anonymous and bounded: an
+-- erased parcel's reasons and errors may be blanked out (nothing else of the line changes), and a
+-- final parcel's lines may be removed with it (parcelctl prune).
 CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+WHEN NOT (NEW.detail IS '(erased)' AND NEW.id = OLD.id AND NEW.parcel_id = OLD.parcel_id
+          AND NEW.kind = OLD.kind AND NEW.stage IS OLD.stage AND NEW.attempt IS OLD.attempt
+          AND NEW.worker IS OLD.worker AND NEW.at = OLD.at
+          AND EXISTS (SELECT 1 FROM parcels WHERE parcel_id = OLD.parcel_id AND erased_at IS NOT NULL))
 BEGIN
     SELECT RAISE(ABORT, 'events are append-only');
 END;
 
 CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+WHEN NOT EXISTS (SELECT 1 FROM parcels WHERE parcel_id = OLD.parcel_id
+                 AND (state = 'held' OR state = 'delivered' OR state = 'dead_lettered'))
 BEGIN
-    SELECT RAISE(ABORT, 'events are append-only');
+    SELECT RAISE(ABORT, 'events are append-only while their parcel is on its way');
 END;

@@ -353,5 +353,7 @@ public struct DeadLetter: Sendable, Hashable {
         public static let attempts = "x-parcelflow-attempts"
         public static let kind = "x-parcelflow-error-kind"
         public static let reason = "x-parcelflow-reason"
+        /// When the letter's personal data was erased (`parcelctl erase`): its task and reason are gone.
+        public static let erasedAt = "x-parcelflow-erased-at"
     }
 }
