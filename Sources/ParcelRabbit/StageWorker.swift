@@ -252,7 +252,7 @@ public final class StageWorker: Sendable {
 
     // MARK: - The life of a delivery
     //
-    // Work is paid for per batch, not per message (DESIGN.md §5): the deliveries that arrived together
+    // Work is paid for per batch, not per message (docs/DESIGN.md §5): the deliveries that arrived together
     // are checked against the store in one read; each runs its handler as a task of its own, so a slow
     // one holds back nobody; whatever has finished by the time the settling loop comes round is
     // recorded (started and outcome) in one transaction, its follow-ups published in one go, and each

@@ -4,7 +4,7 @@ import ParcelStoreSQLite
 import ParcelTestSupport
 import Testing
 
-/// DESIGN.md §10: several worker processes on one machine share one SQLite file.
+/// docs/DESIGN.md §10: several worker processes on one machine share one SQLite file.
 @Suite("SQLite concurrent writers")
 struct ConcurrentWritersTests {
     static let parcelsPerWriter = 150

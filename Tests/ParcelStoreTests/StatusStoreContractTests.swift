@@ -3,7 +3,7 @@ import ParcelCore
 import ParcelStoreSQLite
 import Testing
 
-/// The rules every ``StatusStore`` follows (DESIGN.md §4, §6), run against each store.
+/// The rules every ``StatusStore`` follows (docs/DESIGN.md §4, §6), run against each store.
 @Suite("Status store contract")
 struct StatusStoreContractTests {
     @Test("submit records new parcels as submitted, with a submitted event", arguments: StoreKind.allCases)
