@@ -125,14 +125,21 @@ let package = Package(
             dependencies: ["AMQP"],
             path: "Tests/Support"
         ),
+        // What must hold for any input to the decoders of untrusted bytes: checked by the fuzz targets
+        // (below, with PARCELFLOW_FUZZ=1) and, over the committed corpus Tests/FuzzCorpus, by the tests.
+        .target(
+            name: "ParcelFuzzProperties",
+            dependencies: ["AMQP", "CRabbitMQ", "ParcelCore"],
+            path: "Tests/FuzzProperties"
+        ),
         .testTarget(
             name: "AMQPTests",
-            dependencies: ["AMQP", "ParcelTestSupport"]
+            dependencies: ["AMQP", "ParcelTestSupport", "ParcelFuzzProperties"]
         ),
         .testTarget(
             name: "ParcelCoreTests",
             dependencies: [
-                "ParcelCore", "ParcelTestSupport",
+                "ParcelCore", "ParcelTestSupport", "ParcelFuzzProperties",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -151,3 +158,14 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// libFuzzer targets, one per decoder of untrusted bytes. Declared only for deploy/local/fuzz.sh
+// (PARCELFLOW_FUZZ=1), which builds them with -sanitize=fuzzer -parse-as-library in a scratch path of
+// its own; the ordinary build and `swift test` never see them.
+if Context.environment["PARCELFLOW_FUZZ"] == "1" {
+    for (name, path) in [("fuzz-task-decoder", "TaskDecoder"), ("fuzz-header-decoder", "HeaderDecoder"),
+                         ("fuzz-submission-reader", "SubmissionReader")] {
+        package.targets.append(.executableTarget(name: name, dependencies: ["ParcelFuzzProperties"], path: "Fuzz/\(path)"))
+        package.products.append(.executable(name: name, targets: [name]))
+    }
+}

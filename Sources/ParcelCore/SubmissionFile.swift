@@ -164,18 +164,27 @@ public enum SubmissionReader {
         let columns = header.fields.map { (String(validating: $0, as: UTF8.self) ?? "").trimmingWhitespace().lowercased() }
         let known = Set(ParcelParsing.csvColumns)
         let missing = ParcelParsing.csvColumns.filter { !columns.contains($0) }
-        let unknown = columns.filter { !known.contains($0) }
+        // Each unknown or repeated column named once, cut as echoed text is, and the message cut to a
+        // reason's length: a header line of 10,000 commas is one short problem, not a 10,000-name list.
+        var unknown: [String] = []
         var repeated: [String] = []
         var seen = Set<String>()
-        for column in columns where !seen.insert(column).inserted { repeated.append(column) }
+        for column in columns {
+            if !seen.insert(column).inserted {
+                if !repeated.contains(column) { repeated.append(column) }
+            } else if !known.contains(column) {
+                unknown.append(column)
+            }
+        }
         if !missing.isEmpty || !unknown.isEmpty || !repeated.isEmpty {
             var parts: [String] = []
             if !missing.isEmpty { parts.append("missing column(s) \(missing.joined(separator: ", "))") }
-            if !unknown.isEmpty { parts.append("unknown column(s) \(unknown.map { "'\($0)'" }.joined(separator: ", "))") }
-            if !repeated.isEmpty { parts.append("repeated column(s) \(repeated.joined(separator: ", "))") }
+            if !unknown.isEmpty { parts.append("unknown column(s) \(unknown.map { Echo.quoted($0) }.joined(separator: ", "))") }
+            if !repeated.isEmpty { parts.append("repeated column(s) \(repeated.map { Echo.quoted($0) }.joined(separator: ", "))") }
+            let expected = " (expected \(ParcelParsing.csvColumns.joined(separator: ",")))"
             readout.problems.append(SubmissionProblem(
                 line: header.line, field: nil,
-                message: "header: \(parts.joined(separator: "; ")) (expected \(ParcelParsing.csvColumns.joined(separator: ",")))"))
+                message: Echo.reason("header: \(parts.joined(separator: "; "))\(expected)")))
             return readout
         }
         while let record = parser.nextRecord() {

@@ -76,7 +76,7 @@ extension TaskEnvelope {
     }
 
     /// ``decode(_:)`` through a JSON tree, field by field, collecting every problem.
-    static func decodeThoroughly(_ data: Data) -> Result<TaskEnvelope, TaskRejection> {
+    package static func decodeThoroughly(_ data: Data) -> Result<TaskEnvelope, TaskRejection> {
         guard let value = JSONValue.parse(data) else { return .failure(TaskRejection("the body is not valid JSON")) }
         var reader = JSONFieldReader()
         guard let root = reader.object(value, "", allowed: fields) else { return .failure(TaskRejection(reader.issues.map(\.description).joined(separator: "; "))) }

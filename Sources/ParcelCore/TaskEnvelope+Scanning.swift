@@ -9,7 +9,7 @@ extension TaskEnvelope {
     /// ``decode(_:)`` then reads the message the thorough way, which finds and names every problem.
     /// So this never decides that a message is wrong, and a task it accepts is one the thorough
     /// reading accepts too, with equal fields (a test holds both to that on valid and damaged tasks).
-    static func scanValid(_ data: Data) -> TaskEnvelope? {
+    package static func scanValid(_ data: Data) -> TaskEnvelope? {
         data.withUnsafeBytes { bytes in
             var scanner = JSONScanner(bytes)
             var fields = TaskFields()

@@ -81,6 +81,19 @@ struct SubmissionReaderTests {
         #expect(readout.problems[0].message.contains("unknown column(s) 'sender', 'relation'"))
     }
 
+    @Test("a CSV header's problem names each bad column once, cut, and stays within a reason's length")
+    func hugeHeader() {
+        // Found by the submission-reader fuzzer: 169 bytes of commas made a 1,304-byte message.
+        let commas = SubmissionReader.read(Data((String(repeating: ",", count: 10_000) + "\n").utf8), format: .csv)
+        #expect(commas.problems.count == 1)
+        #expect(commas.problems[0].message.contains("unknown column(s) ''; repeated column(s) '' (expected"))
+        let long = String(repeating: "n", count: 5_000)
+        let names = SubmissionReader.read(Data("id,\(long),\(long)x,\(long)y\n".utf8), format: .csv)
+        #expect(names.problems.count == 1)
+        #expect(names.problems[0].message.utf8.count <= Echo.maxReasonBytes)
+        #expect(names.problems[0].message.contains("'\(String(repeating: "n", count: 64))…(4936 more bytes)'"))
+    }
+
     @Test("JSON Lines: good lines parse, bad ones say why")
     func jsonLines() {
         let good = #"{"id":"P-1","sender":{"name":"Amina","relation":"mother"},"recipient":{"name":"Yusuf","facility":"Ward 3"},"contents":{"letters":2,"drawings":1},"weight_grams":120,"origin":"depot-north"}"#

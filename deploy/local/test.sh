@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # Set up this machine and run the whole test suite: install what is missing, use the broker at
-# PARCELFLOW_AMQP_URL or start the project's own node (with TLS), build, and run `swift test`.
-# Extra arguments go to `swift test` (e.g. --filter AMQPTests). Exits with swift test's status.
+# PARCELFLOW_AMQP_URL or start the project's own node (with TLS), build, run `swift test`, then the
+# fuzzers (deploy/local/fuzz.sh: PARCELFLOW_FUZZ_SECONDS per target, default 30; 0 skips them).
+# Extra arguments go to `swift test` (e.g. --filter AMQPTests). Exits non-zero when swift test or the
+# fuzzing failed (with swift test's status if it failed).
 #
 # Exported for the tests:
 #   PARCELFLOW_AMQP_URL       the broker (amqp://guest:guest@127.0.0.1:5682/%2f for our node)
@@ -46,4 +48,13 @@ if [ $rc -eq 0 ]; then
 else
   pf_section "Result: swift test FAILED (exit status $rc)"
 fi
-exit $rc
+
+# Bounded fuzzing of the decoders of untrusted bytes, in a build of its own (.build-fuzz).
+fuzz_rc=0
+"$ROOT/deploy/local/fuzz.sh" || fuzz_rc=$?
+if [ $rc -ne 0 ] || [ $fuzz_rc -ne 0 ]; then
+  pf_section "Result: FAILED (swift test: exit status $rc; fuzzing: exit status $fuzz_rc)"
+  [ $rc -ne 0 ] && exit $rc
+  exit $fuzz_rc
+fi
+pf_section "Result: tests and fuzzing passed"
