@@ -119,7 +119,10 @@ password_of() {
 
 users_on_node() {
   local out
-  out=$(ctl -q list_users -s 2>&1) || pf_die "rabbitmqctl cannot reach node $node: $out"
+  if ! out=$(ctl -q list_users -s 2>&1); then
+    [[ $node == *@* ]] || out+=$'\n'"(a node of the project's own: deploy/local/broker.sh start --name $node)"
+    pf_die "rabbitmqctl cannot reach node $node: $out"
+  fi
   printf '%s\n' "$out" | cut -f1
 }
 
@@ -131,23 +134,26 @@ print)
   done
   ;;
 apply)
+  # Everything that can fail is checked before the node is changed: the passwords, then the vhost.
+  declare -A PASSWORDS
+  for role in "${ROLES[@]}"; do PASSWORDS[$role]=$(password_of "$role"); done
   existing=$(users_on_node)
+  ctl -q list_vhosts -s | grep -qxF -- "$vhost" || pf_die "node $node has no vhost '$vhost' (rabbitmqctl add_vhost)"
   for role in "${ROLES[@]}"; do
     user=$(user_of "$role")
-    password=$(password_of "$role")
     # The password goes in on stdin (printf is a builtin: it never shows in a process list).
     if grep -qxF -- "$user" <<<"$existing"; then
-      printf '%s\n' "$password" | ctl -q change_password "$user" >/dev/null
+      printf '%s\n' "${PASSWORDS[$role]}" | ctl -q change_password "$user" >/dev/null
       verb=updated
     else
-      printf '%s\n' "$password" | ctl -q add_user "$user" >/dev/null
+      printf '%s\n' "${PASSWORDS[$role]}" | ctl -q add_user "$user" >/dev/null
       verb=created
     fi
-    unset password
     ctl -q set_user_tags "$user" >/dev/null
     ctl -q set_permissions -p "$vhost" "$user" "${CONFIGURE[$role]}" "${WRITE[$role]}" "${READ[$role]}" >/dev/null
     pf_log "$verb $user on $node, vhost $vhost: configure '${CONFIGURE[$role]}' write '${WRITE[$role]}' read '${READ[$role]}'"
   done
+  unset PASSWORDS
   ;;
 remove)
   existing=$(users_on_node)
