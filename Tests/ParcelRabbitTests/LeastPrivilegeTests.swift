@@ -249,9 +249,13 @@ struct BrokerUsers {
         for password in passwords.values {
             #expect(!password.isEmpty && !(created.output + created.errors).contains(password), "users.sh printed a password")
         }
-        // Safe to repeat: the same users, the same passwords.
+        // Safe to repeat: the same users, the same passwords (a generated one is kept, not made anew).
         let again = try await runChild(script, arguments, environment: environment)
         #expect(again.status == 0 && again.errors.contains("updated \(namespace)-worker"), "\(again.output)\(again.errors)")
+        for role in Role.allCases where given[role.rawValue] == nil {
+            let file = folder.appendingPathComponent("\(namespace)-\(role.rawValue).password")
+            #expect(try String(contentsOf: file, encoding: .utf8).trimmingCharacters(in: .newlines) == passwords[role.rawValue])
+        }
 
         let users = BrokerUsers(node: node, namespace: namespace, passwords: passwords)
         var failure: (any Error)?
