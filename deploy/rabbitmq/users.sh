@@ -134,10 +134,10 @@ print)
   done
   ;;
 apply)
-  # Everything that can fail is checked before the node is changed: the passwords, then the vhost.
+  # Everything that can fail is checked before the node is changed: the node, the passwords, the vhost.
+  existing=$(users_on_node)
   declare -A PASSWORDS
   for role in "${ROLES[@]}"; do PASSWORDS[$role]=$(password_of "$role"); done
-  existing=$(users_on_node)
   ctl -q list_vhosts -s | grep -qxF -- "$vhost" || pf_die "node $node has no vhost '$vhost' (rabbitmqctl add_vhost)"
   for role in "${ROLES[@]}"; do
     user=$(user_of "$role")
