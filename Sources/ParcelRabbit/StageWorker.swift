@@ -515,8 +515,8 @@ public final class StageWorker: Sendable {
         case .retry(let task, let delay, let expiration):
             var properties = AMQPProperties.persistentJSON(messageID: task.taskID, correlationID: task.parcelID)
             properties.expiration = String(max(1, expiration.wholeMilliseconds))
-            return AMQPOutboundMessage(routingKey: topology.retryQueue(task.stage, delay: delay), body: task.encoded(),
-                                       properties: properties, mandatory: true)
+            return AMQPOutboundMessage(exchange: topology.retryExchange, routingKey: topology.retryQueue(task.stage, delay: delay),
+                                       body: task.encoded(), properties: properties, mandatory: true)
         case .deadLetter(let letter):
             var headers: AMQPTable = [
                 DeadLetter.Header.attempts: .int64(Int64(letter.attempts)),

@@ -7,10 +7,14 @@ import ParcelCore
 ///     submit ─▶ parcelflow.tasks (direct) ──stage──▶ parcelflow.<stage>   (quorum, delivery limit)
 ///                     ▲                                   │ poison (limit reached)
 ///                     │ TTL expired, routing key = stage  ▼
-///     retry ─▶ parcelflow.retry.<stage>.<delay>        parcelflow.dead (fanout) ─▶ parcelflow.dead
+///     retry ─▶ parcelflow.retry (direct) ─▶ parcelflow.retry.<stage>.<delay>
+///                                           parcelflow.dead (fanout) ─▶ parcelflow.dead
 ///
 /// Retries wait in one queue per stage and delay tier, because RabbitMQ expires messages only at the
-/// head of a queue: a queue never holds two different delays. Stage and delay queues dead-letter
+/// head of a queue: a queue never holds two different delays. They reach it through the retry
+/// exchange (routing key = the queue's name), not the default exchange: publishing to the default
+/// exchange needs write access to `amq.default`, which would let a worker put messages on any queue
+/// of the vhost (see deploy/rabbitmq/permissions). Stage and delay queues dead-letter
 /// "at least once" (with `reject-publish` overflow, as RabbitMQ requires), so a message moving
 /// between them is not lost when a node fails.
 public struct ParcelTopology: Sendable, Hashable {
@@ -33,6 +37,8 @@ public struct ParcelTopology: Sendable, Hashable {
     }
 
     public var tasksExchange: String { "\(namespace).tasks" }
+    /// Routes a retry copy to its delay queue (routing key = the delay queue's name).
+    public var retryExchange: String { "\(namespace).retry" }
     public var deadExchange: String { "\(namespace).dead" }
     public var deadQueue: String { "\(namespace).dead" }
 
@@ -70,7 +76,8 @@ public struct ParcelTopology: Sendable, Hashable {
 
     /// Everything to declare, in order: exchanges, then queues, then bindings.
     public var exchanges: [Exchange] {
-        [Exchange(name: tasksExchange, type: .direct), Exchange(name: deadExchange, type: .fanout)]
+        [Exchange(name: tasksExchange, type: .direct), Exchange(name: retryExchange, type: .direct),
+         Exchange(name: deadExchange, type: .fanout)]
     }
 
     public var queues: [Queue] {
@@ -93,6 +100,12 @@ public struct ParcelTopology: Sendable, Hashable {
 
     public var bindings: [Binding] {
         Stage.allCases.map { Binding(queue: stageQueue($0), exchange: tasksExchange, routingKey: $0.rawValue) }
+            + Stage.allCases.flatMap { stage in
+                retryDelays.map { delay in
+                    let queue = retryQueue(stage, delay: delay)
+                    return Binding(queue: queue, exchange: retryExchange, routingKey: queue)
+                }
+            }
             + [Binding(queue: deadQueue, exchange: deadExchange, routingKey: "")]
     }
 

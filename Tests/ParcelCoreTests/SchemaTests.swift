@@ -197,7 +197,7 @@ struct SchemaTests {
         let tiers = try #require(retry["x-parcelflow-default-tiers"]?.arrayValue)
         #expect(tiers.compactMap { $0["delay"]?.stringValue } == ["1s", "5s", "30s", "2m", "10m"])
         #expect(tiers.compactMap { $0["x-message-ttl"]?.integerValue } == [1000, 5000, 30000, 120_000, 600_000])
-        #expect(retry["subscribe", "description"]?.stringValue?.contains("default exchange") == true)
+        #expect(retry["subscribe", "description"]?.stringValue?.contains("retry exchange `parcelflow.retry`") == true)
 
         // Dead letters: fanout exchange → quorum queue, with the four headers.
         let deadExchange = try #require(channels["dead-letter"])

@@ -10,12 +10,13 @@ import Testing
 final class WorkerProcess: Sendable {
     let background: BackgroundProcess
 
-    init(_ fixture: SubmitFixture, arguments: [String] = [], name: String) throws {
+    /// `url`: the broker and the user to log in as (the suite's guest unless a test says otherwise).
+    init(_ fixture: SubmitFixture, arguments: [String] = [], name: String, url: String = Broker.url) throws {
         background = try BackgroundProcess(
             builtProduct("parcel-worker") ?? repositoryRoot.appendingPathComponent(".build/debug/parcel-worker"),
             ["--retry-delays", fixture.topology.retryDelays.map(ParcelTopology.delayName).joined(separator: ","),
              "--shutdown-timeout", "10"] + arguments,
-            environment: ["PARCELFLOW_AMQP_URL": Broker.url, "PARCELFLOW_STORE": "sqlite:\(fixture.storePath)",
+            environment: ["PARCELFLOW_AMQP_URL": url, "PARCELFLOW_STORE": "sqlite:\(fixture.storePath)",
                           "PARCELFLOW_NAMESPACE": fixture.topology.namespace],
             log: fixture.directory.appendingPathComponent("\(name).log"))
     }
