@@ -51,25 +51,33 @@ extension PublishTests {
         try await channel.enableConfirms()
         // Alternating rounds: a confirmed publish on its own (a round trip that leaves uncorked), and a
         // request queued together with a publish, so that both reach the connection thread in one
-        // batch. Held back by TCP_CORK, the request would wait the kernel's 200 ms before leaving.
-        // Medians, because the machine may be busy with other tests.
-        var alone: [Duration] = []
-        var besidePublish: [Duration] = []
-        for round in 1...10 {
-            var began = ContinuousClock.now
-            try await channel.publish(AMQPOutboundMessage(routingKey: queue, body: Data("alone".utf8), properties: AMQPProperties()))
-            alone.append(ContinuousClock.now - began)
-            began = ContinuousClock.now
-            async let published: Void = channel.publish(
-                AMQPOutboundMessage(routingKey: queue, body: Data("\(round)".utf8), properties: AMQPProperties()))
-            async let state = channel.queueState(queue)
-            _ = try await (published, state)
-            besidePublish.append(ContinuousClock.now - began)
-        }
+        // batch. Held back by TCP_CORK, the request would wait the kernel's 200 ms before leaving, in
+        // every round. Medians, because the machine may be busy with other tests; and up to three
+        // tries of ten rounds, because a busy machine can slow one try's median by as much (seen in CI:
+        // 172 ms beside a publish against 42 ms alone), but not three in a row.
         let median = { (times: [Duration]) in times.sorted()[times.count / 2] }
-        #expect(median(besidePublish) < median(alone) + .milliseconds(100), "alone \(alone), beside a publish \(besidePublish)")
-        #expect(try await channel.queueState(queue).messageCount == 20)
-        #expect(try await channel.deleteQueue(queue) == 20)
+        var tries: [String] = []
+        var answeredAtOnce = false
+        for _ in 1...3 where !answeredAtOnce {
+            var alone: [Duration] = []
+            var besidePublish: [Duration] = []
+            for round in 1...10 {
+                var began = ContinuousClock.now
+                try await channel.publish(AMQPOutboundMessage(routingKey: queue, body: Data("alone".utf8), properties: AMQPProperties()))
+                alone.append(ContinuousClock.now - began)
+                began = ContinuousClock.now
+                async let published: Void = channel.publish(
+                    AMQPOutboundMessage(routingKey: queue, body: Data("\(round)".utf8), properties: AMQPProperties()))
+                async let state = channel.queueState(queue)
+                _ = try await (published, state)
+                besidePublish.append(ContinuousClock.now - began)
+            }
+            tries.append("alone \(median(alone)), beside a publish \(median(besidePublish))")
+            answeredAtOnce = median(besidePublish) < median(alone) + .milliseconds(100)
+        }
+        #expect(answeredAtOnce, "medians per try: \(tries)")
+        #expect(try await channel.queueState(queue).messageCount == 20 * tries.count)
+        #expect(try await channel.deleteQueue(queue) == 20 * tries.count)
         await connection.close()
     }
 
