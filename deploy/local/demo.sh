@@ -143,7 +143,7 @@ s = statistics.median(float(r[1]) for r in rows)
 ratio = statistics.median(float(r[1]) / float(r[0]) for r in rows)
 rss = max(float(r[2]) for r in rows)
 print(f"  median: C pipeline {c:.2f} s, ParcelFlow {s:.2f} s: ratio {ratio:.2f} (goal <= 1.5); "
-      f"Celery 5.7 9.8 s (../shared/baselines/README.md): {9.8 / s:.1f}x faster (goal >= 10); "
+      f"Celery 5.7 9.8 s (docs/BASELINES.md): {9.8 / s:.1f}x faster (goal >= 10); "
       f"worker peak RSS {rss:.1f} MB (goal <= 30)")
 PY
 else
