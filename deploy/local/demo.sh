@@ -4,8 +4,8 @@
 # topology, start two workers, submit a generated file of 2,000 parcels (with a few injected faults),
 # wait until every parcel is delivered, held or dead-lettered, print the counts and the time, and stop
 # the workers cleanly, and print `parcelctl report`. Then the same 2,000 with zero simulated work and
-# no faults through `parcelctl loadtest`, next to the plain C pipeline over rabbitmq-c when
-# ../shared/baselines is there; metrics on against off; the AMQP and submit benchmarks against a plain
+# no faults through `parcelctl loadtest`, next to the plain C pipeline over rabbitmq-c
+# (bench/c/pipeline_baseline.c); metrics on against off; the AMQP and submit benchmarks against a plain
 # C loop (rounds alternate; the tables give medians and per-round ratios, since figures on a shared
 # 2-core machine swing by tens of percent from hour to hour). It ends with the 2,000-parcel load test
 # with injected faults and a worker killed every 3 s, printing the verdict and the report.
@@ -95,14 +95,10 @@ REPORT_TARGET=2000 run_pipeline faults --stage-time 0ms-2ms --transient-rate 0.0
   --metrics-port 0
 echo "  all $PARCELS parcels final in $seconds s (submit included)"
 
-# The plain C pipeline over rabbitmq-c + SQLite (../shared/baselines), built when it is there.
-raw_bin=""
-shared_c="$ROOT/../shared/baselines/bench_raw.c"
-if [ -f "$shared_c" ]; then
-  # shellcheck disable=SC2046 # pkg-config prints several words on purpose
-  cc -O2 -o .local/bin/bench_raw "$shared_c" $(pkg-config --cflags --libs librabbitmq) -lsqlite3
-  raw_bin=.local/bin/bench_raw
-fi
+# The plain C pipeline over rabbitmq-c + SQLite (bench/c/pipeline_baseline.c, docs/BASELINES.md).
+raw_bin=.local/bin/bench_raw
+# shellcheck disable=SC2046 # pkg-config prints several words on purpose
+cc -O2 -o "$raw_bin" bench/c/pipeline_baseline.c $(pkg-config --cflags --libs librabbitmq) -lsqlite3
 amqp_port=$(python3 -c "import sys,urllib.parse as u; print(u.urlparse(sys.argv[1]).port or 5672)" "$PARCELFLOW_AMQP_URL")
 
 # The load test at the end: the whole main job with faults and chaos, verdict and report.
@@ -119,23 +115,22 @@ fi
 
 # Issue 6's yardstick: zero work, no faults, two workers, against the C pipeline, alternating.
 pf_section "Zero work, no faults, two workers: parcelctl loadtest vs the plain C pipeline, $ROUNDS rounds alternating"
-if [ -n "$raw_bin" ]; then
-  goal_rows=()
-  for round in $(seq 1 "$ROUNDS"); do
-    # A round whose C run fails is reported and skipped, not the end of the demo.
-    if ! c_out=$(AMQP_PORT=$amqp_port QUEUE_TYPE=quorum "$raw_bin" pipeline "$PARCELS" 2 100 "$demo/raw.db" 2>"$demo/raw.err"); then
-      echo "  round $round: the C pipeline failed (exit status $?): $(tail -n 3 "$demo/raw.err" | tr '\n' ' ')"
-      AMQP_PORT=$amqp_port "$raw_bin" cleanup >/dev/null 2>&1 || true
-      continue
-    fi
-    c_secs=$(sed -n 's/.* secs=\([0-9.]*\) .*/\1/p' <<<"$c_out")
+goal_rows=()
+for round in $(seq 1 "$ROUNDS"); do
+  # A round whose C run fails is reported and skipped, not the end of the demo.
+  if ! c_out=$(AMQP_PORT=$amqp_port QUEUE_TYPE=quorum "$raw_bin" pipeline "$PARCELS" 2 100 "$demo/raw.db" 2>"$demo/raw.err"); then
+    echo "  round $round: the C pipeline failed (exit status $?): $(tail -n 3 "$demo/raw.err" | tr '\n' ' ')"
     AMQP_PORT=$amqp_port "$raw_bin" cleanup >/dev/null 2>&1 || true
-    lt=$("$parcelctl" loadtest --parcels "$PARCELS" --workers 2 --concurrency 200 --json) || pf_die "loadtest failed: $lt"
-    row=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["seconds"], r["worker_peak_rss_mb"], r["ok"])' "$lt")
-    echo "  round $round: C pipeline ${c_secs} s | ParcelFlow $(echo "$row" | cut -d' ' -f1) s (worker peak RSS $(echo "$row" | cut -d' ' -f2) MB, verdict ok: $(echo "$row" | cut -d' ' -f3))"
-    goal_rows+=("$c_secs $row")
-  done
-  python3 - "${goal_rows[@]}" <<'PY'
+    continue
+  fi
+  c_secs=$(sed -n 's/.* secs=\([0-9.]*\) .*/\1/p' <<<"$c_out")
+  AMQP_PORT=$amqp_port "$raw_bin" cleanup >/dev/null 2>&1 || true
+  lt=$("$parcelctl" loadtest --parcels "$PARCELS" --workers 2 --concurrency 200 --json) || pf_die "loadtest failed: $lt"
+  row=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["seconds"], r["worker_peak_rss_mb"], r["ok"])' "$lt")
+  echo "  round $round: C pipeline ${c_secs} s | ParcelFlow $(echo "$row" | cut -d' ' -f1) s (worker peak RSS $(echo "$row" | cut -d' ' -f2) MB, verdict ok: $(echo "$row" | cut -d' ' -f3))"
+  goal_rows+=("$c_secs $row")
+done
+python3 - "${goal_rows[@]}" <<'PY'
 import statistics, sys
 rows = [r.split() for r in sys.argv[1:]]
 c = statistics.median(float(r[0]) for r in rows)
@@ -146,11 +141,6 @@ print(f"  median: C pipeline {c:.2f} s, ParcelFlow {s:.2f} s: ratio {ratio:.2f} 
       f"Celery 5.7 9.8 s (docs/BASELINES.md): {9.8 / s:.1f}x faster (goal >= 10); "
       f"worker peak RSS {rss:.1f} MB (goal <= 30)")
 PY
-else
-  echo "  not run: no ../shared/baselines/bench_raw.c beside the checkout"
-fi
-
-
 
 # What metrics cost: the same zero-work run with and without each worker's Prometheus endpoint
 # (and its queue and target readings), alternating.
