@@ -65,6 +65,7 @@ public enum SubmissionReader {
     /// refused by its size before anything is read, and a pipe or a file that grows while it is read
     /// is cut off at `maxBytes + 1` and refused too.
     public static func load(path: String, maxBytes: Int = SubmissionLimits.defaultMaxFileBytes) throws(SubmissionFileError) -> Data {
+        let maxBytes = min(max(0, maxBytes), Int.max - 1) // so that one byte more is still an Int
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw SubmissionFileError(String(cString: strerror(errno))) }
         let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
