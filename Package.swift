@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // rabbitmq-c (Debian librabbitmq-dev). Only the AMQP module imports it.
@@ -38,10 +39,22 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
+        // The worker's runtime, free of any broker: deciding what a task leads to (TaskProcessor), the
+        // stage handlers, batching and settling deliveries, the reconnect policy, the session loop.
+        // It talks to a broker through the small protocols in WorkerRuntime/Transport.swift.
+        .target(
+            name: "ParcelWorkerRuntime",
+            dependencies: [
+                "ParcelCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "ParcelRabbit",
             dependencies: [
-                "AMQP", "ParcelCore",
+                "AMQP", "ParcelCore", "ParcelWorkerRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
@@ -66,16 +79,21 @@ let package = Package(
             name: "ParcelStoreSQLite",
             dependencies: ["ParcelCore", "CSQLite"]
         ),
+        // Opens the status store a location names: the one place that names a store type.
+        .target(
+            name: "ParcelStores",
+            dependencies: ["ParcelCore", "ParcelStoreSQLite"]
+        ),
         // Not a product: the concurrent-writers test runs two of these on one SQLite file.
         .executableTarget(
             name: "parcelflow-store-writer",
-            dependencies: ["ParcelCore", "ParcelStoreSQLite"]
+            dependencies: ["ParcelCore", "ParcelStores"]
         ),
         // Options and errors the two executables share.
         .target(
             name: "ParcelCommandLine",
             dependencies: [
-                "AMQP", "ParcelCore", "ParcelRabbit", "ParcelStoreSQLite",
+                "AMQP", "ParcelCore", "ParcelRabbit", "ParcelStores",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -84,7 +102,7 @@ let package = Package(
         .target(
             name: "ParcelLoadTest",
             dependencies: [
-                "AMQP", "ParcelCore", "ParcelRabbit", "ParcelStoreSQLite",
+                "AMQP", "ParcelCore", "ParcelRabbit", "ParcelStores",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
@@ -98,7 +116,6 @@ let package = Package(
                 "AMQP",
                 "ParcelCore",
                 "ParcelRabbit",
-                "ParcelStoreSQLite",
                 "ParcelCommandLine",
                 "ParcelBench",
                 "ParcelHTTP",
@@ -112,7 +129,7 @@ let package = Package(
                 "AMQP",
                 "ParcelCore",
                 "ParcelRabbit",
-                "ParcelStoreSQLite",
+                "ParcelWorkerRuntime",
                 "ParcelCommandLine",
                 "ParcelHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -122,7 +139,7 @@ let package = Package(
         // What the test targets share: running child processes, finding built programs, polling.
         .target(
             name: "ParcelTestSupport",
-            dependencies: ["AMQP"],
+            dependencies: ["AMQP", "ParcelCore"],
             path: "Tests/Support"
         ),
         // What must hold for any input to the decoders of untrusted bytes: checked by the fuzz targets
@@ -145,7 +162,12 @@ let package = Package(
         ),
         .testTarget(
             name: "ParcelRabbitTests",
-            dependencies: ["ParcelRabbit", "ParcelCore", "AMQP", "ParcelStoreSQLite", "ParcelLoadTest", "ParcelTestSupport"]
+            dependencies: ["ParcelRabbit", "ParcelWorkerRuntime", "ParcelCore", "AMQP", "ParcelStores", "ParcelStoreSQLite", "ParcelLoadTest",
+                           "ParcelTestSupport"]
+        ),
+        .testTarget(
+            name: "ParcelWorkerRuntimeTests",
+            dependencies: ["ParcelWorkerRuntime", "ParcelCore", "ParcelTestSupport"]
         ),
         .testTarget(
             name: "ParcelHTTPTests",

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import ParcelCore
-import ParcelStoreSQLite
+import ParcelStores
 
 /// Where the status store is: `--store`, else `PARCELFLOW_STORE`, else `sqlite:parcelflow.db` here.
 public struct StoreOptions: ParsableArguments {
@@ -14,11 +14,10 @@ public struct StoreOptions: ParsableArguments {
     public var location: String?
 
     public func open() async throws -> any StatusStore {
-        switch try StoreLocation.resolve(flag: location, environment: ProcessInfo.processInfo.environment) {
-        case .sqlite(let path):
-            return try await SQLiteStatusStore.open(path: path)
-        case .postgres:
-            throw CommandFailure("the PostgreSQL store is not available yet; use sqlite:PATH")
+        do {
+            return try await StatusStores.open(try StoreLocation.resolve(flag: location, environment: ProcessInfo.processInfo.environment))
+        } catch let error as UnavailableStore {
+            throw CommandFailure(error.description)
         }
     }
 }

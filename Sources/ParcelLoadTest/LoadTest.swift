@@ -2,7 +2,7 @@ import AMQP
 import Foundation
 import ParcelCore
 import ParcelRabbit
-import ParcelStoreSQLite
+import ParcelStores
 import Synchronization
 
 /// A load test: workers started (or already running), parcels submitted, every parcel followed to a
@@ -63,7 +63,7 @@ public struct LoadTest: Sendable {
 
     public func run(progress: @escaping @Sendable (Progress) -> Void = { _ in }) async throws -> LoadTestReport {
         let config = configuration
-        let store = try await SQLiteStatusStore.open(path: config.storePath)
+        let store = try await StatusStores.open(.sqlite(path: config.storePath))
         let setup = try await AMQPConnection.connect(config.amqp)
         try await config.topology.declare(on: try await setup.openChannel())
         await setup.close()

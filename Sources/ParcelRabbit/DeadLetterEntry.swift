@@ -1,6 +1,7 @@
 import AMQP
 import Foundation
 import ParcelCore
+import ParcelWorkerRuntime
 
 /// One message in the dead-letter queue, read for a person: which parcel, at which stage, after how
 /// many attempts, and why.

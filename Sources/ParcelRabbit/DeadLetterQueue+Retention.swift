@@ -1,6 +1,7 @@
 import AMQP
 import Foundation
 import ParcelCore
+import ParcelWorkerRuntime
 
 /// Erasure and a maximum age for dead letters (`parcelctl erase`, `parcelctl dlq purge --older-than`).
 extension DeadLetterQueue {

@@ -1,6 +1,7 @@
 import AMQP
 import Foundation
 import ParcelCore
+import ParcelWorkerRuntime
 
 /// A namespace's dead-letter queue, for the people who look after it: list, show, replay and purge
 /// its letters (`parcelctl dlq`).

@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import Logging
 import ParcelCore
+import ParcelWorkerRuntime
 import Synchronization
 
 /// Runs the stages: consumes the stage queues, lets ``TaskProcessor`` decide, publishes what it

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import ParcelCommandLine
 import ParcelCore
+import ParcelWorkerRuntime
 import ParcelHTTP
 import ParcelRabbit
 import Synchronization

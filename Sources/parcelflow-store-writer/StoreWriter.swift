@@ -1,6 +1,6 @@
 import Foundation
 import ParcelCore
-import ParcelStoreSQLite
+import ParcelStores
 
 /// A test helper, not a tool for users: takes parcels `PREFIX-0 … PREFIX-(COUNT-1)` through all four
 /// stages in the SQLite store at PATH, one small transaction per step, as a worker process would.
@@ -20,7 +20,7 @@ enum StoreWriter {
         let prefix = arguments[arguments.startIndex + 1]
         let worker = "\(prefix)/\(ProcessInfo.processInfo.processIdentifier)"
         do {
-            let store = try await SQLiteStatusStore.open(path: path)
+            let store = try await StatusStores.open(.sqlite(path: path))
             for index in 0..<count {
                 let id = "\(prefix)-\(index)"
                 let submitted = try await store.submit([parcel(id)], at: Date())

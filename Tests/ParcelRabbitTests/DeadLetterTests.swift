@@ -1,6 +1,7 @@
 import AMQP
 import Foundation
 import ParcelCore
+import ParcelWorkerRuntime
 import ParcelRabbit
 import ParcelStoreSQLite
 import ParcelTestSupport

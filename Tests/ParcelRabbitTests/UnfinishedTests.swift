@@ -1,5 +1,6 @@
 import Foundation
 import ParcelCore
+import ParcelWorkerRuntime
 @testable import ParcelRabbit
 import Synchronization
 import Testing

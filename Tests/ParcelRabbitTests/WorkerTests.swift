@@ -1,6 +1,7 @@
 import AMQP
 import Foundation
 import ParcelCore
+import ParcelWorkerRuntime
 import ParcelRabbit
 import ParcelStoreSQLite
 import ParcelTestSupport
@@ -310,4 +311,5 @@ struct FaultyStore: StatusStore {
     func audit(idPrefix: String?) async throws -> StoreAudit { try await inner.audit(idPrefix: idPrefix) }
     func erase(_ parcelIDs: [String], at time: Date) async throws -> [String: Erasure] { try await inner.erase(parcelIDs, at: time) }
     func prune(finishedBefore date: Date, limit: Int) async throws -> Int { try await inner.prune(finishedBefore: date, limit: limit) }
+    func close() async { await inner.close() }
 }

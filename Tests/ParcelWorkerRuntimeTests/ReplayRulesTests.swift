@@ -1,5 +1,7 @@
 import Foundation
 import ParcelCore
+import ParcelTestSupport
+import ParcelWorkerRuntime
 import Synchronization
 import Testing
 

@@ -1,4 +1,5 @@
 import Foundation
+import ParcelCore
 import Synchronization
 
 /// A stage that pretends to work: it waits a while, fails now and then, and at inspection holds some

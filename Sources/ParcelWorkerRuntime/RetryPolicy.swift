@@ -1,3 +1,5 @@
+import ParcelCore
+
 /// When a task that failed for a passing reason is tried again, and when ParcelFlow gives up.
 ///
 /// Two pure functions, tested without a broker: ``shouldRetry(afterAttempt:)`` and

@@ -133,4 +133,8 @@ public final class GroupCommitStore: StatusStore {
     public func prune(finishedBefore date: Date, limit: Int) async throws -> Int {
         try await inner.prune(finishedBefore: date, limit: limit)
     }
+
+    public func close() async {
+        await inner.close()
+    }
 }

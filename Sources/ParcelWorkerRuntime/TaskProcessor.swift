@@ -1,4 +1,5 @@
 import Foundation
+import ParcelCore
 
 // The life of one task in a worker — what happens, in order, so that a crash anywhere loses nothing
 // and applies nothing twice (docs/DESIGN.md §4):
@@ -288,72 +289,5 @@ public struct TaskProcessor: Sendable {
             break
         }
         return payload
-    }
-}
-
-/// What a worker does with one message: publish this (if anything) with a confirm, then acknowledge.
-public struct TaskDecision: Sendable, Hashable {
-    public enum Outcome: String, Sendable, Hashable, CaseIterable {
-        /// A stage done, the next one published.
-        case completed
-        /// The delivery stage done: the parcel is delivered.
-        case delivered
-        case held
-        case retried
-        case deadLettered = "dead_lettered"
-        /// A redelivery of work already done.
-        case duplicate
-        /// A task for a parcel that is already final.
-        case stale
-    }
-
-    public enum Publish: Sendable, Hashable {
-        /// The next stage's task, to the tasks exchange.
-        case next(TaskEnvelope)
-        /// A retry copy, to the delay queue of `delay`'s tier, expiring after `expiration` (≤ `delay`: jitter).
-        case retry(TaskEnvelope, delay: Duration, expiration: Duration)
-        /// To the dead-letter exchange.
-        case deadLetter(DeadLetter)
-    }
-
-    public let outcome: Outcome
-    public let publish: Publish?
-    /// When a delivered parcel was submitted (its end-to-end latency); nil for other outcomes.
-    public let submittedAt: Date?
-
-    public init(outcome: Outcome, publish: Publish?, submittedAt: Date? = nil) {
-        self.outcome = outcome
-        self.publish = publish
-        self.submittedAt = submittedAt
-    }
-}
-
-/// A message given up on, and why: its headers in the dead-letter queue.
-public struct DeadLetter: Sendable, Hashable {
-    /// The message as it arrived, so that a replay sends exactly it.
-    public var body: Data
-    public var stage: Stage?
-    public var parcelID: String?
-    public var attempts: Int
-    public var kind: TaskFailure.Kind
-    public var reason: String
-
-    /// `reason` is cut to ``Echo/maxReasonBytes``: it travels in a header.
-    public init(body: Data, stage: Stage?, parcelID: String?, attempts: Int, kind: TaskFailure.Kind, reason: String) {
-        self.body = body
-        self.stage = stage
-        self.parcelID = parcelID
-        self.attempts = attempts
-        self.kind = kind
-        self.reason = Echo.reason(reason)
-    }
-
-    public enum Header {
-        public static let stage = "x-parcelflow-stage"
-        public static let attempts = "x-parcelflow-attempts"
-        public static let kind = "x-parcelflow-error-kind"
-        public static let reason = "x-parcelflow-reason"
-        /// When the letter's personal data was erased (`parcelctl erase`): its task and reason are gone.
-        public static let erasedAt = "x-parcelflow-erased-at"
     }
 }

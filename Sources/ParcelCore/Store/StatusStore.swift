@@ -52,6 +52,9 @@ public protocol StatusStore: Sendable {
     /// transaction; returns how many it removed (call again until it returns 0). A parcel still on its
     /// way is never removed, however old.
     func prune(finishedBefore date: Date, limit: Int) async throws -> Int
+
+    /// Lets go of the store's connections once the work with it is done; later calls fail.
+    func close() async
 }
 
 /// The history, checked: what ``StatusStore/audit()`` finds.

@@ -202,6 +202,9 @@ public final class InMemoryStatusStore: StatusStore {
         }
     }
 
+    /// Nothing to let go of: the parcels stay readable.
+    public func close() async {}
+
     public func prune(finishedBefore date: Date, limit: Int) async throws -> Int {
         state.withLock { state in
             let chosen = Set(state.records.values.filter { $0.status.isFinal && $0.updatedAt < date }
