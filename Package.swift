@@ -57,6 +57,7 @@ let package = Package(
                 "AMQP", "ParcelCore", "ParcelWorkerRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The HTTP side: a worker's /metrics, /health and /ready, and the dashboard.
@@ -134,6 +135,7 @@ let package = Package(
                 "ParcelHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // What the test targets share: running child processes, finding built programs, polling.

@@ -72,9 +72,7 @@ public struct LoadTest: Sendable {
             binary: config.workerBinary, arguments: ["--concurrency", "\(config.concurrency)"] + config.workerArguments,
             environment: ["PARCELFLOW_AMQP_URL": config.amqpURL, "PARCELFLOW_STORE": "sqlite:\(config.storePath)",
                           "PARCELFLOW_NAMESPACE": config.topology.namespace,
-                          "PARCELFLOW_RETRY_DELAYS": config.topology.retryDelays.map(ParcelTopology.delayName).joined(separator: ","),
-                          // The fleet reads the workers' "working" and "stopped" lines (info level).
-                          "PARCELFLOW_LOG_LEVEL": "info"],
+                          "PARCELFLOW_RETRY_DELAYS": config.topology.retryDelays.map(ParcelTopology.delayName).joined(separator: ",")],
             logFolder: config.logFolder))
         for _ in 0..<config.workers { try fleet.start() }
         do {

@@ -1,4 +1,5 @@
 import Foundation
+import ParcelCore
 import Synchronization
 
 /// The `parcel-worker` processes a load test runs: started, killed and replaced, and measured.
@@ -7,7 +8,8 @@ public final class WorkerFleet: Sendable {
         public var binary: URL
         public var arguments: [String]
         public var environment: [String: String]
-        /// Where each worker's output goes (`worker-N.log`).
+        /// Where each worker's output goes (`worker-N.log`) and where it reports its state
+        /// (`worker-N.status.json`, `parcel-worker --status-file`).
         public var logFolder: URL
 
         public init(binary: URL, arguments: [String], environment: [String: String], logFolder: URL) {
@@ -20,15 +22,20 @@ public final class WorkerFleet: Sendable {
 
     /// One worker process, and what was last read of it.
     final class Member: @unchecked Sendable {
-        // @unchecked: `process` and `log` are set in init and then only read; `last` is behind its own lock.
+        // @unchecked: `process`, `log` and `status` are set in init and then only read; `last` is behind its own lock.
         let process: Process
         let log: URL
+        let status: URL
         let last = Mutex<ProcessStats?>(nil)
 
-        init(process: Process, log: URL) {
+        init(process: Process, log: URL, status: URL) {
             self.process = process
             self.log = log
+            self.status = status
         }
+
+        /// What the worker last reported of itself.
+        var report: WorkerStatusReport? { WorkerStatusReport.read(from: status.path) }
 
         var pid: Int32 { process.processIdentifier }
 
@@ -62,7 +69,9 @@ public final class WorkerFleet: Sendable {
         }
         let process = Process()
         process.executableURL = launch.binary
-        process.arguments = launch.arguments
+        let status = launch.logFolder.appendingPathComponent("worker-\(number).status.json")
+        try? FileManager.default.removeItem(at: status)
+        process.arguments = launch.arguments + ["--status-file", status.path]
         process.environment = ProcessInfo.processInfo.environment.merging(launch.environment) { $1 }
         let log = launch.logFolder.appendingPathComponent("worker-\(number).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -72,11 +81,11 @@ public final class WorkerFleet: Sendable {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         try? handle.close()
-        let member = Member(process: process, log: log)
+        let member = Member(process: process, log: log, status: status)
         state.withLock { $0.running.append(member) }
     }
 
-    /// Waits until every running worker has logged that it is working (connected, consuming).
+    /// Waits until every running worker reports that it is working (connected, consuming).
     public func waitUntilWorking(timeout: Duration) async throws {
         let deadline = ContinuousClock.now + timeout
         for member in state.withLock({ $0.running }) {
@@ -94,7 +103,12 @@ public final class WorkerFleet: Sendable {
     }
 
     static func isWorking(_ member: Member) -> Bool {
-        ((try? String(contentsOf: member.log, encoding: .utf8)) ?? "").contains("working")
+        member.report?.phase == "working"
+    }
+
+    /// Whether the worker has been working at any time (it handles signals from then on).
+    static func hasWorked(_ member: Member) -> Bool {
+        member.report?.hasWorked == true
     }
 
     static func tail(_ log: URL) -> String {
@@ -140,14 +154,10 @@ public final class WorkerFleet: Sendable {
     /// Every worker's log, in start order.
     public var logs: [URL] { state.withLock { ($0.running + $0.ended).map(\.log) } }
 
-    /// Seconds the workers spent in status-store transactions, from the line each logs when it stops
-    /// cleanly (a killed worker says nothing).
+    /// Seconds the workers spent in status-store transactions, from the report each writes when it
+    /// stops cleanly (a killed worker's last report is older; its time since is not counted).
     public var storeSeconds: Double {
-        logs.compactMap { log -> Double? in
-            guard let text = try? String(contentsOf: log, encoding: .utf8),
-                  let range = text.range(of: "store_seconds=") else { return nil }
-            return Double(text[range.upperBound...].prefix { $0.isNumber || $0 == "." })
-        }.reduce(0, +)
+        state.withLock { $0.running + $0.ended }.compactMap { $0.report?.storeSeconds }.reduce(0, +)
     }
 
     /// CPU seconds of every worker the fleet ran, and the highest peak resident memory of any.
@@ -176,7 +186,7 @@ public final class WorkerFleet: Sendable {
         while members.contains(where: \.process.isRunning) { try? await Task.sleep(for: .milliseconds(20)) }
         // A replacement still starting up when the run ended may die of the signal before it handles
         // signals at all: only workers that were working owe a clean stop.
-        return members.filter(Self.isWorking).map { $0.process.terminationStatus }
+        return members.filter(Self.hasWorked).map { $0.process.terminationStatus }
     }
 }
 

@@ -1,14 +1,13 @@
 import AMQP
 import ArgumentParser
-import Dispatch
 import Foundation
 import Logging
 import ParcelCommandLine
 import ParcelCore
-import ParcelWorkerRuntime
 import ParcelHTTP
 import ParcelRabbit
-import Synchronization
+import ParcelWorkerRuntime
+import ServiceLifecycle
 
 @main
 struct ParcelWorker: AsyncParsableCommand {
@@ -83,6 +82,12 @@ struct ParcelWorker: AsyncParsableCommand {
                              visibility: .hidden))
     var exitWithParent = false
 
+    @Option(help: ArgumentHelp(
+        "Keep a JSON report of where this worker stands in this file (phase, outcomes, store writes).",
+        discussion: "Rewritten whole at every change: starting, working, reconnecting, stopping, stopped. parcelctl loadtest reads it.",
+        valueName: "path"))
+    var statusFile: String?
+
     @Flag(help: "Connect to the broker, print its version, and exit.")
     var check = false
 
@@ -116,72 +121,56 @@ struct ParcelWorker: AsyncParsableCommand {
         for stage in Stage.allCases {
             handlers[stage] = SimulatedStageHandler(stage: stage, workTime: workTime, faults: faults)
         }
-        let readiness = Readiness()
-        let metrics = try metricsPortSetting().map { port in
-            MetricsEndpoint.bootstrap(at: HTTPAddress(host: metricsHost, port: port)) { readiness.isReady }
-        }
         let target = try targetOptions.setting()
         // Tasks in flight share transactions: one commit per batch, not per task.
         let statusStore = GroupCommitStore(try await store.open())
+        let status = WorkerStatus(store: statusStore, path: statusFile, logger: logger)
+        let metrics = try metricsPortSetting().map { port in
+            MetricsEndpoint.bootstrap(at: HTTPAddress(host: metricsHost, port: port)) { status.isReady }
+        }
         let host = ProcessInfo.processInfo.hostName
         let processor = TaskProcessor(
             store: statusStore, handlers: handlers,
             retry: RetryPolicy(maxAttempts: maxAttempts, delays: topology.retryDelays),
             worker: "\(host)/\(ProcessInfo.processInfo.processIdentifier)")
         let worker = StageWorker(
-            configuration: .init(amqp: amqp, topology: topology, stages: chosen, concurrency: concurrency,
+            transport: RabbitTransport(amqp: amqp, topology: topology, maxBodySize: maxBodySize, logger: logger),
+            configuration: .init(stages: chosen, concurrency: concurrency,
                                  shutdownTimeout: .milliseconds(Int64(shutdownTimeout * 1000)),
-                                 brokerWait: .milliseconds(Int64(max(0, brokerWait) * 1000)),
-                                 queueReadingInterval: metrics == nil ? nil : .seconds(2), maxBodySize: maxBodySize),
-            processor: processor, logger: logger)
-        readiness.worker.withLock { $0 = worker }
+                                 reconnect: ReconnectPolicy(delay: .milliseconds(200) ... .seconds(5),
+                                                            brokerWait: .milliseconds(Int64(max(0, brokerWait) * 1000))),
+                                 deliveryLimit: topology.deliveryLimit),
+            processor: processor, logger: logger, phaseChanged: status.phaseChanged)
+        status.attach(worker)
 
-        // Metrics first: a worker asked for them must not run unobserved because the port is taken.
-        var serving: Task<Void, Never>?
-        if let endpoint = metrics {
-            do {
-                let (port, task) = try await endpoint.start(logger: logger)
-                serving = task
-                logger.info("metrics on http://\(HTTPAddress(host: endpoint.address.host, port: port))/metrics")
-            } catch {
-                throw CommandFailure("--metrics-port \(endpoint.address.port): cannot listen on \(endpoint.address): \(error)")
-            }
+        // Started together; on SIGTERM or SIGINT stopped one at a time, last first: the worker drains,
+        // then the watchers stop, then the metrics endpoint.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        var listening: Gate<Int>?
+        if let metrics {
+            let gate = Gate<Int>()
+            listening = gate
+            services.append(.init(service: MetricsServer(endpoint: metrics, listening: gate, logger: logger)))
+            services.append(.init(service: PeriodGauges(target: target, store: statusStore, logger: logger)))
+            services.append(.init(service: QueueGauges(amqp: amqp, topology: topology, interval: .seconds(2), logger: logger)))
         }
-        let gauges = metrics == nil ? nil : Task { await Self.recordPeriod(target, from: statusStore, logger: logger) }
-        defer {
-            serving?.cancel()
-            gauges?.cancel()
+        if exitWithParent {
+            services.append(.init(service: ParentWatch(logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
         }
-        let work = Task { try await worker.run() }
-        let signals = Signals { count in
-            if count == 1 {
-                logger.info("stopping: finishing tasks in flight (signal again to exit at once)")
-                work.cancel()
-            } else {
-                logger.warning("stopping at once; unfinished tasks go back to their queues")
-                Foundation.exit(130)
-            }
-        }
-        defer { signals.stop() }
-        // An orphaned worker (its load test killed) stops as on SIGTERM: the parent is checked twice a second.
-        let orphanWatch = exitWithParent ? Task {
-            let parent = getppid()
-            while !Task.isCancelled, getppid() == parent { try? await Task.sleep(for: .milliseconds(500)) }
-            if !Task.isCancelled {
-                logger.info("stopping: the process that started this worker has ended")
-                work.cancel()
-            }
-        } : nil
-        defer { orphanWatch?.cancel() }
-        try await work.value
+        services.append(.init(service: GatedWorker(gate: listening, worker: worker)))
+        var configuration = ServiceGroupConfiguration(services: services, logger: logger)
+        configuration.gracefulShutdownSignals = [.sigterm, .sigint]
+        let escalation = SignalEscalation(logger: logger)
+        defer { escalation.stop() }
+        try await ServiceGroup(configuration: configuration).run()
+        await statusStore.close()
         let counts = worker.counts
         logger.info("stopped", metadata: [
             "outcomes": "\(counts.outcomes.map { "\($0.key.rawValue)=\($0.value)" }.sorted().joined(separator: " "))",
             "requeued": "\(counts.requeued)", "reconnects": "\(counts.reconnects)",
-            "store_transactions": "\(statusStore.written.transactions)", "store_changes": "\(statusStore.written.changes)",
-            "store_seconds": "\(String(format: "%.3f", statusStore.writingTime / .seconds(1)))"])
+            "store.transactions": "\(statusStore.written.transactions)", "store.changes": "\(statusStore.written.changes)",
+            "store.seconds": "\(String(format: "%.3f", statusStore.writingTime / .seconds(1)))"])
     }
-
 
     private func metricsPortSetting() throws -> Int? {
         var port = metricsPort
@@ -192,21 +181,6 @@ struct ParcelWorker: AsyncParsableCommand {
         guard let port else { return nil }
         guard (0...65_535).contains(port) else { throw ValidationError("--metrics-port must be from 0 to 65535") }
         return port
-    }
-
-    /// Keeps the period gauges current until cancelled: one count query every 5 seconds.
-    private static func recordPeriod(_ target: TargetSetting, from store: any StatusStore, logger: Logger) async {
-        while !Task.isCancelled {
-            let now = Date()
-            let period = target.period(at: now)
-            do {
-                let delivered = try await store.deliveredCount(in: period.interval)
-                ParcelMetrics.recordPeriod(period, delivered: delivered, target: target.target, now: now)
-            } catch {
-                logger.warning("could not count the period's deliveries", metadata: ["error": "\(error)"])
-            }
-            try? await Task.sleep(for: .seconds(5))
-        }
     }
 
     /// A number from the command line within the range this worker can use (checked before it is
@@ -236,43 +210,5 @@ struct ParcelWorker: AsyncParsableCommand {
             throw ValidationError("--stage-time: give a time such as 5ms, or a range such as 5ms-20ms")
         }
         return low...high
-    }
-}
-
-/// Whether the worker is ready, for `/ready`: metrics are bootstrapped before the worker is made, so
-/// the endpoint learns of the worker afterwards.
-final class Readiness: Sendable {
-    let worker = Mutex<StageWorker?>(nil)
-
-    var isReady: Bool { worker.withLock { $0?.isReady ?? false } }
-}
-
-/// SIGTERM and SIGINT, counted: the handler learns how many have arrived so far.
-///
-/// `@unchecked Sendable`: `sources` is set once in `init` and never changed; dispatch sources are
-/// thread-safe to cancel, and their handlers run on one serial queue.
-final class Signals: @unchecked Sendable {
-    private let sources: [any DispatchSourceSignal]
-    private let count = Atomic<Int>(0)
-
-    init(_ handler: @escaping @Sendable (Int) -> Void) {
-        var sources: [any DispatchSourceSignal] = []
-        let queue = DispatchQueue(label: "parcelflow.signals")
-        for number in [SIGTERM, SIGINT] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            sources.append(source)
-        }
-        self.sources = sources
-        for source in sources {
-            source.setEventHandler { [unowned self] in
-                handler(count.add(1, ordering: .sequentiallyConsistent).newValue)
-            }
-            source.resume()
-        }
-    }
-
-    func stop() {
-        for source in sources { source.cancel() }
     }
 }

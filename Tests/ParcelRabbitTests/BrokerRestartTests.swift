@@ -79,7 +79,7 @@ struct BrokerRestartTests {
         #expect(waiting.output.contains("cannot reach the broker yet"), "\(waiting.output)")
 
         try await node.run("start")
-        let working = try await eventually(timeout: .seconds(60)) { waiting.output.contains("working") }
+        let working = try await eventually(timeout: .seconds(60)) { waiting.isWorking }
         #expect(working, "\(waiting.output)")
         await waiting.stop()
         #expect(waiting.process.terminationStatus == 0)

@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import ParcelCore
 import ParcelRabbit
+import ParcelWorkerRuntime
 import ParcelStoreSQLite
 import ParcelTestSupport
 import Testing
@@ -114,10 +115,13 @@ struct HostileInputTests {
         #expect(try await fixture.store.record(parcel.id)?.status == .delivered)
         #expect(try await raw.deadLetters(expecting: 0).isEmpty)
         // The clamp: a count out of range never reaches the arithmetic.
-        #expect(StageWorker.returnedCount(redelivered: true, header: .int64(.max), limit: 5) == 5)
-        #expect(StageWorker.returnedCount(redelivered: true, header: .int64(-7), limit: 5) == 0)
-        #expect(StageWorker.returnedCount(redelivered: true, header: .uint64(.max), limit: 5) == nil)
-        #expect(StageWorker.returnedCount(redelivered: false, header: .int64(4), limit: 5) == nil)
+        func returned(_ redelivered: Bool, _ header: AMQPFieldValue) -> Int? {
+            StageWorker.clamped(AMQPDelivery.returnedCount(redelivered: redelivered, header: header), limit: 5)
+        }
+        #expect(returned(true, .int64(.max)) == 5)
+        #expect(returned(true, .int64(-7)) == 0)
+        #expect(returned(true, .uint64(.max)) == nil)
+        #expect(returned(false, .int64(4)) == nil)
         await raw.close()
         try await fixture.stop()
     }

@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import ParcelCore
 import ParcelRabbit
+import ParcelTestSupport
 import ParcelStoreSQLite
 import Testing
 

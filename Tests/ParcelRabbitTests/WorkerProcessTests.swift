@@ -9,13 +9,16 @@ import Testing
 /// A `parcel-worker` process, as ops run it, over a fixture's namespace and store.
 final class WorkerProcess: Sendable {
     let background: BackgroundProcess
+    /// Where the worker reports its phase and counts (`--status-file`).
+    let statusFile: URL
 
     /// `url`: the broker and the user to log in as (the suite's guest unless a test says otherwise).
     init(_ fixture: SubmitFixture, arguments: [String] = [], name: String, url: String = Broker.url) throws {
+        statusFile = fixture.directory.appendingPathComponent("\(name).status.json")
         background = try BackgroundProcess(
             builtProduct("parcel-worker") ?? repositoryRoot.appendingPathComponent(".build/debug/parcel-worker"),
             ["--retry-delays", fixture.topology.retryDelays.map(ParcelTopology.delayName).joined(separator: ","),
-             "--shutdown-timeout", "10"] + arguments,
+             "--shutdown-timeout", "10", "--status-file", statusFile.path] + arguments,
             environment: ["PARCELFLOW_AMQP_URL": url, "PARCELFLOW_STORE": "sqlite:\(fixture.storePath)",
                           "PARCELFLOW_NAMESPACE": fixture.topology.namespace],
             log: fixture.directory.appendingPathComponent("\(name).log"))
@@ -30,6 +33,12 @@ final class WorkerProcess: Sendable {
     func stop() async { await background.stop() }
 
     var output: String { background.output }
+
+    /// What the worker last reported of itself.
+    var report: WorkerStatusReport? { WorkerStatusReport.read(from: statusFile.path) }
+
+    /// Connected and consuming.
+    var isWorking: Bool { report?.phase == "working" }
 }
 
 extension SubmitFixture {

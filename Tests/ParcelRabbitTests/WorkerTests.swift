@@ -42,9 +42,10 @@ struct WorkerFixture {
         let processor = TaskProcessor(store: storeFaults.map { FaultyStore(store, faults: $0) } ?? store, handlers: all,
                                       retry: RetryPolicy(maxAttempts: maxAttempts, delays: retryDelays), worker: "test")
         let worker = StageWorker(
-            configuration: .init(amqp: try AMQPConfiguration(url: url, connectionName: connectionName),
-                                 topology: submit.topology, concurrency: 8, shutdownTimeout: .seconds(5),
-                                 reconnectDelay: .milliseconds(100) ... .seconds(1)),
+            transport: RabbitTransport(amqp: try AMQPConfiguration(url: url, connectionName: connectionName), topology: submit.topology),
+            configuration: .init(concurrency: 8, shutdownTimeout: .seconds(5),
+                                 reconnect: ReconnectPolicy(delay: .milliseconds(100) ... .seconds(1), brokerWait: .zero),
+                                 deliveryLimit: submit.topology.deliveryLimit),
             processor: processor)
         let task = Task { try await worker.run() }
         return WorkerFixture(submit: submit, store: store, worker: worker, task: task)

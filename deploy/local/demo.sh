@@ -66,11 +66,11 @@ run_pipeline() {
   "$parcelctl" setup >/dev/null
   "$parcelctl" generate --parcels "$PARCELS" --output "$demo/$name.csv" >/dev/null
   for n in 1 2; do
-    "$worker" --concurrency 32 "$@" >"$demo/$name-worker-$n.log" 2>&1 &
+    "$worker" --concurrency 32 --status-file "$demo/$name-worker-$n.status.json" "$@" >"$demo/$name-worker-$n.log" 2>&1 &
     workers+=($!)
   done
   for n in 1 2; do
-    for _ in $(seq 1 100); do grep -q "working" "$demo/$name-worker-$n.log" && break; sleep 0.1; done
+    for _ in $(seq 1 100); do grep -q "\"phase\":\"working\"" "$demo/$name-worker-$n.status.json" 2>/dev/null && break; sleep 0.1; done
   done
   local t0 t1
   t0=$(date +%s.%N)

@@ -122,7 +122,7 @@ extension ConnectionLoop {
             }
         case AMQP_CHANNEL_CLOSE_METHOD:
             let error = CStatus.serverError(method, "channel \(channelID)")
-            logger.warning("the broker closed a channel", metadata: ["channel": "\(channelID)", "error": "\(error)"])
+            logger.warning("the broker closed a channel", metadata: ["amqp.channel": "\(channelID)", "error": "\(error)"])
             try sendChannelCloseOK(channelID)
             if let channel = channels[channelID] { endChannel(channel, error) }
         case AMQP_CONNECTION_CLOSE_METHOD:
@@ -142,7 +142,7 @@ extension ConnectionLoop {
             try check(amqp_send_method(connection, channelID, AMQP_CHANNEL_FLOW_OK_METHOD, &ok), "channel.flow-ok")
         default:
             logger.debug("ignored an unexpected method", metadata: [
-                "channel": "\(channelID)", "method": "\(String(method.id, radix: 16))"])
+                "amqp.channel": "\(channelID)", "amqp.method": "\(String(method.id, radix: 16))"])
         }
     }
 

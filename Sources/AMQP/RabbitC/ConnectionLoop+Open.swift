@@ -33,7 +33,7 @@ extension ConnectionLoop {
 
         let arena = CArena()
         var properties = arena.table([
-            "connection_name": .string(configuration.connectionName),
+            "amqp.connection_name": .string(configuration.connectionName),
             "product": "ParcelFlow",
             // Replaces rabbitmq-c's default capabilities: consumer_cancel_notify makes the broker tell a
             // consumer that its queue was deleted, instead of leaving it waiting forever.

@@ -52,7 +52,7 @@ extension ConnectionLoop {
             channel.pendingSettlements.removeAll(keepingCapacity: true)
             if dropped > 0 {
                 logger.warning("dropped settlements of unknown or already settled deliveries",
-                               metadata: ["channel": "\(channel.id)", "count": "\(dropped)"])
+                               metadata: ["amqp.channel": "\(channel.id)", "count": "\(dropped)"])
             }
             for operation in operations {
                 switch operation {

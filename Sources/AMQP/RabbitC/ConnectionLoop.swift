@@ -92,7 +92,7 @@ final class ConnectionLoop {
             do {
                 let connection = try open(endpoint, configuration)
                 driver.logger.info("AMQP connection open", metadata: [
-                    "endpoint": "\(endpoint)", "connection_name": "\(configuration.connectionName)"])
+                    "amqp.endpoint": "\(endpoint)", "amqp.connection_name": "\(configuration.connectionName)"])
                 return ConnectionLoop(driver: driver, connection: connection, endpoint: endpoint,
                                       requestTimeout: configuration.requestTimeout)
             } catch {
@@ -130,7 +130,7 @@ final class ConnectionLoop {
             }
         } catch {
             reason = error
-            logger.warning("AMQP connection lost", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
+            logger.warning("AMQP connection lost", metadata: ["amqp.endpoint": "\(endpoint)", "error": "\(error)"])
         }
         shutdown(reason)
     }
@@ -221,7 +221,7 @@ final class ConnectionLoop {
         channels = [:]
         amqp_destroy_connection(connection)
         driver.markFinished(reason.code == .closedByApplication ? nil : reason)
-        logger.info("AMQP connection closed", metadata: ["endpoint": "\(endpoint)", "reason": "\(reason)"])
+        logger.info("AMQP connection closed", metadata: ["amqp.endpoint": "\(endpoint)", "amqp.reason": "\(reason)"])
     }
 
     /// Fails or finishes everything that depends on `channel`; the channel is gone after this.

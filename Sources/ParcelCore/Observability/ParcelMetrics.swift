@@ -49,6 +49,12 @@ public enum ParcelMetrics {
     ]
 
 
+    /// What the broker said of one queue.
+    public static func recordQueue(_ name: String, messages: Int, consumers: Int) {
+        Gauge(label: queueMessages, dimensions: [("queue", name)]).record(messages)
+        Gauge(label: queueConsumers, dimensions: [("queue", name)]).record(consumers)
+    }
+
     /// The target gauges: deliveries in the period and, with a target, where it stands.
     public static func recordPeriod(_ period: ReportPeriod, delivered: Int, target: Int?, now: Date) {
         Gauge(label: periodDelivered).record(delivered)

@@ -80,11 +80,5 @@ extension ParcelMetrics {
         public func storeFailed() { storeErrorCount.increment() }
 
         public func setReady(_ isReady: Bool) { readiness.record(isReady ? 1 : 0) }
-
-        /// What the broker said of one queue.
-        public func queue(_ name: String, messages: Int, consumers: Int) {
-            Gauge(label: queueMessages, dimensions: [("queue", name)]).record(messages)
-            Gauge(label: queueConsumers, dimensions: [("queue", name)]).record(consumers)
-        }
     }
 }

@@ -51,9 +51,13 @@ public struct SimulatedStageHandler: StageHandler {
         if workTime.upperBound > .zero {
             let span = workTime.upperBound - workTime.lowerBound
             let work = workTime.lowerBound + span * random.unit()
-            // Runs to its end even when the worker is stopping, as real work would: a graceful stop
-            // waits for it (up to the shutdown timeout) instead of seeing it vanish.
-            await Task.detached { try? await Task.sleep(for: work) }.value
+            // A graceful stop never cancels a handler: cancellation comes only past the shutdown
+            // timeout, when the task is already back in its queue. Cut short then, the attempt failed.
+            do {
+                try await Task.sleep(for: work)
+            } catch {
+                throw .transient("simulated work at \(stage) was interrupted: the worker stopped")
+            }
         }
         if roll < faults.permanentRate {
             throw .permanent("simulated permanent failure at \(stage)")

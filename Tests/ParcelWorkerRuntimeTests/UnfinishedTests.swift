@@ -1,7 +1,7 @@
 import Foundation
 import ParcelCore
-import ParcelWorkerRuntime
-@testable import ParcelRabbit
+import ParcelTestSupport
+@testable import ParcelWorkerRuntime
 import Synchronization
 import Testing
 
@@ -60,13 +60,4 @@ struct UnfinishedTests {
         #expect(calls.list.isEmpty)
         #expect(unfinished.allFinished)
     }
-}
-
-/// What happened, in order, from several tasks.
-final class Events: Sendable {
-    private let entries = Mutex<[String]>([])
-
-    func append(_ entry: String) { entries.withLock { $0.append(entry) } }
-
-    var list: [String] { entries.withLock { $0 } }
 }

@@ -1,0 +1,64 @@
+import Foundation
+
+/// What a `parcel-worker` started with `--status-file` keeps in that file: where it stands and what it
+/// has done. Written whole (to a temporary file, then renamed) at every change of phase, so a reader
+/// never sees half of one; the load test reads it instead of the worker's log text.
+public struct WorkerStatusReport: Codable, Sendable, Hashable {
+    /// `starting`, `working` (connected, consuming), `reconnecting`, `stopping`, `stopped`.
+    public var phase: String
+    /// Whether it has been `working` at any time: connected and consuming, with signals handled.
+    public var hasWorked: Bool
+    public var pid: Int32
+    /// Tasks settled, by outcome (`completed`, `delivered`, `retried`, …).
+    public var outcomes: [String: Int]
+    /// Deliveries handed back to their queue.
+    public var requeued: Int
+    public var reconnects: Int
+    /// Store operations that failed and were tried again.
+    public var storeFailures: Int
+    /// The worker's status-store transactions: how many, the changes in them, and their wall time.
+    public var storeTransactions: Int
+    public var storeChanges: Int
+    public var storeSeconds: Double
+
+    public init(phase: String, hasWorked: Bool, pid: Int32, outcomes: [String: Int] = [:], requeued: Int = 0, reconnects: Int = 0,
+                storeFailures: Int = 0, storeTransactions: Int = 0, storeChanges: Int = 0, storeSeconds: Double = 0) {
+        self.phase = phase
+        self.hasWorked = hasWorked
+        self.pid = pid
+        self.outcomes = outcomes
+        self.requeued = requeued
+        self.reconnects = reconnects
+        self.storeFailures = storeFailures
+        self.storeTransactions = storeTransactions
+        self.storeChanges = storeChanges
+        self.storeSeconds = storeSeconds
+    }
+
+    /// The largest status file read: a worker's is a few hundred bytes.
+    public static let maxFileBytes = 64 << 10
+
+    /// Writes `self` to `path` atomically (a temporary file beside it, then a rename).
+    public func write(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys]
+        var data = try encoder.encode(self)
+        data.append(0x0A)
+        let temporary = path + ".tmp"
+        try data.write(to: URL(fileURLWithPath: temporary))
+        guard rename(temporary, path) == 0 else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
+    }
+
+    /// The report at `path`, or nil when there is none yet, or it is not one (too large, not JSON).
+    public static func read(from path: String) -> WorkerStatusReport? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let data = try? handle.read(upToCount: maxFileBytes + 1), data.count <= maxFileBytes else { return nil }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try? decoder.decode(WorkerStatusReport.self, from: data)
+    }
+}

@@ -1,0 +1,190 @@
+import Dispatch
+import Foundation
+import Logging
+import ParcelCommandLine
+import ParcelCore
+import ParcelHTTP
+import ParcelWorkerRuntime
+import ServiceLifecycle
+import Synchronization
+
+// The long-running parts of `parcel-worker` besides the stage worker itself, each a
+// swift-service-lifecycle `Service` in the one `ServiceGroup` the worker runs (ParcelWorker.swift).
+
+/// `/metrics`, `/health` and `/ready`, until graceful shutdown (the last service to stop, so the
+/// worker can be watched while it drains). `listening` learns the port, or why there is none.
+struct MetricsServer: Service {
+    let endpoint: MetricsEndpoint
+    let listening: Gate<Int>
+    let logger: Logger
+
+    func run() async throws {
+        do {
+            try await endpoint.run(logger: logger) { port in
+                logger.info("metrics on http://\(HTTPAddress(host: endpoint.address.host, port: port))/metrics")
+                listening.open(.success(port))
+            }
+        } catch {
+            let failure = CommandFailure("--metrics-port \(endpoint.address.port): cannot listen on \(endpoint.address): \(error)")
+            listening.open(.failure(failure))
+            throw failure
+        }
+    }
+}
+
+/// The stage worker, started once `gate` opens: a worker asked for metrics must not run unobserved
+/// because their port is taken.
+struct GatedWorker: Service {
+    let gate: Gate<Int>?
+    let worker: StageWorker
+
+    func run() async throws {
+        if let gate { _ = try await gate.value }
+        try await worker.run()
+    }
+}
+
+/// Keeps the period gauges current (deliveries this period against the target): one count query
+/// every 5 seconds, until graceful shutdown.
+struct PeriodGauges: Service {
+    let target: TargetSetting
+    let store: any StatusStore
+    let logger: Logger
+
+    func run() async {
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            let now = Date()
+            let period = target.period(at: now)
+            do {
+                let delivered = try await store.deliveredCount(in: period.interval)
+                ParcelMetrics.recordPeriod(period, delivered: delivered, target: target.target, now: now)
+            } catch {
+                logger.warning("could not count the period's deliveries", metadata: [LogKey.error: "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(5)) }
+        }
+    }
+}
+
+/// Returns when the process that started this one has ended (its load test was killed): the group
+/// then shuts down gracefully, as on SIGTERM. The parent is checked twice a second.
+struct ParentWatch: Service {
+    let logger: Logger
+
+    func run() async {
+        let parent = getppid()
+        while !Task.isCancelled, !Task.isShuttingDownGracefully, getppid() == parent {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(500)) }
+        }
+        if getppid() != parent { logger.info("stopping: the process that started this worker has ended") }
+    }
+}
+
+/// Where the worker stands, for `/ready` and the status file; metrics are bootstrapped before the
+/// worker is made, so both learn of it afterwards.
+final class WorkerStatus: Sendable {
+    private let worker = Mutex<StageWorker?>(nil)
+    private let hasWorked = Atomic<Bool>(false)
+    private let store: GroupCommitStore
+    private let path: String?
+    private let logger: Logger
+
+    init(store: GroupCommitStore, path: String?, logger: Logger) {
+        self.store = store
+        self.path = path
+        self.logger = logger
+    }
+
+    func attach(_ worker: StageWorker) {
+        self.worker.withLock { $0 = worker }
+        phaseChanged(worker.phase)
+    }
+
+    var isReady: Bool { worker.withLock { $0?.isReady ?? false } }
+
+    /// Rewrites the status file (under the lock, so two changes never write at once).
+    func phaseChanged(_ phase: StageWorker.Phase) {
+        guard let path else { return }
+        if phase == .working { hasWorked.store(true, ordering: .relaxed) }
+        worker.withLock { worker in
+            let counts = worker?.counts ?? StageWorker.Counters()
+            let written = store.written
+            let report = WorkerStatusReport(
+                phase: phase.rawValue, hasWorked: hasWorked.load(ordering: .relaxed), pid: ProcessInfo.processInfo.processIdentifier,
+                outcomes: Dictionary(uniqueKeysWithValues: counts.outcomes.map { ($0.key.rawValue, $0.value) }),
+                requeued: counts.requeued, reconnects: counts.reconnects, storeFailures: counts.storeFailures,
+                storeTransactions: written.transactions, storeChanges: written.changes,
+                storeSeconds: store.writingTime / .seconds(1))
+            do {
+                try report.write(to: path)
+            } catch {
+                logger.warning("could not write the status file", metadata: ["path": "\(path)", LogKey.error: "\(error)"])
+            }
+        }
+    }
+}
+
+/// A value some tasks wait for and one provides, once.
+final class Gate<Value: Sendable>: Sendable {
+    private struct State {
+        var result: Result<Value, any Error>?
+        var waiters: [CheckedContinuation<Value, any Error>] = []
+    }
+
+    private let state = Mutex(State())
+
+    func open(_ result: Result<Value, any Error>) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Value, any Error>] in
+            guard state.result == nil else { return [] }
+            state.result = result
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(with: result) }
+    }
+
+    var value: Value {
+        get async throws {
+            try await withCheckedThrowingContinuation { continuation in
+                let ready = state.withLock { state -> Result<Value, any Error>? in
+                    if state.result == nil { state.waiters.append(continuation) }
+                    return state.result
+                }
+                if let ready { continuation.resume(with: ready) }
+            }
+        }
+    }
+}
+
+/// The second SIGTERM or SIGINT: the first starts the group's graceful shutdown (the group traps it);
+/// a second means "now", and exits with status 130 while unfinished tasks go back to their queues.
+///
+/// `@unchecked Sendable`: `sources` is set once in `init` and never changed; dispatch sources are
+/// thread-safe to cancel, and their handlers run on one serial queue.
+final class SignalEscalation: @unchecked Sendable {
+    private let sources: [any DispatchSourceSignal]
+    private let count = Atomic<Int>(0)
+
+    init(logger: Logger) {
+        let queue = DispatchQueue(label: "parcelflow.signals")
+        sources = [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            return DispatchSource.makeSignalSource(signal: number, queue: queue)
+        }
+        for source in sources {
+            source.setEventHandler { [unowned self] in
+                if count.add(1, ordering: .sequentiallyConsistent).newValue == 1 {
+                    logger.info("signal received: stopping gracefully (a second signal exits at once)")
+                } else {
+                    logger.warning("stopping at once; unfinished tasks go back to their queues")
+                    Foundation.exit(130)
+                }
+            }
+            source.resume()
+        }
+    }
+
+    func stop() {
+        for source in sources { source.cancel() }
+    }
+}

@@ -1,0 +1,80 @@
+import AMQP
+import Foundation
+import ParcelCore
+import ParcelRabbit
+import ParcelStoreSQLite
+import ParcelTestSupport
+import Testing
+
+/// SIGTERM reaches the worker's ServiceGroup as a graceful shutdown: handlers already running are
+/// never cancelled by it, their outcomes are settled, and the worker exits 0 within its timeout.
+@Suite("Graceful shutdown of a worker process", .serialized)
+struct GracefulShutdownTests {
+    @Test("SIGTERM 1 s into a 3 s handler: the handler finishes uncancelled, its task is acknowledged once, exit 0",
+          .timeLimit(.minutes(2)))
+    func handlerFinishesUncancelled() async throws {
+        let fixture = try SubmitFixture.withMillisecondRetries()
+        try await fixture.declare()
+        let parcel = SubmitFixture.parcels(1)[0]
+        // Collection only: its follow-up stays on the packaging queue, to be counted.
+        let worker = try WorkerProcess(fixture, arguments: ["--stages", "collection", "--stage-time", "3s",
+                                                            "--shutdown-timeout", "10"], name: "slow")
+        #expect(try await eventually(timeout: .seconds(30)) { worker.isWorking }, "\(worker.output)")
+        try await fixture.submitWithLibrary([parcel])
+        // The handler is running once the parcel shows as processing (recorded 50 ms in).
+        #expect(try await eventually(timeout: .seconds(10)) { try await fixture.statesCount()[.processing] == 1 })
+        try await Task.sleep(for: .seconds(1))
+        let signalled = ContinuousClock.now
+        worker.signal(SIGTERM)
+        let status = await worker.exitStatus(timeout: .seconds(15))
+        let took = ContinuousClock.now - signalled
+        #expect(status == 0, "\(worker.output.suffix(2000))")
+        #expect(took < .seconds(10), "exit within --shutdown-timeout: \(took)")
+        #expect(worker.report?.phase == "stopped")
+        #expect(worker.report?.outcomes["completed"] == 1, "\(String(describing: worker.report))")
+
+        let store = try await SQLiteStatusStore.open(path: fixture.storePath)
+        let history = try await store.history(parcel.id)
+        // A cancelled simulated handler fails transiently: a "retrying" line would show it.
+        #expect(history.filter { $0.kind == .retrying }.isEmpty, "the handler saw a cancellation: \(history.map(\.kind))")
+        #expect(history.filter { $0.kind == .completed && $0.stage == .collection }.count == 1)
+        #expect(try await store.record(parcel.id)?.status == .queued(.packaging))
+        await store.close()
+        // Acknowledged once: nothing went back to the collection queue (an unacknowledged delivery
+        // returns there when the worker's connection closes), and one follow-up was published.
+        let connection = try await Broker.connect()
+        let channel = try await connection.openChannel()
+        #expect(try await channel.queueState(fixture.topology.stageQueue(.collection)).messageCount == 0)
+        #expect(try await channel.queueState(fixture.topology.stageQueue(.packaging)).messageCount == 1)
+        await connection.close()
+        try await fixture.tearDown()
+    }
+
+    @Test("a handler still running at --shutdown-timeout: exit 0 at the deadline, its task back on its queue",
+          .timeLimit(.minutes(2)))
+    func deadlineReturnsTheTask() async throws {
+        let fixture = try SubmitFixture.withMillisecondRetries()
+        try await fixture.declare()
+        let parcel = SubmitFixture.parcels(1)[0]
+        let worker = try WorkerProcess(fixture, arguments: ["--stages", "collection", "--stage-time", "20s",
+                                                            "--shutdown-timeout", "1"], name: "stuck")
+        #expect(try await eventually(timeout: .seconds(30)) { worker.isWorking }, "\(worker.output)")
+        try await fixture.submitWithLibrary([parcel])
+        #expect(try await eventually(timeout: .seconds(10)) { try await fixture.statesCount()[.processing] == 1 })
+        let signalled = ContinuousClock.now
+        worker.signal(SIGTERM)
+        let status = await worker.exitStatus(timeout: .seconds(15))
+        let took = ContinuousClock.now - signalled
+        #expect(status == 0, "\(worker.output.suffix(2000))")
+        #expect(took < .seconds(5), "out soon after the 1 s deadline, not after the 20 s handler: \(took)")
+        // Nothing lost: the task is back on the collection queue (or, if its retry copy was published
+        // before the connection closed, on its way back there).
+        let connection = try await Broker.connect()
+        let channel = try await connection.openChannel()
+        let waiting = try await channel.queueState(fixture.topology.stageQueue(.collection)).messageCount
+            + channel.queueState(fixture.topology.retryQueue(.collection, delay: fixture.topology.retryDelays[0])).messageCount
+        #expect(waiting >= 1)
+        await connection.close()
+        try await fixture.tearDown()
+    }
+}
