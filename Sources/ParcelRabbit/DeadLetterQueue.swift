@@ -91,7 +91,7 @@ public struct DeadLetterQueue: Sendable {
     /// Puts the selected letters' tasks back on their stage queues, so that each parcel continues
     /// from the stage where it failed.
     ///
-    /// For each letter, in the order of docs/DESIGN.md §4 (store, publish, then acknowledge):
+    /// For each letter, in the order of docs/ARCHITECTURE.md, "The life of a task" (store, publish, then acknowledge):
     /// 1. A letter whose body is not a valid task is left where it is and reported: only a purge
     ///    removes it.
     /// 2. The store records the parcel queued again at the task's stage (``Transition/replayed(_:)``).

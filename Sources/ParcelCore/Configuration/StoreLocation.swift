@@ -1,5 +1,5 @@
 /// Where the status store lives: an SQLite file on this machine, or a PostgreSQL database shared by
-/// many (`PARCELFLOW_STORE`, docs/DESIGN.md §8).
+/// many (`PARCELFLOW_STORE`; opened by ParcelStores, docs/ARCHITECTURE.md).
 ///
 /// `sqlite:/var/lib/parcelflow/status.db`, `sqlite:status.db` (relative to the working folder),
 /// `sqlite:///abs/path.db`, `postgres://user@host:5432/parcelflow` (or `postgresql://…`).

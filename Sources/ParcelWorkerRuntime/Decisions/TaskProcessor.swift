@@ -2,7 +2,7 @@ import Foundation
 import ParcelCore
 
 // The life of one task in a worker — what happens, in order, so that a crash anywhere loses nothing
-// and applies nothing twice (docs/DESIGN.md §4):
+// and applies nothing twice (docs/ARCHITECTURE.md, "The life of a task"):
 //
 //  1. Decode and check the message. One that is not a valid task is dead-lettered with the reason
 //     (kind `invalid`); the worker goes on.
