@@ -141,7 +141,7 @@ let package = Package(
         // What the test targets share: running child processes, finding built programs, polling.
         .target(
             name: "ParcelTestSupport",
-            dependencies: ["AMQP", "ParcelCore"],
+            dependencies: ["AMQP", "ParcelCore", .product(name: "Logging", package: "swift-log")],
             path: "Tests/Support"
         ),
         // What must hold for any input to the decoders of untrusted bytes: checked by the fuzz targets

@@ -4,7 +4,6 @@ import Logging
 import NIOCore
 import ParcelCore
 import Prometheus
-import Synchronization
 
 /// A worker's HTTP face for ops: `/metrics` (Prometheus text format), `/health` (the process is up)
 /// and `/ready` (connected to the broker, topology declared, consuming).
@@ -43,29 +42,6 @@ public struct MetricsEndpoint: Sendable {
         try await serve(router, at: address, logger: logger, listening: listening)
     }
 
-    /// Starts serving in a task of its own and returns once it listens: the port taken, and the task
-    /// (cancel it to stop). Throws when it cannot listen — a port in use, say — so a worker asked for
-    /// metrics never runs unobserved.
-    public func start(logger: Logger) async throws -> (port: Int, serving: Task<Void, Never>) {
-        let outcome = OneShot<Int>()
-        let serving = Task {
-            do {
-                try await run(logger: logger) { port in outcome.resolve(.success(port)) }
-                outcome.resolve(.failure(CancellationError()))
-            } catch {
-                outcome.resolve(.failure(error))
-                logger.error("the metrics endpoint stopped", metadata: ["error": "\(error)"])
-            }
-        }
-        do {
-            return (try await outcome.value, serving)
-        } catch {
-            serving.cancel()
-            throw error
-        }
-    }
-
-    /// The registry's text with a `# HELP` line before each of our metrics' `# TYPE` line.
     func exposition() -> String {
         Self.withHelp(registry.emitToString())
     }
@@ -84,38 +60,5 @@ public struct MetricsEndpoint: Sendable {
         }
         if out.hasSuffix("\n\n") { out.removeLast() }
         return out
-    }
-}
-
-/// A value that arrives once, awaited by one caller.
-final class OneShot<Value: Sendable>: Sendable {
-    private struct State {
-        var result: Result<Value, any Error>?
-        var waiter: CheckedContinuation<Value, any Error>?
-    }
-
-    private let state = Mutex(State())
-
-    /// The first result wins; later ones are ignored.
-    func resolve(_ result: Result<Value, any Error>) {
-        let waiter = state.withLock { state -> CheckedContinuation<Value, any Error>? in
-            guard state.result == nil else { return nil }
-            state.result = result
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume(with: result)
-    }
-
-    var value: Value {
-        get async throws {
-            try await withCheckedThrowingContinuation { continuation in
-                let ready = state.withLock { state -> Result<Value, any Error>? in
-                    if state.result == nil { state.waiter = continuation }
-                    return state.result
-                }
-                if let ready { continuation.resume(with: ready) }
-            }
-        }
     }
 }

@@ -4,6 +4,7 @@ import ParcelCore
 import ParcelWorkerRuntime
 import ParcelRabbit
 import ParcelStoreSQLite
+import Logging
 import ParcelTestSupport
 import Synchronization
 import Testing
@@ -32,7 +33,8 @@ struct WorkerFixture {
     static func start(retryDelays: [Duration] = [.milliseconds(100), .milliseconds(300)], maxAttempts: Int = 5,
                       handlers: [Stage: any StageHandler] = [:], url: String = Broker.url,
                       connectionName: String = "test worker", storeFaults: StoreFaults? = nil,
-                      submit given: SubmitFixture? = nil) async throws -> WorkerFixture {
+                      submit given: SubmitFixture? = nil,
+                      logger: Logger = Logger(label: "parcelflow.worker")) async throws -> WorkerFixture {
         var submit = try given ?? SubmitFixture()
         submit.topology.retryDelays = retryDelays
         if given == nil { try await submit.declare() }
@@ -42,11 +44,12 @@ struct WorkerFixture {
         let processor = TaskProcessor(store: storeFaults.map { FaultyStore(store, faults: $0) } ?? store, handlers: all,
                                       retry: RetryPolicy(maxAttempts: maxAttempts, delays: retryDelays), worker: "test")
         let worker = StageWorker(
-            transport: RabbitTransport(amqp: try AMQPConfiguration(url: url, connectionName: connectionName), topology: submit.topology),
+            transport: RabbitTransport(amqp: try AMQPConfiguration(url: url, connectionName: connectionName), topology: submit.topology,
+                                       logger: logger),
             configuration: .init(concurrency: 8, shutdownTimeout: .seconds(5),
                                  reconnect: ReconnectPolicy(delay: .milliseconds(100) ... .seconds(1), brokerWait: .zero),
                                  deliveryLimit: submit.topology.deliveryLimit),
-            processor: processor)
+            processor: processor, logger: logger)
         let task = Task { try await worker.run() }
         return WorkerFixture(submit: submit, store: store, worker: worker, task: task)
     }

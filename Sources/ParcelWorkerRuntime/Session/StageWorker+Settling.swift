@@ -114,7 +114,8 @@ extension StageWorker {
 
 extension Settling.Item {
     /// The task's identity for a log line (as far as it is known: a message that is not a valid task
-    /// has none), and what became of it.
+    /// has none), and what became of it. Built only for lines that are logged (swift-log takes
+    /// metadata as an autoclosure).
     func metadata(_ decision: TaskDecision) -> Logger.Metadata {
         var metadata: Logger.Metadata = [LogKey.stage: "\(stage.rawValue)", LogKey.outcome: "\(decision.outcome.rawValue)"]
         switch step {
@@ -129,7 +130,11 @@ extension Settling.Item {
                 if let id = letter.parcelID { metadata[LogKey.parcelID] = "\(Echo.value(id))" }
                 metadata[LogKey.attempt] = "\(letter.attempts)"
             case nil:
-                break
+                // A redelivery of work done: read again, only when this line is logged at all.
+                if case .success(let task) = TaskEnvelope.decode(delivery.body) {
+                    metadata[LogKey.parcelID] = "\(task.parcelID)"
+                    metadata[LogKey.attempt] = "\(task.attempt)"
+                }
             }
         }
         if case .deadLetter(let letter) = decision.publish {
