@@ -25,7 +25,7 @@ public struct AMQPBenchmark: Sendable {
         }
     }
 
-    public struct Run: Sendable, Codable {
+    public struct Run: Sendable, Encodable {
         public let publishSeconds: Double
         public let consumeSeconds: Double
         public let publishMessagesPerSecond: Double
@@ -39,7 +39,7 @@ public struct AMQPBenchmark: Sendable {
         }
     }
 
-    public struct Report: Sendable, Codable {
+    public struct Report: Sendable, Encodable {
         public let messages: Int
         public let bodyBytes: Int
         public let runs: [Run]
