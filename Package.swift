@@ -176,6 +176,10 @@ let package = Package(
             dependencies: ["ParcelHTTP"]
         ),
         .testTarget(
+            name: "ParcelCommandLineTests",
+            dependencies: ["ParcelCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(
             name: "ParcelStoreTests",
             dependencies: ["ParcelCore", "ParcelStoreSQLite", "ParcelTestSupport"]
         ),

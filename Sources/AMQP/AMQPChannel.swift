@@ -14,8 +14,6 @@ public struct AMQPChannel: Sendable {
         self.handle = handle
     }
 
-    public var id: UInt16 { handle.id }
-
     /// Why the channel closed, or nil while it is open.
     public var closedReason: AMQPError? { handle.closedReason ?? connection.driver.closedError }
 
@@ -79,13 +77,7 @@ public struct AMQPChannel: Sendable {
 
     public func bindQueue(_ queue: String, exchange: String, routingKey: String, arguments: AMQPTable = [:]) async throws(AMQPError) {
         try await perform { loop, handle throws(AMQPError) in
-            try loop.bindQueue(handle, queue, exchange: exchange, routingKey: routingKey, arguments: arguments, unbind: false)
-        }
-    }
-
-    public func unbindQueue(_ queue: String, exchange: String, routingKey: String, arguments: AMQPTable = [:]) async throws(AMQPError) {
-        try await perform { loop, handle throws(AMQPError) in
-            try loop.bindQueue(handle, queue, exchange: exchange, routingKey: routingKey, arguments: arguments, unbind: true)
+            try loop.bindQueue(handle, queue, exchange: exchange, routingKey: routingKey, arguments: arguments)
         }
     }
 

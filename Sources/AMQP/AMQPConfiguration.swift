@@ -35,7 +35,8 @@ public struct AMQPConfiguration: Sendable {
 }
 
 extension Duration {
-    /// Whole milliseconds, rounding down; what C timeouts want.
+    /// Whole milliseconds, rounding down; what C timeouts want. ParcelCore's `wholeMilliseconds` is the
+    /// same for the modules above this one: AMQP imports nothing of ParcelFlow, so it keeps its own.
     var milliseconds: Int {
         let (seconds, attoseconds) = components
         return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)

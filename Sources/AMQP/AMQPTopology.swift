@@ -1,6 +1,6 @@
-/// The kinds of exchange RabbitMQ offers without plugins.
+/// The kinds of exchange ParcelFlow declares (RabbitMQ also has `topic` and `headers`).
 public enum AMQPExchangeType: String, Sendable {
-    case direct, fanout, topic, headers
+    case direct, fanout
 }
 
 /// How a queue is declared: its type and the `x-` arguments RabbitMQ understands, spelled out so that

@@ -25,7 +25,7 @@ public struct AMQPBenchmark: Sendable {
         }
     }
 
-    public struct Run: Sendable, Codable {
+    public struct Run: Sendable, Encodable {
         public let publishSeconds: Double
         public let consumeSeconds: Double
         public let publishMessagesPerSecond: Double
@@ -39,7 +39,7 @@ public struct AMQPBenchmark: Sendable {
         }
     }
 
-    public struct Report: Sendable, Codable {
+    public struct Report: Sendable, Encodable {
         public let messages: Int
         public let bodyBytes: Int
         public let runs: [Run]
@@ -132,7 +132,7 @@ public struct AMQPBenchmark: Sendable {
             }
             return failures
         }
-        let seconds = (ContinuousClock.now - started).seconds
+        let seconds = (ContinuousClock.now - started) / .seconds(1)
         if let first = failures.first { throw first.with(context: "\(failures.count) publishes failed") }
         return seconds
     }
@@ -151,7 +151,7 @@ public struct AMQPBenchmark: Sendable {
             for delivery in batch { try delivery.ack() }
             received += batch.count
         }
-        let seconds = (ContinuousClock.now - started).seconds
+        let seconds = (ContinuousClock.now - started) / .seconds(1)
         try await consumer.cancel()
         await channel.close()
         guard received == options.messages else {
@@ -173,11 +173,4 @@ func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     let middle = sorted.count / 2
     return sorted.count.isMultiple(of: 2) ? (sorted[middle - 1] + sorted[middle]) / 2 : sorted[middle]
-}
-
-extension Duration {
-    var seconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
 }

@@ -19,7 +19,7 @@ public struct BrokerOptions: ParsableArguments {
     public func configuration(name: String) throws -> AMQPConfiguration {
         var configuration = try AMQPConfiguration(
             url: BrokerSettings.url(flag: url, environment: ProcessInfo.processInfo.environment), connectionName: name)
-        configuration.connectTimeout = .milliseconds(Int(connectTimeout * 1000))
+        configuration.connectTimeout = .seconds(connectTimeout)
         return configuration
     }
 }

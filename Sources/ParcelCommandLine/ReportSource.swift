@@ -1,6 +1,5 @@
 import AMQP
 import Foundation
-import Logging
 import ParcelCore
 import ParcelRabbit
 

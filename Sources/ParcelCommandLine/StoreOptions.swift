@@ -9,7 +9,7 @@ public struct StoreOptions: ParsableArguments {
 
     @Option(name: .customLong("store"),
             help: ArgumentHelp("The status store: sqlite:PATH (or postgres://… once supported).",
-                               discussion: "Default: PARCELFLOW_STORE, else sqlite:parcelflow.db in this folder.",
+                               discussion: "Default: PARCELFLOW_STORE, else \(StoreLocation.defaultValue) in this folder.",
                                valueName: "location"))
     public var location: String?
 

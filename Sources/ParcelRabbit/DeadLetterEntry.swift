@@ -16,9 +16,6 @@ public struct DeadLetterEntry: Sendable {
         public let rawValue: String
         public init(rawValue: String) { self.rawValue = rawValue }
 
-        public static let transient = Kind(rawValue: TaskFailure.Kind.transient.rawValue)
-        public static let permanent = Kind(rawValue: TaskFailure.Kind.permanent.rawValue)
-        public static let invalid = Kind(rawValue: TaskFailure.Kind.invalid.rawValue)
         /// Kept stopping workers: quarantined by a worker on its last allowed delivery, or dead-lettered
         /// by the broker after the stage queue's delivery limit.
         public static let poison = Kind(rawValue: TaskFailure.Kind.poison.rawValue)

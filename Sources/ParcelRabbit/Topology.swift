@@ -149,13 +149,6 @@ extension ParcelTopology {
     }
 }
 
-extension Duration {
-    var wholeMilliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-}
-
 extension ParcelTopology {
     /// The stage queues' and the dead-letter queue's depth and consumers (passive declares), or why
     /// they could not be read.

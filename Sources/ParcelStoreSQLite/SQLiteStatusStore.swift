@@ -52,8 +52,7 @@ public actor SQLiteStatusStore: StatusStore {
 
     private func prepare(busyTimeout: Duration, migrate: Bool) throws(StatusStoreError) {
         executor.assertOnQueue()
-        let milliseconds = busyTimeout.components.seconds * 1000 + busyTimeout.components.attoseconds / 1_000_000_000_000_000
-        try connection.open(busyTimeoutMilliseconds: Int32(clamping: milliseconds))
+        try connection.open(busyTimeoutMilliseconds: Int32(clamping: busyTimeout.wholeMilliseconds))
         if migrate { try SQLiteMigrations.migrate(connection, now: Date().unixMilliseconds) }
     }
 

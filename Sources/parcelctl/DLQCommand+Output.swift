@@ -128,10 +128,8 @@ enum DLQOutput {
         case .float(let f): return .number(Double(f))
         case .double(let d): return .number(d)
         case .decimal(let scale, let v): return .number(Double(v) / pow(10, Double(scale)))
-        case .string, .bytes:
-            if let text = value.stringValue { return .string(text) }
-            if case .bytes(let bytes) = value { return .string(Data(bytes).base64EncodedString()) }
-            return .null
+        case .string(let text): return .string(text)
+        case .bytes(let bytes): return .string(value.stringValue ?? Data(bytes).base64EncodedString())
         case .array(let items): return .array(items.map(jsonValue))
         case .table(let table): return .object(table.mapValues(jsonValue))
         case .timestamp(let seconds): return .string(Timestamp.format(Date(timeIntervalSince1970: TimeInterval(seconds))))

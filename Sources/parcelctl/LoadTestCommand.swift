@@ -55,10 +55,7 @@ struct LoadTestCommand: AsyncParsableCommand {
         guard parcels > 0 else { throw ValidationError("--parcels must be 1 or more") }
         guard workers >= 0 else { throw ValidationError("--workers must be 0 or more") }
         guard concurrency > 0 else { throw ValidationError("--concurrency must be 1 or more") }
-        for (name, rate) in [("--transient-rate", transientRate), ("--permanent-rate", permanentRate), ("--hold-rate", holdRate)]
-        where !(0...1).contains(rate) {
-            throw ValidationError("\(name) must be from 0 to 1")
-        }
+        try validateFaultRates(transient: transientRate, permanent: permanentRate, hold: holdRate)
         if workers == 0, killWorkerEvery != nil {
             throw ValidationError("--kill-worker-every needs workers the test starts (--workers 1 or more)")
         }

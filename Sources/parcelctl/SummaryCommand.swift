@@ -30,7 +30,7 @@ struct SummaryCommand: AsyncParsableCommand {
         var counts = try await store.countsByState()
         if let target = untilFinal {
             let bar = ProgressBar(label: "finished")
-            let deadline = started + .milliseconds(Int64(timeout * 1000))
+            let deadline = started + .seconds(timeout)
             while ParcelStatus.State.finalCount(counts) < target {
                 bar.update(ParcelStatus.State.finalCount(counts), of: target)
                 guard ContinuousClock.now < deadline else {

@@ -38,6 +38,21 @@ struct StoreLocationTests {
         #expect(error?.text == "postgress://worker:***@db/x")
     }
 
+    @Test("a password is hidden whole even when it is not percent-encoded, or the scheme is missing", arguments: [
+        ("postgres://worker:s3cret@db/parcelflow", "postgres://worker:***@db/parcelflow"),
+        ("postgres://worker:s3/cr?et#x@db:5432/parcelflow", "postgres://worker:***@db:5432/parcelflow"),
+        ("postgres://worker:s3@cret@db/parcelflow", "postgres://worker:***@db/parcelflow"),
+        ("worker:s3cret@db/parcelflow", "worker:***@db/parcelflow"),
+        ("postgres://worker@db/parcelflow", "postgres://worker@db/parcelflow"),
+        ("postgres://db:5432/parcelflow", "postgres://db:5432/parcelflow"),
+        ("sqlite:/var/lib/parcelflow/status.db", "sqlite:/var/lib/parcelflow/status.db"),
+    ])
+    func redactsWhole(text: String, shown: String) {
+        let error = #expect(throws: InvalidStoreLocation.self) { try StoreLocation.parse("x" + text) }
+        #expect(error?.text == "x" + shown)
+        #expect(error?.description.contains("s3") == false)
+    }
+
     @Test("a flag wins over the environment, which wins over the default")
     func precedence() throws {
         let environment = [StoreLocation.environmentVariable: "sqlite:/env.db"]

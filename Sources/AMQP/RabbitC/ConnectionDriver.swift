@@ -99,8 +99,6 @@ final class ConnectionDriver: Sendable {
         }
     }
 
-    var hasQueuedCommands: Bool { shared.withLock { !$0.commands.isEmpty } }
-
     /// Called by the connection thread as it stops: refuses new work and returns what was still queued.
     func markClosed(_ error: AMQPError) -> [Command] {
         shared.withLock { shared in

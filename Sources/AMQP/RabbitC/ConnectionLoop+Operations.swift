@@ -171,17 +171,12 @@ extension ConnectionLoop {
     }
 
     func bindQueue(_ handle: ChannelHandle, _ queue: String, exchange: String, routingKey: String,
-                   arguments: AMQPTable, unbind: Bool) throws(AMQPError) {
+                   arguments: AMQPTable) throws(AMQPError) {
         let channel = try self.channel(handle)
         defer { arena.reset() }
-        if unbind {
-            amqp_queue_unbind(connection, channel.id, arena.bytes(queue), arena.bytes(exchange),
-                              arena.bytes(routingKey), arena.table(arguments))
-        } else {
-            amqp_queue_bind(connection, channel.id, arena.bytes(queue), arena.bytes(exchange),
-                            arena.bytes(routingKey), arena.table(arguments))
-        }
-        try checkReply(channel, "queue.\(unbind ? "unbind" : "bind") '\(queue)' to '\(exchange)' with '\(routingKey)'")
+        amqp_queue_bind(connection, channel.id, arena.bytes(queue), arena.bytes(exchange),
+                        arena.bytes(routingKey), arena.table(arguments))
+        try checkReply(channel, "queue.bind '\(queue)' to '\(exchange)' with '\(routingKey)'")
     }
 
     func consume(_ handle: ChannelHandle, queue: String, tag: String, exclusive: Bool, autoAck: Bool,

@@ -51,11 +51,13 @@ public enum StoreLocation: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `scheme://user:secret@host/…` becomes `scheme://user:***@host/…`.
+    ///
+    /// Errs on the side of hiding: the password runs from the first `:` after `scheme://` (or after
+    /// the start, when the scheme is missing) to the last `@`, so one that holds an unencoded `/`,
+    /// `?`, `#` or `@` is hidden whole too. (With no password but an `@` later on, more is hidden.)
     static func redacted(_ text: String) -> String {
-        guard let schemeEnd = text.range(of: "://") else { return text }
-        let authorityEnd = text[schemeEnd.upperBound...].firstIndex(where: { "/?#".contains($0) }) ?? text.endIndex
-        guard let at = text[schemeEnd.upperBound..<authorityEnd].lastIndex(of: "@"),
-            let colon = text[schemeEnd.upperBound..<at].firstIndex(of: ":")
+        let start = text.range(of: "://")?.upperBound ?? text.startIndex
+        guard let at = text[start...].lastIndex(of: "@"), let colon = text[start..<at].firstIndex(of: ":")
         else { return text }
         return String(text[..<text.index(after: colon)]) + "***" + String(text[at...])
     }

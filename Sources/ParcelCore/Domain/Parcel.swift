@@ -2,7 +2,7 @@
 ///
 /// The names are personal data: they travel in the task and sit in the status store, but never
 /// appear in logs or metric labels.
-public struct Parcel: Codable, Sendable, Hashable {
+public struct Parcel: Sendable, Hashable {
     /// Given by staff, unique: letters, digits, '.', '_' and '-', at most 64 characters.
     public var id: String
     public var sender: Sender
@@ -21,7 +21,7 @@ public struct Parcel: Codable, Sendable, Hashable {
         self.origin = origin
     }
 
-    public struct Sender: Codable, Sendable, Hashable {
+    public struct Sender: Sendable, Hashable {
         public var name: String
         /// How the sender is related to the recipient.
         public var relation: Relation
@@ -32,7 +32,7 @@ public struct Parcel: Codable, Sendable, Hashable {
         }
     }
 
-    public struct Recipient: Codable, Sendable, Hashable {
+    public struct Recipient: Sendable, Hashable {
         public var name: String
         /// Where the recipient is: a base, a ward, a station.
         public var facility: String
@@ -43,7 +43,7 @@ public struct Parcel: Codable, Sendable, Hashable {
         }
     }
 
-    public struct Contents: Codable, Sendable, Hashable {
+    public struct Contents: Sendable, Hashable {
         public var letters: Int
         public var drawings: Int
 
@@ -52,15 +52,10 @@ public struct Parcel: Codable, Sendable, Hashable {
             self.drawings = drawings
         }
     }
-
-    enum CodingKeys: String, CodingKey {
-        case id, sender, recipient, contents, origin
-        case weightGrams = "weight_grams"
-    }
 }
 
 /// The sender's relation to the recipient.
-public enum Relation: String, Codable, Sendable, CaseIterable {
+public enum Relation: String, Sendable, CaseIterable {
     case wife, husband, partner, mother, father, child, son, daughter, sister, brother
     case grandmother, grandfather, grandchild, aunt, uncle, cousin, friend
 }

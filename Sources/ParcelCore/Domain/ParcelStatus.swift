@@ -59,7 +59,7 @@ public enum ParcelStatus: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    public enum State: String, Sendable, CaseIterable, Codable {
+    public enum State: String, Sendable, CaseIterable {
         case submitted, queued, processing, retrying, held, delivered
         case deadLettered = "dead_lettered"
 

@@ -1,5 +1,5 @@
 /// The four stages every parcel passes, in order.
-public enum Stage: String, CaseIterable, Codable, Sendable, Comparable, CustomStringConvertible {
+public enum Stage: String, CaseIterable, Sendable, Comparable, CustomStringConvertible {
     case collection, packaging, inspection, delivery
 
     /// 0 for collection … 3 for delivery.

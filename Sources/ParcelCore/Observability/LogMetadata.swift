@@ -1,5 +1,3 @@
-import Logging
-
 /// The metadata keys ParcelFlow's log lines use: dotted, lower case, the same on every line that
 /// carries them, so that one parcel can be followed through every worker's logs
 /// (`grep parcel.id=P-2026-000042`, or a log shipper's query on the JSON format's `parcel.id`).
@@ -14,11 +12,4 @@ public enum LogKey {
     public static let endpoint = "amqp.endpoint"
     public static let error = "error"
     public static let delay = "retry.in"
-}
-
-extension Logger.Metadata {
-    /// A task's identity: parcel, stage and attempt.
-    public static func task(_ task: TaskEnvelope) -> Logger.Metadata {
-        [LogKey.parcelID: "\(task.parcelID)", LogKey.stage: "\(task.stage.rawValue)", LogKey.attempt: "\(task.attempt)"]
-    }
 }

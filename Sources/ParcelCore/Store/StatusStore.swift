@@ -173,7 +173,7 @@ public struct ParcelRecord: Sendable, Hashable {
 
 /// One line of a parcel's history (the append-only events table).
 public struct ParcelEvent: Sendable, Hashable {
-    public enum Kind: String, Sendable, CaseIterable, Codable {
+    public enum Kind: String, Sendable, CaseIterable {
         case submitted, queued, started, completed, retrying, held, delivered
         case deadLettered = "dead_lettered"
     }
