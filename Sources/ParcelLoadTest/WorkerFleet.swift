@@ -151,9 +151,6 @@ public final class WorkerFleet: Sendable {
 
     public var kills: Int { state.withLock { $0.killed } }
 
-    /// Every worker's log, in start order.
-    public var logs: [URL] { state.withLock { ($0.running + $0.ended).map(\.log) } }
-
     /// Seconds the workers spent in status-store transactions, from the report each writes when it
     /// stops cleanly (a killed worker's last report is older; its time since is not counted).
     public var storeSeconds: Double {

@@ -111,10 +111,7 @@ struct ParcelWorker: AsyncParsableCommand {
         try Self.check("--concurrency", Double(concurrency), within: 1...Double(UInt16.max))
         let topology = try topologyOptions.topology()
         let workTime = try parseStageTime()
-        for (name, rate) in [("--transient-rate", transientRate), ("--permanent-rate", permanentRate), ("--hold-rate", holdRate)]
-        where !(0...1).contains(rate) {
-            throw ValidationError("\(name) must be from 0 to 1")
-        }
+        try validateFaultRates(transient: transientRate, permanent: permanentRate, hold: holdRate)
         let faults = SimulatedStageHandler.Faults(transientRate: transientRate, permanentRate: permanentRate, holdRate: holdRate,
                                                   crashOn: Set(crashOn))
         var handlers: [Stage: any StageHandler] = [:]
@@ -136,9 +133,9 @@ struct ParcelWorker: AsyncParsableCommand {
         let worker = StageWorker(
             transport: RabbitTransport(amqp: amqp, topology: topology, maxBodySize: maxBodySize, logger: logger),
             configuration: .init(stages: chosen, concurrency: concurrency,
-                                 shutdownTimeout: .milliseconds(Int64(shutdownTimeout * 1000)),
+                                 shutdownTimeout: .seconds(shutdownTimeout),
                                  reconnect: ReconnectPolicy(delay: .milliseconds(200) ... .seconds(5),
-                                                            brokerWait: .milliseconds(Int64(max(0, brokerWait) * 1000))),
+                                                            brokerWait: .seconds(brokerWait)),
                                  deliveryLimit: topology.deliveryLimit),
             processor: processor, logger: logger, phaseChanged: status.phaseChanged)
         status.attach(worker)
