@@ -53,6 +53,11 @@ struct LogFormatTests {
         }
         let messages = objects.compactMap { $0["message"] as? String }
         #expect(messages.contains("working") && messages.contains("stopped"), "\(messages)")
+        // At debug, each settled task: its dotted keys are members of their own.
+        let settled = objects.filter { $0["message"] as? String == "settled" }
+        #expect(settled.count >= 20 * 4, "\(messages)")
+        #expect(settled.allSatisfy { $0["parcel.id"] is String && $0["task.stage"] is String && $0["task.attempt"] is String },
+                "\(settled.prefix(3))")
         try await fixture.tearDown()
     }
 
