@@ -7,7 +7,7 @@ extension LogFormat: ExpressibleByArgument {}
 ///
 /// Logging is set up before the command line is parsed (so that nothing logged while parsing or
 /// validating is lost), so ``runMain(defaultLogLevel:)`` takes the option out of the arguments itself,
-/// wherever it stands, before ArgumentParser sees them. A command declares `@OptionGroup var log:
+/// wherever it stands, before ArgumentParser sees them. A command declares `@OptionGroup var logOptions:
 /// LogOptions` only to list the option in its help; the parsed value is never set.
 public struct LogOptions: ParsableArguments {
     public init() {}

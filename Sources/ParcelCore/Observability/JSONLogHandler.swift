@@ -13,9 +13,10 @@ import Synchronization
 /// `time` is RFC 3339 in UTC with milliseconds; then `level`, `label`, `source` (the module that
 /// logged) and `message`; then every metadata key, as it is (dotted keys such as `task.stage` stay flat
 /// member names), in sorted order. A metadata key that is one of those five members is written as
-/// `metadata.KEY` (and so on, until the name is free). A metadata value is a string, cut like ``Echo/reason(_:)`` (at most
-/// ``Echo/maxReasonBytes`` UTF-8 bytes, ending `…(cut)`) so one huge value cannot make a huge line; a
-/// list is an array and a dictionary an object of such strings. The message is not cut.
+/// `metadata.KEY` (and so on, until the name is free). A metadata value is a string, cut like
+/// ``Echo/reason(_:)`` (at most ``Echo/maxReasonBytes`` UTF-8 bytes, ending `…(cut)`) so that one huge
+/// value cannot make a huge line; a list is an array and a dictionary an object of such strings. The
+/// message, which the program composes, is not cut.
 ///
 /// Every string is escaped as JSON requires (`"`, `\`, and the C0 controls), and the other characters
 /// that steer a terminal (DEL, the C1 controls, the bidirectional controls, U+2028 and U+2029: see
