@@ -60,7 +60,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // The HTTP side: a worker's /metrics, /health and /ready, and the dashboard.
+        // The HTTP side: a worker's /metrics, /health and /ready, and the dashboard. The dashboard's page,
+        // style sheet and script are the files in Sources/ParcelHTTP/Dashboard, embedded by EmbedAssets.
         .target(
             name: "ParcelHTTP",
             dependencies: [
@@ -68,8 +69,15 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
-            ]
+            ],
+            plugins: ["EmbedAssets"]
         ),
+        // EmbedAssets, a build-tool plugin (Plugins/EmbedAssets): every file of a target that SwiftPM does
+        // not handle itself becomes a `static let` of `enum EmbeddedAssets` in a Swift file generated at
+        // build time by parcelflow-embed (a host tool, not a product), byte for byte. The binary carries
+        // its assets: no resource bundle beside it.
+        .executableTarget(name: "parcelflow-embed"),
+        .plugin(name: "EmbedAssets", capability: .buildTool(), dependencies: ["parcelflow-embed"]),
         // SQLite 3 (Debian libsqlite3-dev). Only ParcelStoreSQLite imports it.
         .systemLibrary(
             name: "CSQLite",

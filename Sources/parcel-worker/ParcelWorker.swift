@@ -27,6 +27,7 @@ struct ParcelWorker: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
     @OptionGroup var topologyOptions: TopologyOptions
     @OptionGroup var targetOptions: TargetOptions
+    @OptionGroup var logOptions: LogOptions
 
     @Option(help: ArgumentHelp("Stages to work, comma-separated.", valueName: "stages"))
     var stages = Stage.allCases.map(\.rawValue).joined(separator: ",")

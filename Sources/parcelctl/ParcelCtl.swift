@@ -14,6 +14,9 @@ struct ParcelCtl: AsyncParsableCommand {
         subcommands: [SetupCommand.self, SubmitCommand.self, StatusCommand.self, SummaryCommand.self, ReportCommand.self, DashboardCommand.self, LoadTestCommand.self, DLQCommand.self, EraseCommand.self, PruneCommand.self, GenerateCommand.self, BenchCommand.self, TeardownCommand.self]
     )
 
+    // Only for --help: every command takes --log-format (see LogOptions).
+    @OptionGroup var logOptions: LogOptions
+
     static func main() async {
         await runMain(defaultLogLevel: .warning)
     }

@@ -1,14 +1,27 @@
 import Logging
 
+/// How log lines are written: `text` for people (swift-log's line, escaped for a terminal by
+/// ``EscapingLogHandler``) or `json` for log shippers (one object a line, ``JSONLogHandler``).
+public enum LogFormat: String, CaseIterable, Sendable {
+    case text, json
+}
+
 /// How the executables set up swift-log: to standard error, at `PARCELFLOW_LOG_LEVEL` (default
-/// `warning` for commands people type, `info` for long-running services).
+/// `warning` for commands people type, `info` for long-running services), in `format`.
 public enum LogSetup {
-    public static func bootstrap(defaultLevel: Logger.Level, environment: [String: String]) {
+    public static func bootstrap(defaultLevel: Logger.Level, format: LogFormat = .text, environment: [String: String]) {
         let level = environment["PARCELFLOW_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? defaultLevel
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return EscapingLogHandler(handler)
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return EscapingLogHandler(handler)
+            case .json:
+                var handler = JSONLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
     }
 }
