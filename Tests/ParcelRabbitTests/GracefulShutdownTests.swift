@@ -10,19 +10,26 @@ import Testing
 /// never cancelled by it, their outcomes are settled, and the worker exits 0 within its timeout.
 @Suite("Graceful shutdown of a worker process", .serialized)
 struct GracefulShutdownTests {
-    @Test("SIGTERM 1 s into a 3 s handler: the handler finishes uncancelled, its task is acknowledged once, exit 0",
-          .timeLimit(.minutes(2)))
-    func handlerFinishesUncancelled() async throws {
+    /// A worker of the collection stage only (its follow-up stays on the packaging queue, to be
+    /// counted), with one parcel's handler running: the parcel shows as processing (recorded 50 ms in).
+    static func handlerRunning(stageTime: String, shutdownTimeout: String) async throws
+        -> (SubmitFixture, Parcel, WorkerProcess)
+    {
         let fixture = try SubmitFixture.withMillisecondRetries()
         try await fixture.declare()
         let parcel = SubmitFixture.parcels(1)[0]
-        // Collection only: its follow-up stays on the packaging queue, to be counted.
-        let worker = try WorkerProcess(fixture, arguments: ["--stages", "collection", "--stage-time", "3s",
-                                                            "--shutdown-timeout", "10"], name: "slow")
+        let worker = try WorkerProcess(fixture, arguments: ["--stages", "collection", "--stage-time", stageTime,
+                                                            "--shutdown-timeout", shutdownTimeout], name: "slow")
         #expect(try await eventually(timeout: .seconds(30)) { worker.isWorking }, "\(worker.output)")
         try await fixture.submitWithLibrary([parcel])
-        // The handler is running once the parcel shows as processing (recorded 50 ms in).
         #expect(try await eventually(timeout: .seconds(10)) { try await fixture.statesCount()[.processing] == 1 })
+        return (fixture, parcel, worker)
+    }
+
+    @Test("SIGTERM 1 s into a 3 s handler: the handler finishes uncancelled, its task is acknowledged once, exit 0",
+          .timeLimit(.minutes(2)))
+    func handlerFinishesUncancelled() async throws {
+        let (fixture, parcel, worker) = try await Self.handlerRunning(stageTime: "3s", shutdownTimeout: "10")
         try await Task.sleep(for: .seconds(1))
         let signalled = ContinuousClock.now
         worker.signal(SIGTERM)
@@ -53,14 +60,7 @@ struct GracefulShutdownTests {
     @Test("a handler still running at --shutdown-timeout: exit 0 at the deadline, its task back on its queue",
           .timeLimit(.minutes(2)))
     func deadlineReturnsTheTask() async throws {
-        let fixture = try SubmitFixture.withMillisecondRetries()
-        try await fixture.declare()
-        let parcel = SubmitFixture.parcels(1)[0]
-        let worker = try WorkerProcess(fixture, arguments: ["--stages", "collection", "--stage-time", "20s",
-                                                            "--shutdown-timeout", "1"], name: "stuck")
-        #expect(try await eventually(timeout: .seconds(30)) { worker.isWorking }, "\(worker.output)")
-        try await fixture.submitWithLibrary([parcel])
-        #expect(try await eventually(timeout: .seconds(10)) { try await fixture.statesCount()[.processing] == 1 })
+        let (fixture, _, worker) = try await Self.handlerRunning(stageTime: "20s", shutdownTimeout: "1")
         let signalled = ContinuousClock.now
         worker.signal(SIGTERM)
         let status = await worker.exitStatus(timeout: .seconds(15))
