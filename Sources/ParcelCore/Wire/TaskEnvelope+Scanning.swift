@@ -54,23 +54,11 @@ private struct TaskFields {
         }
     }
 
-    /// One of the payload's fields (each may come once).
+    /// One of the payload's fields (each may come once), read as its entry in ``StagePayload/fields`` says.
     static func readPayload(_ key: UnsafeRawBufferPointer, into payload: inout StagePayload,
                             from scanner: inout JSONScanner) -> Bool {
-        switch key {
-        case "collected_at": return once(&payload.collectedAt, scanner.timestamp())
-        case "packed_at": return once(&payload.packedAt, scanner.timestamp())
-        case "inspected_at": return once(&payload.inspectedAt, scanner.timestamp())
-        case "box":
-            return once(&payload.box, scanner.string().flatMap(StagePayload.Box.init(rawValue:)))
-        case "collection_point":
-            guard payload.collectionPoint == nil, let point = scanner.string() else { return false }
-            var issues: [ParcelValidationIssue] = []
-            Parcel.checkText(point, "payload.collection_point", &issues)
-            payload.collectionPoint = point
-            return issues.isEmpty
-        default: return false
-        }
+        for field in StagePayload.fields where field.key ~= key { return field.scan(&scanner, into: &payload) }
+        return false
     }
 
     /// The task, if every field is there and every rule holds.
@@ -79,7 +67,7 @@ private struct TaskFields {
             let createdAt, let submittedAt, let parcel = parcel?.parcel(), let payload,
             parcelID == parcel.id, taskID == TaskEnvelope.taskID(parcelID: parcel.id, stage: stage)
         else { return nil }
-        guard StagePayload.requiredKeys(for: stage).allSatisfy(payload.has) else { return nil }
+        guard payload.carriesEverythingRequired(at: stage) else { return nil }
         return TaskEnvelope(parcel: parcel, stage: stage, attempt: attempt, createdAt: createdAt,
                             submittedAt: submittedAt, payload: payload)
     }
@@ -144,20 +132,6 @@ private struct ParcelFields {
                             recipient: .init(name: recipientName, facility: facility),
                             contents: .init(letters: letters, drawings: drawings), weightGrams: weight, origin: origin)
         return parcel.validationIssues.isEmpty ? parcel : nil
-    }
-}
-
-extension StagePayload {
-    /// Whether the field with this JSON key is there.
-    func has(_ key: String) -> Bool {
-        switch key {
-        case "collected_at": collectedAt != nil
-        case "collection_point": collectionPoint != nil
-        case "packed_at": packedAt != nil
-        case "box": box != nil
-        case "inspected_at": inspectedAt != nil
-        default: false
-        }
     }
 }
 
