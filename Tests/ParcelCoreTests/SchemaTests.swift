@@ -364,7 +364,8 @@ private enum SchemaFixtures {
 
 // MARK: - Files
 
-private enum SchemaFiles {
+/// The files under `schemas/` (`PayloadFieldsTests` reads them too).
+enum SchemaFiles {
     static let schemas = repositoryRoot.appendingPathComponent("schemas")
 
     static func url(_ path: String) -> URL { schemas.appendingPathComponent(path) }
@@ -504,7 +505,7 @@ private enum CSV {
 }
 
 extension JSONValue {
-    fileprivate subscript(_ keys: String...) -> JSONValue? {
+    subscript(_ keys: String...) -> JSONValue? {
         var value: JSONValue? = self
         for key in keys {
             guard case .object(let object)? = value else { return nil }
@@ -513,11 +514,11 @@ extension JSONValue {
         return value
     }
 
-    fileprivate var objectValue: [String: JSONValue]? { if case .object(let o) = self { o } else { nil } }
-    fileprivate var arrayValue: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
-    fileprivate var stringValue: String? { if case .string(let s) = self { s } else { nil } }
-    fileprivate var integerValue: Int? { if case .integer(let i) = self { Int(i) } else { nil } }
-    fileprivate var strings: [String]? { arrayValue.map { $0.compactMap(\.stringValue) } }
+    var objectValue: [String: JSONValue]? { if case .object(let o) = self { o } else { nil } }
+    var arrayValue: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
+    var stringValue: String? { if case .string(let s) = self { s } else { nil } }
+    var integerValue: Int? { if case .integer(let i) = self { Int(i) } else { nil } }
+    var strings: [String]? { arrayValue.map { $0.compactMap(\.stringValue) } }
 
     /// The value as Foundation objects, for JSONSerialization.
     fileprivate var foundation: Any {
