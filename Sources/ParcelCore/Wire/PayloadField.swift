@@ -29,47 +29,43 @@ final class PayloadField: Sendable {
     let kind: Kind
 
     private let recordedByIndex: Int
-    private let isPresent: @Sendable (StagePayload) -> Bool
-    private let scanValue: @Sendable (inout JSONScanner, inout StagePayload) -> Bool
-    private let readValue: @Sendable ([String: JSONValue], inout JSONFieldReader, inout StagePayload) -> Void
-    private let writeValue: @Sendable (StagePayload, inout JSONWriter, inout Bool) -> Void
-    private let fillValue: @Sendable (inout StagePayload, TaskEnvelope, Date) -> Void
+    /// Where the value lives in a ``StagePayload``: the byte offset of its stored property. Through
+    /// the key path itself, every access would go through the runtime's generic key-path code, which
+    /// made the fast scan and the encoder about 15 % slower (`parcelctl bench decode`).
+    private let offset: Int
+    // What each part of the wire format does with the field. The encoder's and both decoders' capture
+    // nothing, so that calling them costs no reference counting; they reach the value through `offset`.
+    private let scanValue: @Sendable (PayloadField, inout JSONScanner, inout StagePayload) -> Bool
+    private let writeValue: @Sendable (PayloadField, StagePayload, inout JSONWriter, inout Bool) -> Void
+    private let readValue: @Sendable (PayloadField, [String: JSONValue], inout JSONFieldReader, inout StagePayload) -> Void
+    private let isPresent: @Sendable (PayloadField, StagePayload) -> Bool
+    private let fillValue: @Sendable (PayloadField, inout StagePayload, TaskEnvelope, Date) -> Void
 
-    /// - Parameters:
-    ///   - scan: the value on the fast path, or nil for anything unusual (``JSONScanner``).
-    ///   - read: the value from the thorough reading's JSON object, reporting every problem to the reader.
-    ///   - write: appends the value as JSON.
-    ///   - standIn: what the value is when it has to be rebuilt from the task (`time`: when it was recorded).
+    /// Made only by the factories below, each of which reads and writes the value as the type its
+    /// `property` has.
     private init<Value>(_ key: StaticString, _ property: WritableKeyPath<StagePayload, Value?>, recordedBy: Stage,
-                        kind: Kind, scan: @escaping @Sendable (inout JSONScanner, _ path: String) -> Value?,
-                        read: @escaping @Sendable ([String: JSONValue], _ path: String, inout JSONFieldReader) -> Value?,
-                        write: @escaping @Sendable (Value, inout JSONWriter) -> Void,
+                        kind: Kind,
+                        scan: @escaping @Sendable (PayloadField, inout JSONScanner, inout StagePayload) -> Bool,
+                        write: @escaping @Sendable (PayloadField, StagePayload, inout JSONWriter, inout Bool) -> Void,
+                        read: @escaping @Sendable (PayloadField, [String: JSONValue], inout JSONFieldReader,
+                                                   inout StagePayload) -> Void,
                         standIn: @escaping @Sendable (_ task: TaskEnvelope, _ time: Date) -> Value) {
-        let slot = PayloadSlot(property)
-        let name = key.description
-        let path = "payload.\(name)"
+        guard let offset = MemoryLayout<StagePayload>.offset(of: property) else {
+            preconditionFailure("\(property) is not a stored property of StagePayload")
+        }
         self.key = key
-        self.name = name
-        self.path = path
+        name = key.description
+        path = "payload.\(name)"
         self.recordedBy = recordedBy
         self.kind = kind
         recordedByIndex = recordedBy.index
-        isPresent = { slot.get($0) != nil }
-        scanValue = { scanner, payload in
-            guard slot.get(payload) == nil, let value = scan(&scanner, path) else { return false }
-            slot.set(&payload, value)
-            return true
-        }
-        readValue = { object, reader, payload in
-            if let value = read(object, path, &reader) { slot.set(&payload, value) }
-        }
-        writeValue = { payload, out, first in
-            guard let value = slot.get(payload) else { return }
-            out.member(key, first: &first)
-            write(value, &out)
-        }
-        fillValue = { payload, task, time in
-            if slot.get(payload) == nil { slot.set(&payload, standIn(task, time)) }
+        self.offset = offset
+        scanValue = scan
+        writeValue = write
+        readValue = read
+        isPresent = { field, payload in field.value(in: payload, as: Value.self) != nil }
+        fillValue = { field, payload, task, time in
+            if field.value(in: payload, as: Value.self) == nil { field.set(standIn(task, time), in: &payload) }
         }
     }
 
@@ -77,9 +73,19 @@ final class PayloadField: Sendable {
     static func timestamp(_ key: StaticString, _ property: WritableKeyPath<StagePayload, Date?>,
                           recordedBy: Stage) -> PayloadField {
         PayloadField(key, property, recordedBy: recordedBy, kind: .timestamp,
-                     scan: { scanner, _ in scanner.timestamp() },
-                     read: { object, path, reader in TaskEnvelope.timestamp(object, path, &reader) },
-                     write: { value, out in out.timestamp(value) },
+                     scan: { field, scanner, payload in
+                         guard let time = scanner.timestamp() else { return false }
+                         field.set(time, in: &payload)
+                         return true
+                     },
+                     write: { field, payload, out, first in
+                         guard let time = field.value(in: payload, as: Date.self) else { return }
+                         out.member(field.key, first: &first)
+                         out.timestamp(time)
+                     },
+                     read: { field, object, reader, payload in
+                         if let time = TaskEnvelope.timestamp(object, field.path, &reader) { field.set(time, in: &payload) }
+                     },
                      standIn: { _, time in time })
     }
 
@@ -87,20 +93,25 @@ final class PayloadField: Sendable {
     static func text(_ key: StaticString, _ property: WritableKeyPath<StagePayload, String?>, recordedBy: Stage,
                      standIn: @escaping @Sendable (_ task: TaskEnvelope, _ time: Date) -> String) -> PayloadField {
         PayloadField(key, property, recordedBy: recordedBy, kind: .text,
-                     scan: { scanner, path in
-                         guard let text = scanner.string() else { return nil }
+                     scan: { field, scanner, payload in
+                         guard let text = scanner.string() else { return false }
                          var issues: [ParcelValidationIssue] = []
-                         Parcel.checkText(text, path, &issues)
-                         return issues.isEmpty ? text : nil
+                         Parcel.checkText(text, field.path, &issues)
+                         field.set(text, in: &payload)
+                         return issues.isEmpty
                      },
-                     read: { object, path, reader in
-                         guard let text = reader.string(object, path) else { return nil }
+                     write: { field, payload, out, first in
+                         guard let text = field.value(in: payload, as: String.self) else { return }
+                         out.member(field.key, first: &first)
+                         out.string(text)
+                     },
+                     read: { field, object, reader, payload in
+                         guard let text = reader.string(object, field.path) else { return }
                          var issues: [ParcelValidationIssue] = []
-                         Parcel.checkText(text, path, &issues)
+                         Parcel.checkText(text, field.path, &issues)
                          for issue in issues { reader.fail(issue.field, issue.message) }
-                         return text
+                         field.set(text, in: &payload)
                      },
-                     write: { value, out in out.string(value) },
                      standIn: standIn)
     }
 
@@ -108,22 +119,42 @@ final class PayloadField: Sendable {
     static func choice<Choice: RawRepresentable<String> & CaseIterable & Sendable>(
         _ key: StaticString, _ property: WritableKeyPath<StagePayload, Choice?>, recordedBy: Stage, standIn: Choice
     ) -> PayloadField {
-        let names = Choice.allCases.map(\.rawValue)
-        let noun = String(key.description.map { $0 == "_" ? " " : $0 })
-        let article = noun.first.map { "aeiou".contains($0) } == true ? "an" : "a"
-        let what = "\(article) \(noun) (\(names.joined(separator: ", ")))"
-        return PayloadField(key, property, recordedBy: recordedBy, kind: .choice(names),
-                            scan: { scanner, _ in scanner.string().flatMap(Choice.init(rawValue:)) },
-                            read: { object, path, reader in
-                                guard let text = reader.string(object, path) else { return nil }
-                                guard let choice = Choice(rawValue: text) else {
-                                    reader.fail(path, "\(Echo.quoted(text)) is not \(what)")
-                                    return nil
-                                }
-                                return choice
+        PayloadField(key, property, recordedBy: recordedBy, kind: .choice(Choice.allCases.map(\.rawValue)),
+                            scan: { field, scanner, payload in
+                                guard let choice = scanner.string().flatMap(Choice.init(rawValue:)) else { return false }
+                                field.set(choice, in: &payload)
+                                return true
                             },
-                            write: { value, out in out.string(value.rawValue) },
+                            write: { field, payload, out, first in
+                                guard let choice = field.value(in: payload, as: Choice.self) else { return }
+                                out.member(field.key, first: &first)
+                                out.string(choice.rawValue)
+                            },
+                            read: { field, object, reader, payload in
+                                guard let text = reader.string(object, field.path) else { return }
+                                guard let choice = Choice(rawValue: text) else {
+                                    let noun = String(field.name.map { $0 == "_" ? " " : $0 })
+                                    let article = noun.first.map { "aeiou".contains($0) } == true ? "an" : "a"
+                                    let names = Choice.allCases.map(\.rawValue).joined(separator: ", ")
+                                    return reader.fail(field.path, "\(Echo.quoted(text)) is not \(article) \(noun) (\(names))")
+                                }
+                                field.set(choice, in: &payload)
+                            },
                             standIn: { _, _ in standIn })
+    }
+
+    /// The value, read as the type the factory gave (that of the stored property at `offset`).
+    private func value<Value>(in payload: StagePayload, as type: Value.Type) -> Value? {
+        withUnsafePointer(to: payload) {
+            UnsafeRawPointer($0).advanced(by: offset).assumingMemoryBound(to: Value?.self).pointee
+        }
+    }
+
+    /// Sets the value, of the type the factory gave.
+    private func set<Value>(_ value: Value, in payload: inout StagePayload) {
+        withUnsafeMutablePointer(to: &payload) {
+            UnsafeMutableRawPointer($0).advanced(by: offset).assumingMemoryBound(to: Value?.self).pointee = value
+        }
     }
 
     /// Whether every task for the stage at `stageIndex` (``Stage/index``) carries this field: it is
@@ -131,48 +162,23 @@ final class PayloadField: Sendable {
     func isRequired(atStageIndex stageIndex: Int) -> Bool { recordedByIndex < stageIndex }
 
     /// Whether `payload` has a value for this field.
-    func isPresent(in payload: StagePayload) -> Bool { isPresent(payload) }
+    func isPresent(in payload: StagePayload) -> Bool { isPresent(self, payload) }
 
-    /// The fast path: reads the value after this field's key into `payload`; false if the field was
-    /// there already or its value is anything out of the ordinary.
-    func scan(_ scanner: inout JSONScanner, into payload: inout StagePayload) -> Bool { scanValue(&scanner, &payload) }
+    /// The fast path: reads the value after this field's key into `payload`; false if the value is
+    /// anything out of the ordinary. (The caller sees to it that a field comes only once.)
+    func scan(_ scanner: inout JSONScanner, into payload: inout StagePayload) -> Bool { scanValue(self, &scanner, &payload) }
 
     /// The thorough path: reads the value from the payload's JSON object (which has this key) into
     /// `payload`, reporting every problem to `reader`.
     func read(_ object: [String: JSONValue], into payload: inout StagePayload, _ reader: inout JSONFieldReader) {
-        readValue(object, &reader, &payload)
+        readValue(self, object, &reader, &payload)
     }
 
     /// Appends `"<key>":<value>` (after a comma unless `first`) if `payload` has a value.
-    func write(_ payload: StagePayload, to out: inout JSONWriter, first: inout Bool) { writeValue(payload, &out, &first) }
+    func write(_ payload: StagePayload, to out: inout JSONWriter, first: inout Bool) {
+        writeValue(self, payload, &out, &first)
+    }
 
     /// Sets the value to its stand-in, rebuilt from `task`, if `payload` has none.
-    func fill(_ payload: inout StagePayload, from task: TaskEnvelope, at time: Date) { fillValue(&payload, task, time) }
-}
-
-/// Where a field's value lives in a ``StagePayload``: the offset of its stored property. Reading and
-/// writing through it costs what a plain property access does; through the key path itself, every
-/// access goes through the runtime's generic key-path code, which made the fast scan and the encoder
-/// about 15 % slower (`parcelctl bench decode`).
-private struct PayloadSlot<Value>: Sendable {
-    private let offset: Int
-
-    init(_ property: WritableKeyPath<StagePayload, Value?>) {
-        guard let offset = MemoryLayout<StagePayload>.offset(of: property) else {
-            preconditionFailure("\(property) is not a stored property of StagePayload")
-        }
-        self.offset = offset
-    }
-
-    func get(_ payload: StagePayload) -> Value? {
-        withUnsafePointer(to: payload) {
-            UnsafeRawPointer($0).advanced(by: offset).assumingMemoryBound(to: Value?.self).pointee
-        }
-    }
-
-    func set(_ payload: inout StagePayload, _ value: Value?) {
-        withUnsafeMutablePointer(to: &payload) {
-            UnsafeMutableRawPointer($0).advanced(by: offset).assumingMemoryBound(to: Value?.self).pointee = value
-        }
-    }
+    func fill(_ payload: inout StagePayload, from task: TaskEnvelope, at time: Date) { fillValue(self, &payload, task, time) }
 }

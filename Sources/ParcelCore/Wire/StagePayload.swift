@@ -49,6 +49,16 @@ public struct StagePayload: Sendable, Hashable {
         fields.filter { $0.recordedBy < stage }.map(\.name)
     }
 
+    /// The fields a task for `stage` must carry as bits, bit `i` for `fields[i]` (for the scanner).
+    static func requiredFieldBits(at stage: Stage) -> UInt64 { requiredBits[stage.index] }
+
+    private static let requiredBits: [UInt64] = {
+        precondition(fields.count <= UInt64.bitWidth, "the scanner keeps one bit per payload field")
+        return Stage.allCases.map { stage in
+            fields.indices.reduce(0) { bits, index in fields[index].recordedBy < stage ? bits | 1 << index : bits }
+        }
+    }()
+
     /// Whether the payload has every field a task for `stage` must carry.
     func carriesEverythingRequired(at stage: Stage) -> Bool {
         let index = stage.index

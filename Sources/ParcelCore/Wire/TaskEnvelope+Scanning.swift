@@ -30,6 +30,8 @@ private struct TaskFields {
     var submittedAt: Date?
     var parcel: ParcelFields?
     var payload: StagePayload?
+    /// Which of ``StagePayload/fields`` the payload has, bit `i` for `fields[i]`.
+    var payloadFields: UInt64 = 0
 
     mutating func read(_ key: UnsafeRawBufferPointer, from scanner: inout JSONScanner) -> Bool {
         switch key {
@@ -47,17 +49,25 @@ private struct TaskFields {
             return true
         case "payload":
             var read = StagePayload()
-            guard payload == nil, scanner.object({ Self.readPayload($1, into: &read, from: &$0) }) else { return false }
-            payload = read
+            var seen: UInt64 = 0
+            guard payload == nil, scanner.object({ Self.readPayload($1, into: &read, seen: &seen, from: &$0) })
+            else { return false }
+            (payload, payloadFields) = (read, seen)
             return true
         default: return false
         }
     }
 
-    /// One of the payload's fields (each may come once), read as its entry in ``StagePayload/fields`` says.
-    static func readPayload(_ key: UnsafeRawBufferPointer, into payload: inout StagePayload,
+    /// One of the payload's fields, read as its entry in ``StagePayload/fields`` says; each may come once.
+    static func readPayload(_ key: UnsafeRawBufferPointer, into payload: inout StagePayload, seen: inout UInt64,
                             from scanner: inout JSONScanner) -> Bool {
-        for field in StagePayload.fields where field.key ~= key { return field.scan(&scanner, into: &payload) }
+        let fields = StagePayload.fields
+        for index in fields.indices where fields[index].key ~= key {
+            let bit: UInt64 = 1 << index
+            guard seen & bit == 0 else { return false }
+            seen |= bit
+            return fields[index].scan(&scanner, into: &payload)
+        }
         return false
     }
 
@@ -67,7 +77,7 @@ private struct TaskFields {
             let createdAt, let submittedAt, let parcel = parcel?.parcel(), let payload,
             parcelID == parcel.id, taskID == TaskEnvelope.taskID(parcelID: parcel.id, stage: stage)
         else { return nil }
-        guard payload.carriesEverythingRequired(at: stage) else { return nil }
+        guard StagePayload.requiredFieldBits(at: stage) & ~payloadFields == 0 else { return nil }
         return TaskEnvelope(parcel: parcel, stage: stage, attempt: attempt, createdAt: createdAt,
                             submittedAt: submittedAt, payload: payload)
     }
