@@ -33,6 +33,8 @@ final class PayloadField: Sendable {
     /// the key path itself, every access would go through the runtime's generic key-path code, which
     /// made the fast scan and the encoder about 15 % slower (`parcelctl bench decode`).
     private let offset: Int
+    /// The stored property's type, for a check in debug builds that the value is read as that type.
+    private let valueType: ObjectIdentifier
     // What each part of the wire format does with the field. The encoder's and both decoders' capture
     // nothing, so that calling them costs no reference counting; they reach the value through `offset`.
     private let scanValue: @Sendable (PayloadField, inout JSONScanner, inout StagePayload) -> Bool
@@ -60,6 +62,7 @@ final class PayloadField: Sendable {
         self.kind = kind
         recordedByIndex = recordedBy.index
         self.offset = offset
+        valueType = ObjectIdentifier(Value?.self)
         scanValue = scan
         writeValue = write
         readValue = read
@@ -145,13 +148,15 @@ final class PayloadField: Sendable {
 
     /// The value, read as the type the factory gave (that of the stored property at `offset`).
     private func value<Value>(in payload: StagePayload, as type: Value.Type) -> Value? {
-        withUnsafePointer(to: payload) {
+        assert(ObjectIdentifier(Value?.self) == valueType, "\(name) is not a \(Value.self)")
+        return withUnsafePointer(to: payload) {
             UnsafeRawPointer($0).advanced(by: offset).assumingMemoryBound(to: Value?.self).pointee
         }
     }
 
     /// Sets the value, of the type the factory gave.
     private func set<Value>(_ value: Value, in payload: inout StagePayload) {
+        assert(ObjectIdentifier(Value?.self) == valueType, "\(name) is not a \(Value.self)")
         withUnsafeMutablePointer(to: &payload) {
             UnsafeMutableRawPointer($0).advanced(by: offset).assumingMemoryBound(to: Value?.self).pointee = value
         }
