@@ -100,12 +100,11 @@ extension TaskEnvelope {
         }
         var payload = StagePayload()
         if let object = reader.object(root["payload"], "payload", allowed: StagePayload.keys) {
-            for field in StagePayload.fields where object[field.name] != nil {
-                field.read(object, into: &payload, &reader)
-            }
-            if let stage {
-                let index = stage.index
-                for field in StagePayload.fields where field.isRequired(atStageIndex: index) && object[field.name] == nil {
+            let stageIndex = stage?.index ?? 0
+            for field in StagePayload.fields {
+                if object[field.name] != nil {
+                    field.read(object, into: &payload, &reader)
+                } else if let stage, field.isRequired(atStageIndex: stageIndex) {
                     reader.fail(field.path, "is missing (every \(stage) task carries it)")
                 }
             }
