@@ -73,8 +73,13 @@ public struct DecodeBenchmark: Sendable {
                                          box: boxes[index % boxes.count], inspectedAt: inspected)
             }
             let created = [submitted, collected, packed, inspected][stage.index].addingTimeInterval(0.5)
-            return TaskEnvelope(parcel: parcel, stage: stage, attempt: 1 + index % 3 / 2, createdAt: created,
-                                submittedAt: submitted, payload: payload)
+            var task = TaskEnvelope(parcel: parcel, stage: stage, attempt: 1 + index % 3 / 2, createdAt: created,
+                                    submittedAt: submitted, payload: payload)
+            // Any other field an earlier stage records (StagePayload.fields), as its stand-in.
+            for earlier in Stage.allCases where earlier < stage {
+                task.payload = task.payload.fillingIn(recordedBy: earlier, from: task, at: created)
+            }
+            return task
         }
     }
 
