@@ -117,7 +117,7 @@ let package = Package(
         ),
         .target(
             name: "ParcelBench",
-            dependencies: ["AMQP"]
+            dependencies: ["AMQP", "ParcelCore"]
         ),
         .executableTarget(
             name: "parcelctl",

@@ -215,6 +215,7 @@ private enum SchemaFixtures {
 
 // MARK: - Files
 
+/// The files under `schemas/` (`PayloadFieldsTests` reads them too).
 enum SchemaFiles {
     static let schemas = repositoryRoot.appendingPathComponent("schemas")
 

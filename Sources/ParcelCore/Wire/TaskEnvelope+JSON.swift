@@ -27,16 +27,8 @@ extension TaskEnvelope {
         out.raw(",\"parcel\":")
         Self.write(parcel, to: &out)
         out.raw(",\"payload\":{")
-        var separator = ""
-        func key(_ name: String) {
-            out.raw("\(separator)\"\(name)\":")
-            separator = ","
-        }
-        if let t = payload.collectedAt { key("collected_at"); out.timestamp(t) }
-        if let p = payload.collectionPoint { key("collection_point"); out.string(p) }
-        if let t = payload.packedAt { key("packed_at"); out.timestamp(t) }
-        if let b = payload.box { key("box"); out.raw("\"\(b.rawValue)\"") }
-        if let t = payload.inspectedAt { key("inspected_at"); out.timestamp(t) }
+        var first = true
+        for field in StagePayload.fields { field.write(payload, to: &out, first: &first) }
         out.raw("}}")
         return Data(out.bytes)
     }
@@ -108,24 +100,12 @@ extension TaskEnvelope {
         }
         var payload = StagePayload()
         if let object = reader.object(root["payload"], "payload", allowed: StagePayload.keys) {
-            payload.collectedAt = object["collected_at"] == nil ? nil : timestamp(object, "payload.collected_at", &reader)
-            if object["collection_point"] != nil, let point = reader.string(object, "payload.collection_point") {
-                var issues: [ParcelValidationIssue] = []
-                Parcel.checkText(point, "payload.collection_point", &issues)
-                for issue in issues { reader.fail(issue.field, issue.message) }
-                payload.collectionPoint = point
-            }
-            payload.packedAt = object["packed_at"] == nil ? nil : timestamp(object, "payload.packed_at", &reader)
-            payload.inspectedAt = object["inspected_at"] == nil ? nil : timestamp(object, "payload.inspected_at", &reader)
-            if object["box"] != nil, let text = reader.string(object, "payload.box") {
-                payload.box = StagePayload.Box(rawValue: text)
-                if payload.box == nil {
-                    reader.fail("payload.box", "\(Echo.quoted(text)) is not a box (envelope, small_box, large_box)")
-                }
-            }
-            if let stage {
-                for key in StagePayload.requiredKeys(for: stage) where object[key] == nil {
-                    reader.fail("payload.\(key)", "is missing (every \(stage) task carries it)")
+            let stageIndex = stage?.index ?? 0
+            for field in StagePayload.fields {
+                if object[field.name] != nil {
+                    field.read(object, into: &payload, &reader)
+                } else if let stage, field.isRequired(atStageIndex: stageIndex) {
+                    reader.fail(field.path, "is missing (every \(stage) task carries it)")
                 }
             }
         }
@@ -142,7 +122,7 @@ extension TaskEnvelope {
                                      submittedAt: submittedAt, payload: payload))
     }
 
-    private static func timestamp(_ object: [String: JSONValue], _ path: String, _ reader: inout JSONFieldReader) -> Date? {
+    static func timestamp(_ object: [String: JSONValue], _ path: String, _ reader: inout JSONFieldReader) -> Date? {
         guard let text = reader.string(object, path) else { return nil }
         guard let date = Timestamp.parse(text) else {
             reader.fail(path, "\(Echo.quoted(text)) is not an RFC 3339 time such as 2026-12-01T09:30:00.000Z")
@@ -163,6 +143,16 @@ struct JSONWriter {
 
     mutating func raw(_ text: String) {
         bytes.append(contentsOf: text.utf8)
+    }
+
+    /// An object member's key and colon, after a comma unless it is the `first` member.
+    mutating func member(_ key: StaticString, first: inout Bool) {
+        if !first { bytes.append(UInt8(ascii: ",")) }
+        first = false
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
     }
 
     /// A JSON string literal.

@@ -30,6 +30,8 @@ private struct TaskFields {
     var submittedAt: Date?
     var parcel: ParcelFields?
     var payload: StagePayload?
+    /// Which of ``StagePayload/fields`` the payload has, bit `i` for `fields[i]`.
+    var payloadFields: UInt64 = 0
 
     mutating func read(_ key: UnsafeRawBufferPointer, from scanner: inout JSONScanner) -> Bool {
         switch key {
@@ -47,30 +49,26 @@ private struct TaskFields {
             return true
         case "payload":
             var read = StagePayload()
-            guard payload == nil, scanner.object({ Self.readPayload($1, into: &read, from: &$0) }) else { return false }
-            payload = read
+            var seen: UInt64 = 0
+            guard payload == nil, scanner.object({ Self.readPayload($1, into: &read, seen: &seen, from: &$0) })
+            else { return false }
+            (payload, payloadFields) = (read, seen)
             return true
         default: return false
         }
     }
 
-    /// One of the payload's fields (each may come once).
-    static func readPayload(_ key: UnsafeRawBufferPointer, into payload: inout StagePayload,
+    /// One of the payload's fields, read as its entry in ``StagePayload/fields`` says; each may come once.
+    static func readPayload(_ key: UnsafeRawBufferPointer, into payload: inout StagePayload, seen: inout UInt64,
                             from scanner: inout JSONScanner) -> Bool {
-        switch key {
-        case "collected_at": return once(&payload.collectedAt, scanner.timestamp())
-        case "packed_at": return once(&payload.packedAt, scanner.timestamp())
-        case "inspected_at": return once(&payload.inspectedAt, scanner.timestamp())
-        case "box":
-            return once(&payload.box, scanner.string().flatMap(StagePayload.Box.init(rawValue:)))
-        case "collection_point":
-            guard payload.collectionPoint == nil, let point = scanner.string() else { return false }
-            var issues: [ParcelValidationIssue] = []
-            Parcel.checkText(point, "payload.collection_point", &issues)
-            payload.collectionPoint = point
-            return issues.isEmpty
-        default: return false
+        let fields = StagePayload.fields
+        for index in fields.indices where fields[index].key ~= key {
+            let bit: UInt64 = 1 << index
+            guard seen & bit == 0 else { return false }
+            seen |= bit
+            return fields[index].scan(&scanner, into: &payload)
         }
+        return false
     }
 
     /// The task, if every field is there and every rule holds.
@@ -79,7 +77,7 @@ private struct TaskFields {
             let createdAt, let submittedAt, let parcel = parcel?.parcel(), let payload,
             parcelID == parcel.id, taskID == TaskEnvelope.taskID(parcelID: parcel.id, stage: stage)
         else { return nil }
-        guard StagePayload.requiredKeys(for: stage).allSatisfy(payload.has) else { return nil }
+        guard StagePayload.requiredFieldBits(at: stage) & ~payloadFields == 0 else { return nil }
         return TaskEnvelope(parcel: parcel, stage: stage, attempt: attempt, createdAt: createdAt,
                             submittedAt: submittedAt, payload: payload)
     }
@@ -144,20 +142,6 @@ private struct ParcelFields {
                             recipient: .init(name: recipientName, facility: facility),
                             contents: .init(letters: letters, drawings: drawings), weightGrams: weight, origin: origin)
         return parcel.validationIssues.isEmpty ? parcel : nil
-    }
-}
-
-extension StagePayload {
-    /// Whether the field with this JSON key is there.
-    func has(_ key: String) -> Bool {
-        switch key {
-        case "collected_at": collectedAt != nil
-        case "collection_point": collectionPoint != nil
-        case "packed_at": packedAt != nil
-        case "box": box != nil
-        case "inspected_at": inspectedAt != nil
-        default: false
-        }
     }
 }
 

@@ -272,22 +272,9 @@ public struct TaskProcessor: Sendable {
     }
 
     /// The payload a re-published next task carries when the handler's own output is gone: what the
-    /// finished stage records, rebuilt from the task.
+    /// finished stage records, rebuilt from the task (each field's stand-in in `StagePayload.fields`;
+    /// times are the task's `createdAt`).
     static func carriedPayload(_ task: TaskEnvelope) -> StagePayload {
-        var payload = task.payload
-        let time = task.createdAt
-        switch task.stage {
-        case .collection:
-            payload.collectedAt = payload.collectedAt ?? time
-            payload.collectionPoint = payload.collectionPoint ?? task.parcel.origin
-        case .packaging:
-            payload.packedAt = payload.packedAt ?? time
-            payload.box = payload.box ?? .smallBox
-        case .inspection:
-            payload.inspectedAt = payload.inspectedAt ?? time
-        case .delivery:
-            break
-        }
-        return payload
+        task.payload.fillingIn(recordedBy: task.stage, from: task, at: task.createdAt)
     }
 }

@@ -65,22 +65,15 @@ public struct SimulatedStageHandler: StageHandler {
         if roll < faults.permanentRate + faults.transientRate {
             throw .transient("simulated transient failure at \(stage) (attempt \(task.attempt))")
         }
-        var payload = task.payload
         let time = now()
-        switch stage {
-        case .collection:
-            payload.collectedAt = time
-            payload.collectionPoint = task.parcel.origin
-        case .packaging:
-            payload.packedAt = time
+        if stage == .inspection, random.unit() < faults.holdRate {
+            return .held(reason: "simulated: inspection found an item that may not be sent")
+        }
+        // What the stage records: each field's stand-in from the wire format's declaration
+        // (`StagePayload.fields`), so a new field is recorded too, with the box chosen by weight.
+        var payload = task.payload.fillingIn(recordedBy: stage, from: task, at: time)
+        if stage == .packaging {
             payload.box = task.parcel.weightGrams <= 100 ? .envelope : task.parcel.weightGrams <= 2_000 ? .smallBox : .largeBox
-        case .inspection:
-            if random.unit() < faults.holdRate {
-                return .held(reason: "simulated: inspection found an item that may not be sent")
-            }
-            payload.inspectedAt = time
-        case .delivery:
-            break
         }
         return .completed(payload)
     }
