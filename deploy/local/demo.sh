@@ -33,8 +33,8 @@ echo "  broker: $(pf_redact_url "$PARCELFLOW_AMQP_URL")"
 pf_section "Build"
 # Release, with the Swift runtime and Foundation linked in: a worker then maps only what it uses
 # (about 2 MB less resident memory than with the shared libraries).
-swift build -c release --static-swift-stdlib --product parcelctl
-swift build -c release --static-swift-stdlib --product parcel-worker
+swift build "${PF_RELEASE_BUILD[@]}" --product parcelctl
+swift build "${PF_RELEASE_BUILD[@]}" --product parcel-worker
 parcelctl="$ROOT/.build/release/parcelctl"
 worker="$ROOT/.build/release/parcel-worker"
 mkdir -p .local/bin

@@ -13,6 +13,11 @@ PF_RMQ_BIN=/usr/lib/rabbitmq/bin
 # The default node (read by broker.sh, test.sh and demo.sh). Its ports differ from the system node's
 # 5672/25672 so the two never collide.
 : "${PF_DEFAULT_NODE:=parcelflow}" "${PF_DEFAULT_PORT:=5682}" "${PF_DEFAULT_DIST_PORT:=25682}" "${PF_DEFAULT_TLS_PORT:=5683}"
+# How the release programs are built, for the figures and for deployment: the Swift runtime linked
+# in (one file to copy), and linked by lld with packed relative relocations (RELR), which keeps a
+# position-independent executable (ASLR) but shrinks its relocation table from 2.5 MB, read at every
+# start, to 40 KB: 2 to 3 MB less resident memory per worker.
+PF_RELEASE_BUILD=(-c release --static-swift-stdlib -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs)
 # Seconds to wait for a node to boot or to stop before giving up.
 PF_START_TIMEOUT=${PF_START_TIMEOUT:-60}
 PF_STOP_TIMEOUT=${PF_STOP_TIMEOUT:-60}

@@ -18,8 +18,8 @@ CONCURRENCY=${PARCELFLOW_SCALING_CONCURRENCY:-1 8 32}
 pf_begin
 trap pf_cleanup EXIT
 pf_use_broker
-swift build -c release --static-swift-stdlib --product parcelctl >/dev/null
-swift build -c release --static-swift-stdlib --product parcel-worker >/dev/null
+swift build "${PF_RELEASE_BUILD[@]}" --product parcelctl >/dev/null
+swift build "${PF_RELEASE_BUILD[@]}" --product parcel-worker >/dev/null
 parcelctl="$ROOT/.build/release/parcelctl"
 
 rows=$(mktemp)
