@@ -7,7 +7,9 @@ import ServiceLifecycle
 /// stage queues' and the dead-letter queue's depth and consumers, read every `interval` on a
 /// connection of its own until graceful shutdown. A failed reading is skipped and the connection
 /// made again next time: the gauges are for watching, and never hold the worker up.
-public struct QueueGauges: Service {
+public struct QueueGauges: Service, CustomStringConvertible {
+    public var description: String { "queue gauges" }
+
     let amqp: AMQPConfiguration
     let topology: ParcelTopology
     let interval: Duration

@@ -158,6 +158,13 @@ struct ParcelWorker: AsyncParsableCommand {
         services.append(.init(service: GatedWorker(gate: listening, worker: worker)))
         var configuration = ServiceGroupConfiguration(services: services, logger: logger)
         configuration.gracefulShutdownSignals = [.sigterm, .sigint]
+        // The group's own lines (at debug) in the keys every other line uses.
+        configuration.logging.keys.serviceKey = "service"
+        configuration.logging.keys.servicesKey = "services"
+        configuration.logging.keys.signalKey = "signal"
+        configuration.logging.keys.gracefulShutdownSignalsKey = "signals.graceful"
+        configuration.logging.keys.cancellationSignalsKey = "signals.cancel"
+        configuration.logging.keys.errorKey = LogKey.error
         let escalation = SignalEscalation(logger: logger)
         defer { escalation.stop() }
         try await ServiceGroup(configuration: configuration).run()

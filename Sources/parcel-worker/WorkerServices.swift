@@ -13,7 +13,9 @@ import Synchronization
 
 /// `/metrics`, `/health` and `/ready`, until graceful shutdown (the last service to stop, so the
 /// worker can be watched while it drains). `listening` learns the port, or why there is none.
-struct MetricsServer: Service {
+struct MetricsServer: Service, CustomStringConvertible {
+    var description: String { "metrics server" }
+
     let endpoint: MetricsEndpoint
     let listening: Gate<Int>
     let logger: Logger
@@ -34,7 +36,9 @@ struct MetricsServer: Service {
 
 /// The stage worker, started once `gate` opens: a worker asked for metrics must not run unobserved
 /// because their port is taken.
-struct GatedWorker: Service {
+struct GatedWorker: Service, CustomStringConvertible {
+    var description: String { "stage worker" }
+
     let gate: Gate<Int>?
     let worker: StageWorker
 
@@ -46,7 +50,9 @@ struct GatedWorker: Service {
 
 /// Keeps the period gauges current (deliveries this period against the target): one count query
 /// every 5 seconds, until graceful shutdown.
-struct PeriodGauges: Service {
+struct PeriodGauges: Service, CustomStringConvertible {
+    var description: String { "period gauges" }
+
     let target: TargetSetting
     let store: any StatusStore
     let logger: Logger
@@ -68,7 +74,9 @@ struct PeriodGauges: Service {
 
 /// Returns when the process that started this one has ended (its load test was killed): the group
 /// then shuts down gracefully, as on SIGTERM. The parent is checked twice a second.
-struct ParentWatch: Service {
+struct ParentWatch: Service, CustomStringConvertible {
+    var description: String { "parent watch" }
+
     let logger: Logger
 
     func run() async {
