@@ -131,15 +131,15 @@ public final class StageWorker: Service, Sendable {
                 attempts.elapsed = ContinuousClock.now - started
                 let fault = transport.classify(error)
                 guard case .retry(let pause, let lost) = policy.failed(fault, &attempts) else { throw error }
-                setPhase(.reconnecting)
                 if lost {
+                    setPhase(.reconnecting)
                     count { $0.reconnects += 1 }
                     metrics.reconnected()
                     logger.warning("lost the broker; reconnecting", metadata: [LogKey.error: "\(error)", LogKey.delay: "\(pause)"])
                 } else {
                     let left = policy.brokerWait - attempts.elapsed
                     logger.warning("cannot reach the broker yet; trying again", metadata: [
-                        LogKey.error: "\(error)", LogKey.delay: "\(pause)", "giving_up_in": "\(left.components.seconds) s"])
+                        LogKey.error: "\(error)", LogKey.delay: "\(pause)", "retry.giving_up_in": "\(left.components.seconds) s"])
                 }
                 // Cut short by a shutdown, which then ends the loop.
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
