@@ -185,7 +185,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ParcelCommandLineTests",
-            dependencies: ["ParcelCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["ParcelCommandLine", "AMQP", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(
             name: "ParcelStoreTests",

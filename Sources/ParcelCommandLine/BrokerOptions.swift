@@ -19,6 +19,9 @@ public struct BrokerOptions: ParsableArguments {
     public func configuration(name: String) throws -> AMQPConfiguration {
         var configuration = try AMQPConfiguration(
             url: BrokerSettings.url(flag: url, environment: ProcessInfo.processInfo.environment), connectionName: name)
+        guard connectTimeout.isFinite, connectTimeout > 0, connectTimeout <= 3600 else {
+            throw ValidationError("--connect-timeout must be more than 0 and at most 3,600 seconds")
+        }
         configuration.connectTimeout = .seconds(connectTimeout)
         return configuration
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ParcelCore
 import ParcelRabbit
 
 /// The topology settings `setup` and the workers must agree on.
@@ -27,7 +28,7 @@ public struct TopologyOptions: ParsableArguments {
         var delays = ParcelTopology.defaultRetryDelays
         if let text {
             guard let parsed = ParcelTopology.parseDelays(text) else {
-                throw ValidationError("--retry-delays '\(text)': give delays such as 250ms,1s,30s,2m")
+                throw ValidationError("--retry-delays '\(Echo.value(text))': give delays such as 250ms,1s,30s,2m, each at most 168h")
             }
             delays = parsed
         }

@@ -124,7 +124,10 @@ public struct LoadTestReport: Sendable {
         }
         violations += chaosFailures
         let unclean = workerExits.filter { $0 != 0 }
-        if !unclean.isEmpty { violations.append("\(unclean.count) worker(s) did not stop cleanly on SIGTERM") }
+        if !unclean.isEmpty {
+            violations.append("\(unclean.count) worker(s) did not stop cleanly on SIGTERM (exit status "
+                + unclean.map(String.init).joined(separator: ", ") + "; 9: still running after the stop timeout)")
+        }
         self.violations = violations
     }
 }

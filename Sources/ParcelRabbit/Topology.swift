@@ -58,6 +58,9 @@ public struct ParcelTopology: Sendable, Hashable {
     }
 
     /// Parses `250ms,1s,5s,2m` into delays; nil when any item is not a positive whole number of ms/s/m/h.
+    /// The longest retry delay: a week (a message's time to live must also fit RabbitMQ's 32 bits).
+    public static let maxRetryDelayMilliseconds: Int64 = 7 * 24 * 3_600_000
+
     public static func parseDelays(_ text: String) -> [Duration]? {
         var delays: [Duration] = []
         for item in text.split(separator: ",") {
@@ -68,7 +71,9 @@ public struct ParcelTopology: Sendable, Hashable {
             else if item.hasSuffix("m") { (number, factor) = (item.dropLast(), 60_000) }
             else if item.hasSuffix("h") { (number, factor) = (item.dropLast(), 3_600_000) }
             else { return nil }
-            guard let value = Int64(number), value > 0 else { return nil }
+            // At most `maxRetryDelay`, checked before multiplying: a number from a flag or the
+            // environment must not overflow into a trap.
+            guard let value = Int64(number), value > 0, value <= maxRetryDelayMilliseconds / factor else { return nil }
             delays.append(.milliseconds(value * factor))
         }
         return delays.isEmpty ? nil : delays.sorted()

@@ -124,7 +124,12 @@ struct LoadTestCommand: AsyncParsableCommand {
                     try await topology.delete(on: try await connection.openChannel())
                 }
             }
-            try? FileManager.default.removeItem(at: folder)
+            if report.passed {
+                try? FileManager.default.removeItem(at: folder)
+            } else {
+                // What went wrong is in the workers' logs: keep them, and say where.
+                FileHandle.standardError.write(Data("parcelctl loadtest: the verdict failed; the workers' logs are kept in \(folder.path)/logs\n".utf8))
+            }
         }
         if json {
             print(report.json.serialized(pretty: true))

@@ -9,6 +9,18 @@ func loadtest(_ arguments: [String], url: String = Broker.url) async throws -> (
     let result = try await Parcelctl(environment: ["PARCELFLOW_AMQP_URL": url]).run(["loadtest", "--json"] + arguments)
     let report = try #require(try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
                               "no JSON report: \(result.stdout.suffix(1500)) \(result.stderr.suffix(1500))")
+    if result.status != 0, let range = result.stderr.range(of: "logs are kept in ") {
+        // The verdict failed: show how each worker ended, from its own log.
+        let folder = String(result.stderr[range.upperBound...].prefix { $0 != "\n" })
+        let logs = (try? FileManager.default.contentsOfDirectory(atPath: folder))?.sorted() ?? []
+        let tails = logs.map { name -> String in
+            let text = (try? String(contentsOfFile: folder + "/" + name, encoding: .utf8)) ?? ""
+            let tail: String = text.split(separator: "\n").suffix(6).joined(separator: "\n")
+            return "== \(name)\n\(tail)"
+        }
+        let statuses = "\(report["worker_exit_statuses"] ?? "?")"
+        Issue.record("exit statuses \(statuses); the workers' logs:\n\(tails.joined(separator: "\n"))")
+    }
     return (result.status, report)
 }
 

@@ -25,6 +25,11 @@ struct ParcelTopologyTests {
         #expect(ParcelTopology.parseDelays("5s,1s") == [.seconds(1), .seconds(5)])
         #expect(ParcelTopology.parseDelays("1x") == nil)
         #expect(ParcelTopology.parseDelays("0s") == nil)
+        // Bounded before it is multiplied: no overflow, no week-long tier.
+        #expect(ParcelTopology.parseDelays("3000000000000000h") == nil)
+        #expect(ParcelTopology.parseDelays("9223372036854775807ms") == nil)
+        #expect(ParcelTopology.parseDelays("169h") == nil)
+        #expect(ParcelTopology.parseDelays("168h") == [.seconds(7 * 24 * 3600)])
         #expect(ParcelTopology.delayName(.milliseconds(1500)) == "1500ms")
         #expect(ParcelTopology().retryQueue(.packaging, delay: .seconds(30)) == "parcelflow.retry.packaging.30s")
         #expect(ParcelTopology(namespace: "t1").stageQueue(.delivery) == "t1.delivery")
