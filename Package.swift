@@ -199,6 +199,9 @@ let package = Package(
 // (PARCELFLOW_FUZZ=1), which builds them with -sanitize=fuzzer -parse-as-library in a scratch path of
 // its own; the ordinary build and `swift test` never see them.
 if Context.environment["PARCELFLOW_FUZZ"] == "1" {
+    // -sanitize=fuzzer reaches every target the build plans, the embedding tool included, and
+    // libFuzzer's main clashes with the tool's. No fuzz target needs ParcelHTTP or its assets.
+    for target in package.targets where target.name == "ParcelHTTP" { target.plugins = [] }
     for (name, path) in [("fuzz-task-decoder", "TaskDecoder"), ("fuzz-header-decoder", "HeaderDecoder"),
                          ("fuzz-submission-reader", "SubmissionReader")] {
         package.targets.append(.executableTarget(name: name, dependencies: ["ParcelFuzzProperties"], path: "Fuzz/\(path)"))

@@ -16,7 +16,19 @@ import Foundation
 //   character that it refuses);
 // - a `[UInt8]` when the content is not UTF-8 at all.
 
+@main
 enum Embed {
+    /// Entry point (`@main`, not top-level code, so that the fuzz build's `-parse-as-library`, which
+    /// applies to every target, compiles this tool too).
+    static func main() {
+        do {
+            try run(Array(CommandLine.arguments.dropFirst()))
+        } catch {
+            FileHandle.standardError.write(Data("parcelflow-embed: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+
     struct Failure: Error, CustomStringConvertible {
         let description: String
     }
@@ -115,11 +127,4 @@ enum Embed {
 
 extension String {
     func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
-}
-
-do {
-    try Embed.run(Array(CommandLine.arguments.dropFirst()))
-} catch {
-    FileHandle.standardError.write(Data("parcelflow-embed: \(error)\n".utf8))
-    exit(1)
 }
