@@ -164,10 +164,11 @@ public final class WorkerFleet: Sendable {
         return (stats.map(\.cpuSeconds).reduce(0, +), stats.map(\.peakResidentBytes).max() ?? 0)
     }
 
-    /// SIGTERM to every worker; waits for them (SIGKILL after `timeout`). Returns the exit statuses
+    /// SIGTERM to every worker; waits for them (SIGKILL after `timeout`, well past the 10 s the fleet's
+    /// workers are given to finish their tasks, `--shutdown-timeout`). Returns the exit statuses
     /// of the workers that were running and working.
     @discardableResult
-    public func stop(timeout: Duration = .seconds(15)) async -> [Int32] {
+    public func stop(timeout: Duration = .seconds(30)) async -> [Int32] {
         let members = state.withLock { state -> [Member] in
             let running = state.running
             state.ended += running
