@@ -45,7 +45,7 @@ pf_ensure_swift_path() {
 pf_install_deps() {
   # prometheus (and its promtool) and chromium: the observability tests scrape a worker and render the dashboard.
   local pkgs=(librabbitmq-dev rabbitmq-server libsqlite3-dev openssl python3 python3-jsonschema python3-yaml pkg-config gcc procps curl
-    prometheus chromium)
+    prometheus chromium postgresql)
   local missing=() p
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -81,6 +81,8 @@ pf_install_deps() {
 . "$(dirname "${BASH_SOURCE[0]}")/lib/broker.sh"
 # shellcheck source=lib/choose.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/choose.sh"
+# shellcheck source=lib/postgres.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/postgres.sh"
 
 # pf_begin: the set-up every entry script starts with — install what is missing, put Swift on PATH —
 # and a note of the broker nodes running now, so that pf_cleanup stops only the nodes this script
@@ -94,5 +96,8 @@ pf_begin() {
 }
 
 pf_cleanup() {
-  if [ "${PARCELFLOW_KEEP_BROKER:-0}" != 1 ]; then pf_stop_new_nodes "${PF_NODES_BEFORE:-}"; fi
+  if [ "${PARCELFLOW_KEEP_BROKER:-0}" != 1 ]; then
+    pf_stop_new_nodes "${PF_NODES_BEFORE:-}"
+    if [ "${PF_PG_STARTED:-0}" = 1 ]; then pf_pg_stop; fi
+  fi
 }

@@ -13,8 +13,10 @@
 #   PARCELFLOW_TLS_DIR        .local/tls: ca.pem, server.pem/.key, client.pem/.key, rogue-ca.pem,
 #                             rogue-client.pem/.key
 #   PARCELFLOW_BROKER_SCRIPT  deploy/local/broker.sh, to start/stop throwaway nodes
-# Nodes this run started (ours, or any a test left running) are stopped at the end;
-# PARCELFLOW_KEEP_BROKER=1 keeps them running for the next run.
+#   PARCELFLOW_TEST_POSTGRES_URL  the PostgreSQL server for the stores' tests: the one it already names
+#                             when that answers, else our own (deploy/local/postgres.sh, 127.0.0.1:5684)
+# Nodes this run started (ours, or any a test left running) and our PostgreSQL, if this run started
+# it, are stopped at the end; PARCELFLOW_KEEP_BROKER=1 keeps them running for the next run.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -33,6 +35,10 @@ pf_use_broker
 for v in PARCELFLOW_AMQP_URL PARCELFLOW_AMQPS_URL PARCELFLOW_BROKER_NODE PARCELFLOW_TLS_DIR PARCELFLOW_BROKER_SCRIPT; do
   printf '  %-25s %s\n' "$v" "$(pf_redact_url "${!v:-(not set)}")"
 done
+
+pf_section "PostgreSQL"
+pf_use_postgres
+printf '  %-28s %s\n' PARCELFLOW_TEST_POSTGRES_URL "$(pf_redact_url "$PARCELFLOW_TEST_POSTGRES_URL")"
 
 pf_section "Build: swift build --build-tests"
 if ! swift build --build-tests; then
