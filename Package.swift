@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
     ],
     targets: [
         // rabbitmq-c (Debian librabbitmq-dev). Only the AMQP module imports it.
@@ -87,6 +88,15 @@ let package = Package(
         .target(
             name: "ParcelStoreSQLite",
             dependencies: ["ParcelCore", "CSQLite"]
+        ),
+        // The PostgreSQL status store (vapor/postgres-nio), for workers on many machines.
+        .target(
+            name: "ParcelStorePostgres",
+            dependencies: [
+                "ParcelCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // Opens the status store a location names: the one place that names a store type.
         .target(
@@ -189,7 +199,8 @@ let package = Package(
         ),
         .testTarget(
             name: "ParcelStoreTests",
-            dependencies: ["ParcelCore", "ParcelStoreSQLite", "ParcelTestSupport"]
+            dependencies: ["ParcelCore", "ParcelStoreSQLite", "ParcelStorePostgres", "ParcelTestSupport",
+                           .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
     ],
     swiftLanguageModes: [.v6]

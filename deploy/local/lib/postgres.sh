@@ -15,10 +15,24 @@ PF_PG_DATABASE=parcelflow_test
 
 pf_pg_dir() { printf '%s/.local/postgres\n' "$(pf_root)"; }
 
+# Where the cluster (data/) and its socket (run/) live: in .local/postgres, unless the server's user
+# (postgres, when run by root) cannot reach it there — a checkout under a private home folder — and
+# then in a folder of this checkout's own under /var/tmp.
+pf_pg_cluster() {
+  local dir
+  dir=$(pf_pg_dir)
+  if [ "$(id -u)" -ne 0 ] || runuser -u postgres -- test -x "$(dirname "$dir")" 2>/dev/null; then
+    printf '%s\n' "$dir"
+  else
+    printf '/var/tmp/parcelflow-postgres-%s\n' "$(printf '%s' "$dir" | sha1sum | cut -c1-12)"
+  fi
+}
+
 # Run a command as the user the server runs as.
 pf_pg_as_owner() {
   if [ "$(id -u)" -eq 0 ]; then
-    runuser -u postgres -- "$@"
+    # From /, which it can enter (every path given is absolute).
+    (cd / && runuser -u postgres -- "$@")
   else
     "$@"
   fi
@@ -27,7 +41,7 @@ pf_pg_as_owner() {
 # The server is running and accepts connections on its socket.
 pf_pg_ready() {
   local dir
-  dir=$(pf_pg_dir)
+  dir=$(pf_pg_cluster)
   [ -f "$dir/data/postmaster.pid" ] &&
     pf_pg_as_owner "$PF_PG_BIN/pg_isready" -q -h "$dir/run" -p "$(pf_pg_port)" >/dev/null 2>&1
 }
@@ -55,39 +69,41 @@ PY
 # psql as the cluster's superuser, over the socket (peer authentication).
 pf_pg_psql() {
   local dir
-  dir=$(pf_pg_dir)
+  dir=$(pf_pg_cluster)
   pf_pg_as_owner "$PF_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir/run" -p "$(pf_pg_port)" -U postgres -d postgres "$@"
 }
 
 # Create the cluster once: loopback only, the superuser by peer authentication on our own socket,
 # the test role by password (SCRAM) over TCP.
 pf_pg_init() {
-  local dir owner
+  local dir owner cluster
   dir=$(pf_pg_dir)
-  [ -f "$dir/data/PG_VERSION" ] && return 0
+  cluster=$(pf_pg_cluster)
+  [ -f "$cluster/data/PG_VERSION" ] && [ -f "$dir/password" ] && return 0
   [ -x "$PF_PG_BIN/initdb" ] || pf_die "$PF_PG_BIN/initdb not found (run pf_install_deps)"
   owner=$(id -un)
   [ "$(id -u)" -eq 0 ] && owner=postgres
-  mkdir -p "$dir"
-  rm -rf "$dir/data" "$dir/run"
-  install -d -m 700 -o "$owner" "$dir/data" "$dir/run"
-  chown "$owner" "$dir"
-  if ! pf_pg_as_owner test -w "$dir/data"; then
-    pf_die "$owner cannot write $dir/data: every folder above it must be open to $owner (chmod o+x)"
+  mkdir -p "$dir" "$cluster"
+  rm -rf "$cluster/data" "$cluster/run"
+  install -d -m 700 -o "$owner" "$cluster/data" "$cluster/run"
+  chown "$owner" "$cluster"
+  if ! pf_pg_as_owner test -w "$cluster/data"; then
+    pf_die "$owner cannot write $cluster/data: every folder above it must be open to $owner (chmod o+x)"
   fi
+  [ "$cluster" = "$dir" ] || pf_log "the cluster lives in $cluster ($owner cannot reach $dir)"
   printf '%s\n' "$PF_PG_PORT" >"$dir/port"
   (umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(24))' >"$dir/password")
   local log="$dir/initdb.log"
-  if ! pf_pg_as_owner "$PF_PG_BIN/initdb" -D "$dir/data" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
+  if ! pf_pg_as_owner "$PF_PG_BIN/initdb" -D "$cluster/data" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
     --encoding=UTF8 --locale=C.UTF-8 >"$log" 2>&1; then
     cat "$log" >&2
     pf_die "initdb failed"
   fi
-  pf_pg_as_owner tee -a "$dir/data/postgresql.conf" >/dev/null <<EOF
+  pf_pg_as_owner tee -a "$cluster/data/postgresql.conf" >/dev/null <<EOF
 # deploy/local: loopback only, our own socket folder, no shared system paths.
 listen_addresses = '127.0.0.1'
 port = $PF_PG_PORT
-unix_socket_directories = '$dir/run'
+unix_socket_directories = '$cluster/run'
 max_connections = 200
 fsync = on
 log_destination = 'stderr'
@@ -98,14 +114,15 @@ EOF
 # Start the server unless it runs, wait until it accepts connections, and make the test role and
 # database (idempotent).
 pf_pg_start() {
-  local dir
+  local dir cluster
   dir=$(pf_pg_dir)
   pf_pg_init
+  cluster=$(pf_pg_cluster)
   if ! pf_pg_ready; then
-    pf_log "starting PostgreSQL on 127.0.0.1:$(pf_pg_port) (data in $dir/data)"
-    if ! pf_pg_as_owner "$PF_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t "$PF_START_TIMEOUT" start >/dev/null; then
-      tail -n 20 "$dir/server.log" >&2 || true
-      pf_die "PostgreSQL did not start (log: $dir/server.log)"
+    pf_log "starting PostgreSQL on 127.0.0.1:$(pf_pg_port) (data in $cluster/data)"
+    if ! pf_pg_as_owner "$PF_PG_BIN/pg_ctl" -D "$cluster/data" -l "$cluster/server.log" -w -t "$PF_START_TIMEOUT" start >/dev/null; then
+      tail -n 20 "$cluster/server.log" >&2 || true
+      pf_die "PostgreSQL did not start (log: $cluster/server.log)"
     fi
   fi
   local password
@@ -122,11 +139,11 @@ SQL
 }
 
 pf_pg_stop() {
-  local dir
-  dir=$(pf_pg_dir)
-  [ -f "$dir/data/postmaster.pid" ] || return 0
+  local cluster
+  cluster=$(pf_pg_cluster)
+  [ -f "$cluster/data/postmaster.pid" ] || return 0
   pf_log "stopping PostgreSQL"
-  pf_pg_as_owner "$PF_PG_BIN/pg_ctl" -D "$dir/data" -m fast -w -t "$PF_STOP_TIMEOUT" stop >/dev/null 2>&1 || true
+  pf_pg_as_owner "$PF_PG_BIN/pg_ctl" -D "$cluster/data" -m fast -w -t "$PF_STOP_TIMEOUT" stop >/dev/null 2>&1 || true
 }
 
 # Use the server PARCELFLOW_TEST_POSTGRES_URL names when it answers; otherwise start ours and point
