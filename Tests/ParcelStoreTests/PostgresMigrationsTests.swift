@@ -39,10 +39,8 @@ struct TestDatabase {
 
     /// The schema as pg_dump prints it, without its comments, settings, restrict keys and blank lines.
     func schemaDump() async throws -> String {
-        let dump = try await runChild(URL(fileURLWithPath: "/usr/lib/postgresql/15/bin/pg_dump"),
-                                      ["--schema-only", "--no-owner", "--no-privileges", "-w", "-h", server.host ?? "127.0.0.1",
-                                       "-p", "\(server.port ?? 5432)", "-U", server.user ?? "", name],
-                                      environment: ["PGPASSWORD": server.password?.removingPercentEncoding ?? ""])
+        let dump = try await LocalPostgres.run("/usr/lib/postgresql/15/bin/pg_dump",
+                                               ["--schema-only", "--no-owner", "--no-privileges", name], on: server)
         try #require(dump.status == 0, "\(dump.errors)")
         return dump.lines.filter { line in
             // (\restrict and \unrestrict carry a random key per dump.)
@@ -101,11 +99,8 @@ struct PostgresMigrationsTests {
         try await migrated.withClient { client in _ = try await PostgresMigrations.migrate(client, now: 0, logger: logger) }
         let fromFile = try await TestDatabase.create()
         let file = repositoryRoot.appendingPathComponent("schemas/sql/postgres.sql")
-        let loaded = try await runChild(URL(fileURLWithPath: "/usr/bin/psql"),
-                                        ["-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-h", fromFile.server.host ?? "127.0.0.1",
-                                         "-p", "\(fromFile.server.port ?? 5432)", "-U", fromFile.server.user ?? "",
-                                         "-d", fromFile.name, "-f", file.path],
-                                        environment: ["PGPASSWORD": fromFile.server.password?.removingPercentEncoding ?? ""])
+        let loaded = try await LocalPostgres.run("/usr/bin/psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", fromFile.name,
+                                                                   "-f", file.path], on: fromFile.server)
         #expect(loaded.status == 0, "\(loaded.errors)")
         let expected = try await migrated.schemaDump()
         #expect(!expected.isEmpty)
