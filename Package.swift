@@ -136,6 +136,7 @@ let package = Package(
                 "ParcelCore",
                 "ParcelRabbit",
                 "ParcelCommandLine",
+                "ParcelStores",
                 "ParcelBench",
                 "ParcelHTTP",
                 "ParcelLoadTest",

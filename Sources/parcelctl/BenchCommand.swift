@@ -3,12 +3,14 @@ import ArgumentParser
 import Foundation
 import ParcelBench
 import ParcelCommandLine
+import ParcelCore
+import ParcelStores
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure how fast ParcelFlow talks to the broker and reads its tasks.",
-        subcommands: [AMQPBench.self, DecodeBench.self]
+        subcommands: [AMQPBench.self, DecodeBench.self, StoreBench.self]
     )
 }
 
@@ -104,6 +106,88 @@ struct DecodeBench: ParsableCommand {
             print(String(format: "  scan (fast path)     %8.0f ns/task", report.scanNanoseconds))
             print(String(format: "  thorough reader      %8.0f ns/task", report.thoroughNanoseconds))
             print(String(format: "  encode               %8.0f ns/task", report.encodeNanoseconds))
+        }
+    }
+}
+
+struct StoreBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store",
+        abstract: "Time a status store's submits, checks and transitions as workers make them.",
+        discussion: """
+            Each round submits --parcels generated parcels (ids BENCH-…) in batches of 500, then takes \
+            them through the four stages as workers settle tasks: per batch of --batch tasks, one read \
+            (check) and one transaction holding each task's "started" and "completed". The figures are \
+            the medians of the rounds. Without --store it uses a temporary SQLite file; a store given \
+            must hold no parcels but the benchmark's, which it removes at the end. No broker is needed.
+            """
+    )
+
+    @Option(name: .customLong("store"), help: ArgumentHelp("The store to measure: sqlite:PATH or postgres://….",
+                                                           valueName: "location"))
+    var location: String?
+
+    @Option(help: "Parcels per round.")
+    var parcels = 2_000
+
+    @Option(help: "Tasks settled per transaction (a worker's batch).")
+    var batch = 64
+
+    @Option(help: "Number of rounds; the report gives their medians.")
+    var rounds = 5
+
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    func run() async throws {
+        var options = StoreBenchmark.Options()
+        options.parcels = parcels
+        options.batch = batch
+        options.rounds = rounds
+        let temporary = location == nil
+            ? FileManager.default.temporaryDirectory.appendingPathComponent("parcelflow-bench-\(UUID().uuidString)").path
+            : nil
+        defer {
+            if let temporary { try? FileManager.default.removeItem(atPath: temporary) }
+        }
+        let storeLocation: StoreLocation
+        if let temporary {
+            storeLocation = .sqlite(path: "\(temporary)/status.db")
+        } else {
+            do {
+                storeLocation = try StoreLocation.parse(location!)
+            } catch {
+                throw CommandFailure(error.description)
+            }
+        }
+        if let temporary { try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true) }
+        let store = try await StatusStores.open(storeLocation)
+        let json = self.json
+        let report: StoreBenchmark.Report
+        do {
+            report = try await StoreBenchmark(options: options).run(store: store, storeName: storeLocation.description) { line in
+                if !json { print(line) }
+            }
+            await store.close()
+        } catch let failure as StoreBenchmark.Failure {
+            await store.close()
+            throw CommandFailure(failure.description)
+        } catch {
+            await store.close()
+            throw error
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print(String(format: "median of %d rounds, %d parcels, %d tasks per transaction, %@:", report.rounds.count,
+                         report.parcels, report.batch, report.store))
+            print(String(format: "  submit               %8.1f µs/parcel", report.submitMicroseconds))
+            print(String(format: "  check                %8.1f µs/task", report.checkMicroseconds))
+            print(String(format: "  apply                %8.1f µs/task (%.2f ms per transaction)", report.applyMicroseconds,
+                         report.applyTransactionMilliseconds))
+            print(String(format: "  whole round          %8.2f s", report.totalSeconds))
         }
     }
 }
