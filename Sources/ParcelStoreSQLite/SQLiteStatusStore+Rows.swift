@@ -98,16 +98,10 @@ struct StoredProgress {
     var parcelJSON: String
 
     init(_ row: SQLiteRow, parcelID: String, operation: String) throws(StatusStoreError) {
-        let stateText = row.text(0) ?? ""
-        let stageText = row.text(1)
-        let stage = stageText.flatMap(Stage.init(rawValue:))
         lastError = row.text(4)
-        guard let state = ParcelStatus.State(rawValue: stateText), stageText == nil || stage != nil,
-            let status = ParcelStatus(state: state, stage: stage, reason: lastError)
-        else {
-            throw StatusStoreError(operation, "parcel \(parcelID) has a state that does not fit: \(stateText) at \(stageText ?? "no stage")")
-        }
-        progress = ParcelProgress(status: status, stagesDone: Int(row.integer(2)), attempts: Int(row.integer(3)))
+        progress = try ParcelProgress(state: row.text(0) ?? "", stage: row.text(1), stagesDone: Int(row.integer(2)),
+                                      attempts: Int(row.integer(3)), lastError: lastError, parcelID: parcelID,
+                                      operation: operation)
         parcelJSON = row.text(5) ?? ""
     }
 
@@ -115,20 +109,6 @@ struct StoredProgress {
     static func columns(_ progress: ParcelProgress, lastError: String?, at time: Int64, parcelID: String) -> [SQLiteValue] {
         [.text(progress.status.state.rawValue), .text(progress.status.stage?.rawValue), .integer(progress.stagesDone),
          .integer(progress.attempts), .text(lastError), .integer(time), .text(parcelID)]
-    }
-}
-
-extension Parcel {
-    /// Reads a parcel back from its `parcel_json` column.
-    init(storedJSON json: String, operation: String) throws(StatusStoreError) {
-        guard let value = JSONValue.parse(Data(json.utf8)) else {
-            throw StatusStoreError(operation, "the stored parcel is not valid JSON")
-        }
-        switch ParcelParsing.parcel(fromJSON: value) {
-        case .success(let parcel): self = parcel
-        case .failure(let invalid):
-            throw StatusStoreError(operation, "the stored parcel does not read back: \(invalid)")
-        }
     }
 }
 
@@ -141,10 +121,7 @@ extension ParcelEvent {
 
     /// An event from a row of ``SQL/selectHistory``.
     init(_ row: SQLiteRow, parcelID: String, operation: String) throws(StatusStoreError) {
-        let kindText = row.text(0) ?? ""
-        guard let kind = Kind(rawValue: kindText) else {
-            throw StatusStoreError(operation, "an event of parcel \(parcelID) has an unknown kind '\(kindText)'")
-        }
+        let kind = try Kind(stored: row.text(0) ?? "", parcelID: parcelID, operation: operation)
         let stageText = row.text(1)
         let stage = stageText.flatMap(Stage.init(rawValue:))
         guard stageText == nil || stage != nil else {
@@ -152,42 +129,5 @@ extension ParcelEvent {
         }
         self.init(parcelID: parcelID, kind: kind, stage: stage, attempt: row.isNull(2) ? nil : Int(row.integer(2)),
                   detail: row.text(3), worker: row.text(4), at: Date(milliseconds: row.integer(5)))
-    }
-}
-
-extension Transition {
-    /// What the transition leaves in `last_error` (as ``InMemoryStatusStore`` does): a retry's error,
-    /// a hold's or dead letter's reason; otherwise what was there.
-    func lastError(keeping previous: String?) -> String? {
-        switch self {
-        case .retrying(_, _, let error): error
-        case .held(let reason), .deadLettered(_, let reason): reason
-        case .queued, .started, .completed, .replayed: previous
-        }
-    }
-
-    /// A short name for error messages ("started packaging"), without reasons or error texts.
-    var label: String {
-        switch self {
-        case .queued(let stage): "queued \(stage)"
-        case .started(let stage, let attempt): "started \(stage) (attempt \(attempt))"
-        case .completed(let stage): "completed \(stage)"
-        case .retrying(let stage, let attempt, _): "retrying \(stage) (attempt \(attempt))"
-        case .held: "held"
-        case .deadLettered(let stage, _): "dead-lettered \(stage)"
-        case .replayed(let stage): "replayed \(stage)"
-        }
-    }
-}
-
-/// Times are stored as INTEGER unix milliseconds, rounded to the nearest so that a millisecond-exact
-/// `Date` reads back equal.
-extension Date {
-    var unixMilliseconds: Int64 {
-        Int64((timeIntervalSince1970 * 1000).rounded())
-    }
-
-    init(milliseconds: Int64) {
-        self.init(timeIntervalSince1970: Double(milliseconds) / 1000)
     }
 }

@@ -95,9 +95,7 @@ public actor SQLiteStatusStore: StatusStore {
 
     public func apply(_ changes: [StatusChange]) throws(StatusStoreError) -> [TransitionOutcome] {
         executor.assertOnQueue()
-        let operation = changes.count == 1
-            ? "apply \(changes[0].transition.label) to parcel \(changes[0].parcelID)"
-            : "apply \(changes.count) changes"
+        let operation = StatusChange.operation(changes)
         return try connection.transaction(operation) { () throws(StatusStoreError) -> [TransitionOutcome] in
             // One read for the whole batch; later changes to the same parcel see the earlier ones.
             var current = try progress(of: changes.map(\.parcelID), operation: operation)
@@ -272,15 +270,11 @@ public actor SQLiteStatusStore: StatusStore {
     }
 
     private static func stage(_ row: SQLiteRow, _ column: Int32, _ operation: String) throws(StatusStoreError) -> Stage? {
-        guard let text = row.text(column) else { return nil }
-        guard let stage = Stage(rawValue: text) else { throw StatusStoreError(operation, "unknown stage '\(text)'") }
-        return stage
+        try Stage.stored(row.text(column), operation: operation)
     }
 
     private static func state(_ row: SQLiteRow, _ column: Int32, _ operation: String) throws(StatusStoreError) -> ParcelStatus.State {
-        let text = row.text(column) ?? ""
-        guard let state = ParcelStatus.State(rawValue: text) else { throw StatusStoreError(operation, "unknown state '\(text)'") }
-        return state
+        try ParcelStatus.State(stored: row.text(column), operation: operation)
     }
 
     /// The rows of these parcels, by id; ids with no row are absent.
