@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
     ],
     targets: [
         // rabbitmq-c (Debian librabbitmq-dev). Only the AMQP module imports it.
@@ -95,13 +96,17 @@ let package = Package(
             dependencies: [
                 "ParcelCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Opens the status store a location names: the one place that names a store type.
         .target(
             name: "ParcelStores",
-            dependencies: ["ParcelCore", "ParcelStoreSQLite"]
+            dependencies: ["ParcelCore", "ParcelStoreSQLite", "ParcelStorePostgres",
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
         // Not a product: the concurrent-writers test runs two of these on one SQLite file.
         .executableTarget(

@@ -21,7 +21,7 @@ enum PostgresSchema {
     static let version1 = [
         """
         CREATE TABLE parcels (
-            parcel_id    text    NOT NULL PRIMARY KEY,
+            parcel_id    text    COLLATE "C" NOT NULL PRIMARY KEY,
             parcel_json  text    NOT NULL,
             stage        text    CHECK (stage IN ('collection', 'packaging', 'inspection', 'delivery')),
             state        text    NOT NULL CHECK (state IN ('submitted', 'queued', 'processing', 'retrying', 'held',
@@ -38,7 +38,7 @@ enum PostgresSchema {
         """
         CREATE TABLE events (
             id        bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            parcel_id text    NOT NULL REFERENCES parcels (parcel_id),
+            parcel_id text    COLLATE "C" NOT NULL REFERENCES parcels (parcel_id),
             kind      text    NOT NULL CHECK (kind IN ('submitted', 'queued', 'started', 'completed', 'retrying', 'held',
                                                        'delivered', 'dead_lettered')),
             stage     text    CHECK (stage IN ('collection', 'packaging', 'inspection', 'delivery')),

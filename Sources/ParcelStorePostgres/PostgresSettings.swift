@@ -1,5 +1,7 @@
 import Foundation
 import ParcelCore
+import NIOSSL
+import PostgresNIO
 
 /// Where a PostgreSQL store is and how to log in, from a `postgres://user@host:port/db` location.
 ///
@@ -12,6 +14,16 @@ public struct PostgresSettings: Sendable, Hashable, CustomStringConvertible {
     public var username: String
     public var database: String
     public var password: String?
+    /// Whether the connection is encrypted: `?sslmode=` of the URL.
+    public var tls: TLSMode = .prefer
+
+    /// `sslmode` as libpq names it, of which three: `disable` (never; the default on a loopback
+    /// address), `prefer` (when the server offers it; the default elsewhere) and `require` (always,
+    /// with the server's certificate checked against the system's roots and its name: libpq's
+    /// `verify-full`, which `verify-full` and `verify-ca` also select).
+    public enum TLSMode: String, Sendable, Hashable {
+        case disable, prefer, require
+    }
 
     public static let passwordVariable = "PARCELFLOW_STORE_PASSWORD"
     public static let passwordFileVariable = "PARCELFLOW_STORE_PASSWORD_FILE"
@@ -44,6 +56,19 @@ public struct PostgresSettings: Sendable, Hashable, CustomStringConvertible {
         let port = components.port ?? 5432
         guard (1...65_535).contains(port) else { throw InvalidStoreLocation(url, "the port must be from 1 to 65535") }
         var settings = PostgresSettings(host: host, port: port, username: username, database: decoded)
+        settings.tls = ["localhost", "127.0.0.1", "::1", "[::1]"].contains(host.lowercased()) ? .disable : .prefer
+        for item in components.queryItems ?? [] {
+            guard item.name == "sslmode" else {
+                throw InvalidStoreLocation(url, "unknown parameter '\(Echo.value(item.name))': only sslmode is understood")
+            }
+            switch item.value ?? "" {
+            case "disable": settings.tls = .disable
+            case "prefer", "allow": settings.tls = .prefer
+            case "require", "verify-ca", "verify-full": settings.tls = .require
+            default:
+                throw InvalidStoreLocation(url, "sslmode must be disable, prefer or require (or verify-ca, verify-full)")
+            }
+        }
         if let password = components.password {
             settings.password = password.removingPercentEncoding ?? password
         } else if let password = environment[passwordVariable], !password.isEmpty {
@@ -74,4 +99,14 @@ public struct PostgresSettings: Sendable, Hashable, CustomStringConvertible {
 
     /// `postgres://user@host:port/database`: never the password.
     public var description: String { "postgres://\(username)@\(host):\(port)/\(database)" }
+}
+
+extension PostgresSettings.TLSMode {
+    var clientTLS: PostgresClient.Configuration.TLS {
+        switch self {
+        case .disable: .disable
+        case .prefer: .prefer(.makeClientConfiguration())
+        case .require: .require(.makeClientConfiguration())
+        }
+    }
 }

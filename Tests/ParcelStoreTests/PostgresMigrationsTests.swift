@@ -12,7 +12,7 @@ struct TestDatabase {
 
     /// Creates `pf_<random>` on the server PARCELFLOW_TEST_POSTGRES_URL names (its role may create databases).
     static func create() async throws -> TestDatabase {
-        let server = try #require(LocalPostgres.url)
+        let server = try #require(LocalPostgres.url, "PARCELFLOW_TEST_POSTGRES_URL is not set: ./deploy/local/test.sh starts PostgreSQL and sets it")
         let name = "pf_\(UInt32.random(in: 0...UInt32.max))"
         let made = try await LocalPostgres.psql(server, "CREATE DATABASE \(name)")
         try #require(made.status == 0, "\(made.errors)")

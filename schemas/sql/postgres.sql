@@ -13,7 +13,7 @@ CREATE TABLE schema_migrations (
 -- Version 1: parcels and their append-only history, as the SQLite store's version 3 has them.
 
 CREATE TABLE parcels (
-    parcel_id    text    NOT NULL PRIMARY KEY,
+    parcel_id    text    COLLATE "C" NOT NULL PRIMARY KEY,
     parcel_json  text    NOT NULL,
     stage        text    CHECK (stage IN ('collection', 'packaging', 'inspection', 'delivery')),
     state        text    NOT NULL CHECK (state IN ('submitted', 'queued', 'processing', 'retrying', 'held',
@@ -30,7 +30,7 @@ CREATE INDEX parcels_by_state ON parcels (state);
 
 CREATE TABLE events (
     id        bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    parcel_id text    NOT NULL REFERENCES parcels (parcel_id),
+    parcel_id text    COLLATE "C" NOT NULL REFERENCES parcels (parcel_id),
     kind      text    NOT NULL CHECK (kind IN ('submitted', 'queued', 'started', 'completed', 'retrying', 'held',
                                                'delivered', 'dead_lettered')),
     stage     text    CHECK (stage IN ('collection', 'packaging', 'inspection', 'delivery')),

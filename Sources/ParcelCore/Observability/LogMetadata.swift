@@ -10,6 +10,8 @@ public enum LogKey {
     public static let tasks = "task.count"
     /// The broker the worker is connected to (no password).
     public static let endpoint = "amqp.endpoint"
+    /// The status store a line is about (never with a password).
+    public static let store = "store"
     public static let error = "error"
     public static let delay = "retry.in"
 }

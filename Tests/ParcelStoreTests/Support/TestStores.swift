@@ -1,5 +1,7 @@
 import Foundation
 import ParcelCore
+import Logging
+import ParcelStorePostgres
 import ParcelStoreSQLite
 import Testing
 
@@ -9,6 +11,8 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case sqlite
     /// SQLite behind the group-commit wrapper the workers use.
     case groupCommit = "group-commit"
+    /// A database of its own on the test server (``LocalPostgres``), dropped afterwards.
+    case postgres
 
     var testDescription: String { rawValue }
 }
@@ -32,6 +36,19 @@ func withStore<T>(_ kind: StoreKind, _ body: (any StatusStore) async throws -> T
             let result = try await body(GroupCommitStore(store))
             await store.close()
             return result
+        }
+    case .postgres:
+        let database = try await TestDatabase.create()
+        do {
+            let store = try await PostgresStatusStore.open(
+                try PostgresSettings.parse(database.url.string!, environment: [:]), logger: Logger(label: "test"))
+            let result = try await body(store)
+            await store.close()
+            try await database.drop()
+            return result
+        } catch {
+            try? await database.drop()
+            throw error
         }
     }
 }

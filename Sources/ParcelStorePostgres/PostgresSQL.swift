@@ -1,0 +1,172 @@
+/// The SQL of the PostgreSQL store, in one place. A batch travels as arrays, one per column, read back
+/// with `unnest`: one statement per batch, not one per parcel. Times are unix milliseconds (bigint),
+/// as in the SQLite store, so the two read the same.
+enum PostgresSQL {
+    // MARK: Writing
+
+    /// Inserts the parcels ($1 ids, $2 task JSON, $3 the time) that are new; returns one row per parcel
+    /// given: whether this statement created it, else the row it already had (none when another
+    /// submitter's insert of the same id committed while this one ran: re-read it).
+    static let submit = """
+        WITH input AS (
+            SELECT parcel_id, parcel_json, n FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS i (parcel_id, parcel_json, n)
+        ), inserted AS (
+            INSERT INTO parcels (parcel_id, parcel_json, stage, state, stages_done, attempts, last_error, submitted_at, updated_at)
+            SELECT parcel_id, parcel_json, NULL, 'submitted', 0, 0, NULL, $3, $3 FROM input ORDER BY n
+            ON CONFLICT (parcel_id) DO NOTHING
+            RETURNING parcel_id
+        )
+        SELECT i.parcel_id, ins.parcel_id IS NOT NULL, p.state, p.stage, p.stages_done, p.attempts, p.last_error,
+               p.parcel_json, p.erased_at IS NOT NULL
+        FROM input AS i
+        LEFT JOIN inserted AS ins ON ins.parcel_id = i.parcel_id
+        LEFT JOIN parcels AS p ON p.parcel_id = i.parcel_id
+        ORDER BY i.n
+        """
+
+    /// The rows ($1 ids) a batch of changes starts from.
+    static let selectProgress = """
+        SELECT parcel_id, state, stage, stages_done, attempts, last_error, parcel_json, erased_at IS NOT NULL
+        FROM parcels WHERE parcel_id = ANY($1::text[])
+        """
+
+    /// Writes a batch of changes, all or nothing: locks the changed parcels' rows (in id order, so two
+    /// batches never wait on each other in a circle) if each still holds what the batch was computed
+    /// from ($1 ids; $2–$6 state, stage, stages_done, attempts, last_error as read), and only if every
+    /// one does, updates them ($7–$12: where each ends, and when) and appends the history ($13–$19).
+    /// Returns whether it wrote. A row another worker changed meanwhile is seen as changed after its
+    /// commit (READ COMMITTED re-checks a locked row's newest version), so two workers settling the
+    /// same task can never both apply it: the second writes nothing and computes again.
+    static let applyIfUnchanged = """
+        WITH expected AS (
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[])
+                AS e (parcel_id, state, stage, stages_done, attempts, last_error)
+        ), locked AS (
+            SELECT p.parcel_id FROM parcels AS p JOIN expected AS e ON e.parcel_id = p.parcel_id
+            WHERE p.state = e.state AND p.stage IS NOT DISTINCT FROM e.stage AND p.stages_done = e.stages_done
+              AND p.attempts = e.attempts AND p.last_error IS NOT DISTINCT FROM e.last_error
+            ORDER BY p.parcel_id
+            FOR UPDATE OF p
+        ), unchanged AS (
+            SELECT (SELECT count(*) FROM locked) = (SELECT count(*) FROM expected) AS yes
+        ), updated AS (
+            UPDATE parcels AS p
+            SET state = n.state, stage = n.stage, stages_done = n.stages_done, attempts = n.attempts,
+                last_error = n.last_error, updated_at = n.updated_at
+            FROM unnest($1::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::bigint[])
+                AS n (parcel_id, state, stage, stages_done, attempts, last_error, updated_at)
+            WHERE p.parcel_id = n.parcel_id AND (SELECT yes FROM unchanged)
+            RETURNING 1
+        ), appended AS (
+            INSERT INTO events (parcel_id, kind, stage, attempt, detail, worker, at)
+            SELECT parcel_id, kind, stage, attempt, detail, worker, at
+            FROM unnest($13::text[], $14::text[], $15::text[], $16::bigint[], $17::text[], $18::text[], $19::bigint[])
+                WITH ORDINALITY AS v (parcel_id, kind, stage, attempt, detail, worker, at, n)
+            WHERE (SELECT yes FROM unchanged)
+            ORDER BY n
+            RETURNING 1
+        )
+        SELECT (SELECT yes FROM unchanged), (SELECT count(*) FROM updated), (SELECT count(*) FROM appended)
+        """
+
+    // MARK: Reading
+
+    /// Each parcel ($1 ids) with its progress, and whether the copy given ($2, as TaskEnvelope.encode
+    /// writes it) is the one submitted.
+    static let check = """
+        SELECT p.parcel_id, p.state, p.stage, p.stages_done, p.attempts, p.last_error,
+               p.parcel_json = i.parcel_json OR p.erased_at IS NOT NULL
+        FROM unnest($1::text[], $2::text[]) AS i (parcel_id, parcel_json)
+        JOIN parcels AS p ON p.parcel_id = i.parcel_id
+        """
+
+    static let selectRecord = """
+        SELECT state, stage, stages_done, attempts, last_error, parcel_json, submitted_at, updated_at, erased_at
+        FROM parcels WHERE parcel_id = $1
+        """
+
+    /// The submission (from the parcel's row), then the events in order.
+    static let selectHistory = """
+        SELECT 'submitted' AS kind, NULL::text AS stage, NULL::integer AS attempt, NULL::text AS detail,
+               NULL::text AS worker, submitted_at AS at, 0 AS part, 0::bigint AS id
+        FROM parcels WHERE parcel_id = $1
+        UNION ALL
+        SELECT kind, stage, attempt, detail, worker, at, 1, id FROM events WHERE parcel_id = $1 AND kind <> 'submitted'
+        ORDER BY part, id
+        """
+
+    static let countByState = "SELECT state, count(*) FROM parcels GROUP BY state"
+    /// Ids starting with $1 sort from $1 up to $1 followed by the highest code point: the primary
+    /// key's range (its collation is "C", byte order).
+    static let countByStateWithPrefix = """
+        SELECT state, count(*) FROM parcels WHERE parcel_id >= $1 AND parcel_id < $1 || chr(1114111) GROUP BY state
+        """
+
+    // The report's readings. $1 and $2 bound a period in unix milliseconds.
+    static let countGroups = "SELECT stage, state, stages_done, count(*) FROM parcels GROUP BY stage, state, stages_done"
+    static let deliveries = """
+        SELECT updated_at, submitted_at FROM parcels WHERE state = 'delivered' AND updated_at >= $1 AND updated_at < $2
+        """
+    static let countDeliveries = """
+        SELECT count(*) FROM parcels WHERE state = 'delivered' AND updated_at >= $1 AND updated_at < $2
+        """
+    /// As the SQLite store's: each stage finished in the period, and how long after it was queued.
+    static let stageLatencies = """
+        SELECT done.stage, done.at - (SELECT min(start.at) FROM events AS start
+                                      WHERE start.parcel_id = done.parcel_id
+                                        AND ((start.kind = 'queued' AND start.stage = done.stage)
+                                             OR (start.kind = 'completed' AND start.stage = CASE done.stage
+                                                    WHEN 'packaging' THEN 'collection' WHEN 'inspection' THEN 'packaging'
+                                                    WHEN 'delivery' THEN 'inspection' END)))
+        FROM events AS done
+        WHERE done.kind IN ('completed', 'delivered') AND done.at >= $1 AND done.at < $2
+        """
+    static let oldestWaiting = """
+        SELECT stage, min(updated_at) FROM parcels WHERE state IN ('queued', 'retrying') GROUP BY stage
+        """
+    static let attention = """
+        SELECT parcel_id, state, stage, last_error, updated_at FROM parcels WHERE state IN ('held', 'dead_lettered')
+        ORDER BY updated_at DESC, parcel_id DESC LIMIT $1
+        """
+
+    // The load test's audit, of the parcels whose id starts with $1 (all when NULL).
+    static let appliedTwice = """
+        SELECT DISTINCT parcel_id FROM events
+        WHERE kind IN ('completed', 'delivered') AND ($1::text IS NULL OR starts_with(parcel_id, $1))
+        GROUP BY parcel_id, stage HAVING count(*) > 1 ORDER BY parcel_id
+        """
+    static let countEvents = """
+        SELECT kind, count(*) FROM events
+        WHERE kind IN ('started', 'retrying') AND ($1::text IS NULL OR starts_with(parcel_id, $1)) GROUP BY kind
+        """
+    static let auditParcels = """
+        SELECT state, count(*), max(CASE WHEN state IN ('held', 'delivered', 'dead_lettered') THEN updated_at END)
+        FROM parcels WHERE $1::text IS NULL OR starts_with(parcel_id, $1) GROUP BY state
+        """
+
+    // MARK: Retention
+
+    /// The parcels ($1 ids) to erase, locked until the erasure commits.
+    static let selectForErasure = """
+        SELECT parcel_id, state, stage, stages_done, attempts, last_error, erased_at
+        FROM parcels WHERE parcel_id = ANY($1::text[]) ORDER BY parcel_id FOR UPDATE
+        """
+    /// $1 ids, $2 what each parcel's JSON becomes, $3 the time.
+    static let eraseParcels = """
+        UPDATE parcels AS p SET parcel_json = a.parcel_json, erased_at = $3,
+            last_error = CASE WHEN p.last_error IS NULL THEN NULL ELSE '(erased)' END
+        FROM unnest($1::text[], $2::text[]) AS a (parcel_id, parcel_json)
+        WHERE p.parcel_id = a.parcel_id
+        """
+    static let eraseHistory = """
+        UPDATE events SET detail = '(erased)' WHERE parcel_id = ANY($1::text[]) AND detail IS NOT NULL
+        """
+    /// Up to $2 final parcels last changed before $1, locked; rows another pruner holds are skipped.
+    static let selectFinishedBefore = """
+        SELECT parcel_id FROM parcels
+        WHERE state IN ('held', 'delivered', 'dead_lettered') AND updated_at < $1
+        ORDER BY parcel_id LIMIT $2 FOR UPDATE SKIP LOCKED
+        """
+    static let deleteHistory = "DELETE FROM events WHERE parcel_id = ANY($1::text[])"
+    static let deleteParcels = "DELETE FROM parcels WHERE parcel_id = ANY($1::text[])"
+}

@@ -1,0 +1,113 @@
+import Foundation
+import ParcelCore
+import PostgresNIO
+
+/// What `parcelctl status`, `summary`, `report`, the dashboard and the load test read.
+extension PostgresStatusStore {
+    public func countsByState(idPrefix: String?) async throws(StatusStoreError) -> [ParcelStatus.State: Int] {
+        let operation = "count parcels by state"
+        return try await perform(operation) {
+            let query = idPrefix.map { prefix in Self.query(PostgresSQL.countByStateWithPrefix) { $0.append(prefix) } }
+                ?? Self.query(PostgresSQL.countByState)
+            var counts: [ParcelStatus.State: Int] = [:]
+            for try await (state, count) in try await client.query(query, logger: logger).decode((String, Int).self) {
+                counts[try ParcelStatus.State(stored: state, operation: operation)] = count
+            }
+            return counts
+        }
+    }
+
+    public func snapshot(period: DateInterval, recentSince: Date) async throws(StatusStoreError) -> StoreSnapshot {
+        let operation = "read the report's figures"
+        let (start, end) = (period.start.unixMilliseconds, period.end.unixMilliseconds)
+        return try await perform(operation) {
+            try await transaction(readOnly: true) { connection in
+                var snapshot = StoreSnapshot()
+                for try await (stage, state, stagesDone, count) in try await connection.query(
+                    Self.query(PostgresSQL.countGroups), logger: logger).decode((String?, String, Int, Int).self) {
+                    snapshot.groups.append(StoreSnapshot.Group(
+                        stage: try Stage.stored(stage, operation: operation),
+                        state: try ParcelStatus.State(stored: state, operation: operation), stagesDone: stagesDone, count: count))
+                }
+                let inPeriod = Self.query(PostgresSQL.deliveries) {
+                    $0.append(start)
+                    $0.append(end)
+                }
+                for try await (deliveredAt, submittedAt) in try await connection.query(inPeriod, logger: logger)
+                    .decode((Int64, Int64).self) {
+                    snapshot.deliveries.append(Date(milliseconds: deliveredAt))
+                    snapshot.endToEnd.append(Double(deliveredAt - submittedAt))
+                }
+                let recent = Self.query(PostgresSQL.deliveries) {
+                    $0.append(recentSince.unixMilliseconds)
+                    $0.append(Int64.max)
+                }
+                for try await (deliveredAt, _) in try await connection.query(recent, logger: logger).decode((Int64, Int64).self) {
+                    snapshot.recentDeliveries.append(Date(milliseconds: deliveredAt))
+                }
+                let latencies = Self.query(PostgresSQL.stageLatencies) {
+                    $0.append(start)
+                    $0.append(end)
+                }
+                for try await (stage, latency) in try await connection.query(latencies, logger: logger)
+                    .decode((String?, Int64?).self) {
+                    guard let stage = try Stage.stored(stage, operation: operation), let latency else { continue }
+                    snapshot.stageLatencies[stage, default: []].append(Double(latency))
+                }
+                for try await (stage, oldest) in try await connection.query(Self.query(PostgresSQL.oldestWaiting), logger: logger)
+                    .decode((String?, Int64).self) {
+                    guard let stage = try Stage.stored(stage, operation: operation) else { continue }
+                    snapshot.oldestWaiting[stage] = Date(milliseconds: oldest)
+                }
+                let attention = Self.query(PostgresSQL.attention) { $0.append(Int64(StoreSnapshot.attentionLimit)) }
+                for try await (id, state, stage, reason, at) in try await connection.query(attention, logger: logger)
+                    .decode((String, String, String?, String?, Int64).self) {
+                    snapshot.attention.append(StoreSnapshot.Attention(
+                        parcelID: id, state: try ParcelStatus.State(stored: state, operation: operation),
+                        stage: try Stage.stored(stage, operation: operation), reason: reason, at: Date(milliseconds: at)))
+                }
+                return snapshot
+            }
+        }
+    }
+
+    public func deliveredCount(in interval: DateInterval) async throws(StatusStoreError) -> Int {
+        try await perform("count deliveries") {
+            let query = Self.query(PostgresSQL.countDeliveries) {
+                $0.append(interval.start.unixMilliseconds)
+                $0.append(interval.end.unixMilliseconds)
+            }
+            var count = 0
+            for try await value in try await client.query(query, logger: logger).decode(Int.self) { count = value }
+            return count
+        }
+    }
+
+    public func audit(idPrefix: String?) async throws(StatusStoreError) -> StoreAudit {
+        let operation = "audit the history"
+        return try await perform(operation) {
+            try await transaction(readOnly: true) { connection in
+                func prefixed(_ sql: String) -> PostgresQuery {
+                    Self.query(sql) { $0.append(idPrefix) }
+                }
+                var audit = StoreAudit()
+                for try await id in try await connection.query(prefixed(PostgresSQL.appliedTwice), logger: logger).decode(String.self) {
+                    audit.appliedTwice.append(id)
+                }
+                for try await (kind, count) in try await connection.query(prefixed(PostgresSQL.countEvents), logger: logger)
+                    .decode((String, Int).self) {
+                    if kind == "started" { audit.tasksStarted = count } else { audit.retries = count }
+                }
+                for try await (state, count, lastFinal) in try await connection.query(prefixed(PostgresSQL.auditParcels), logger: logger)
+                    .decode((String, Int, Int64?).self) {
+                    audit.counts[try ParcelStatus.State(stored: state, operation: operation)] = count
+                    if let lastFinal {
+                        let final = Date(milliseconds: lastFinal)
+                        audit.lastFinalAt = max(audit.lastFinalAt ?? final, final)
+                    }
+                }
+                return audit
+            }
+        }
+    }
+}

@@ -1,0 +1,499 @@
+import Foundation
+import Logging
+import ParcelCore
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// The shared ``StatusStore``: one PostgreSQL database for workers on many machines
+/// (`PARCELFLOW_STORE=postgres://user@host:port/db`), through postgres-nio's `PostgresClient`.
+///
+/// ```swift
+/// let store = try await PostgresStatusStore.open(settings, logger: logger)   // runs its own client
+/// let outcome = try await store.apply(.completed(.packaging), to: "P-2026-000001", worker: "host/4242")
+/// await store.close()
+/// ```
+///
+/// The store is a `Service`: a worker puts it first in its service group, which runs the client's
+/// connection pool and, on shutdown, stops it last, after the work that writes to it. ``run()``
+/// migrates the schema (``PostgresMigrations``) before any call goes through; calls made earlier
+/// wait for it. ``open(_:logger:startupTimeout:)`` runs the store on a task of its own instead, for
+/// commands with no service group, until ``close()``.
+///
+/// Every batch is one statement: a submit inserts the new parcels and reads the existing ones at
+/// once; applying changes reads the batch's rows in one statement and writes them in another that
+/// locks them and writes only if none changed since (else it reads and computes again). The same
+/// pure rules as every store decide each transition (``ParcelProgress/applying(_:)``), so a stage
+/// can never be applied twice, even by two workers on two machines at the same moment.
+public final class PostgresStatusStore: StatusStore, Service {
+    public let settings: PostgresSettings
+    let client: PostgresClient
+    let logger: Logger
+    private let lifecycle = Mutex<Lifecycle>(.starting([]))
+    private let ownRun = Mutex<Task<Void, Never>?>(nil)
+
+    private enum Lifecycle {
+        case starting([CheckedContinuation<Void, any Error>])
+        case ready
+        case failed(StatusStoreError)
+        case closed
+    }
+
+    /// How often a batch is computed again when other writers keep changing its parcels first.
+    static let maxApplyRounds = 20
+
+    /// How long ``open(_:logger:startupTimeout:)`` waits to connect and migrate.
+    public static let defaultStartupTimeout: Duration = .seconds(15)
+
+    /// A store that connects once it runs (``run()``).
+    public init(_ settings: PostgresSettings, logger: Logger, maximumConnections: Int = 8) {
+        self.settings = settings
+        var logger = logger
+        logger[metadataKey: LogKey.store] = "\(settings)"
+        self.logger = logger
+        var configuration = PostgresClient.Configuration(
+            host: settings.host, port: settings.port, username: settings.username, password: settings.password,
+            database: settings.database, tls: settings.tls.clientTLS)
+        configuration.options.maximumConnections = maximumConnections
+        configuration.options.connectTimeout = .seconds(10)
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+    }
+
+    /// Connects, migrates, and returns the store, running on a task of its own until ``close()``.
+    /// Throws ``StatusStoreError`` when the server cannot be reached or logged into within
+    /// `startupTimeout`, or the database is at a newer schema than this build knows.
+    public static func open(_ settings: PostgresSettings, logger: Logger,
+                            startupTimeout: Duration = defaultStartupTimeout) async throws(StatusStoreError) -> PostgresStatusStore {
+        let store = PostgresStatusStore(settings, logger: logger)
+        let task = Task<Void, Never> { try? await store.run() }
+        store.ownRun.withLock { $0 = task }
+        do {
+            try await store.waitUntilReady(timeout: startupTimeout)
+        } catch {
+            await store.close()
+            throw error
+        }
+        return store
+    }
+
+    /// Runs the client's connections, migrates the schema, then lets calls through; returns when the
+    /// service group shuts down gracefully or the task is cancelled. Throws if the migration fails.
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await self.client.run() }
+            do {
+                try await PostgresMigrations.migrate(client, now: Date().unixMilliseconds, logger: logger)
+            } catch {
+                let failure = StatusStoreError("open \(settings)", Self.describe(error))
+                finishStarting(.failed(failure))
+                throw failure
+            }
+            finishStarting(.ready)
+        }
+        finishStarting(.closed)
+    }
+
+    /// Lets go of the connections: later calls fail with "the store is closed". A store run by a
+    /// service group closes when the group stops it.
+    public func close() async {
+        finishStarting(.closed)
+        lifecycle.withLock { $0 = .closed }
+        if let task = ownRun.withLock({ task in defer { task = nil }; return task }) {
+            task.cancel()
+            await task.value
+        }
+    }
+
+    private func finishStarting(_ next: Lifecycle) {
+        let waiting = lifecycle.withLock { state -> [CheckedContinuation<Void, any Error>] in
+            guard case .starting(let waiting) = state else { return [] }
+            state = next
+            return waiting
+        }
+        for continuation in waiting {
+            switch next {
+            case .ready: continuation.resume()
+            case .failed(let error): continuation.resume(throwing: error)
+            case .starting, .closed: continuation.resume(throwing: StatusStoreError("open \(settings)", "the store is closed"))
+            }
+        }
+    }
+
+    /// Returns once the store is migrated, or throws why it will not be.
+    private func ready(_ operation: String) async throws(StatusStoreError) {
+        let state = lifecycle.withLock { $0 }
+        switch state {
+        case .ready: return
+        case .failed(let error): throw error
+        case .closed: throw StatusStoreError(operation, "the store is closed")
+        case .starting:
+            do {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                    let resumeNow = lifecycle.withLock { state -> Result<Void, StatusStoreError>? in
+                        switch state {
+                        case .starting(var waiting):
+                            waiting.append(continuation)
+                            state = .starting(waiting)
+                            return nil
+                        case .ready: return .success(())
+                        case .failed(let error): return .failure(error)
+                        case .closed: return .failure(StatusStoreError(operation, "the store is closed"))
+                        }
+                    }
+                    if let resumeNow { continuation.resume(with: resumeNow) }
+                }
+            } catch let error as StatusStoreError {
+                throw error
+            } catch {
+                throw StatusStoreError(operation, "\(error)")
+            }
+        }
+    }
+
+    private func waitUntilReady(timeout: Duration) async throws(StatusStoreError) {
+        let operation = "open \(settings)"
+        let timedOut = StatusStoreError(
+            operation, "could not connect and migrate within \(timeout): is the server running and reachable?")
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await self.ready(operation) }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    throw timedOut
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        } catch let error as StatusStoreError {
+            throw error
+        } catch {
+            throw StatusStoreError(operation, "\(error)")
+        }
+    }
+
+    // MARK: Running statements
+
+    /// Runs `body` once the store is ready; any failure becomes a ``StatusStoreError`` naming
+    /// `operation`, with the server's own words.
+    func perform<Result: Sendable>(_ operation: String,
+                                   _ body: () async throws -> Result) async throws(StatusStoreError) -> Result {
+        try await ready(operation)
+        do {
+            return try await body()
+        } catch let error as StatusStoreError {
+            throw error
+        } catch {
+            throw StatusStoreError(operation, Self.describe(error))
+        }
+    }
+
+    /// Runs `body` in one transaction on one connection: committed if it returns, rolled back if it
+    /// throws. `readOnly` reads one snapshot of the whole database (REPEATABLE READ).
+    func transaction<Result: Sendable>(readOnly: Bool = false,
+                                       _ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+        try await client.withConnection { connection in
+            try await connection.query(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN", logger: logger)
+            let result: Result
+            do {
+                result = try await body(connection)
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+            try await connection.query("COMMIT", logger: logger)
+            return result
+        }
+    }
+
+    /// The server's message and SQLSTATE, or what failed on the way to it; never a query's values.
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] {
+                return message + (error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? "")
+            }
+            if let underlying = error.underlying { return "\(error.code): \(underlying)" }
+            return "\(error.code)"
+        }
+        if let error = error as? PostgresStoreError { return error.description }
+        return "\(error)"
+    }
+
+    /// Whether `error` is the server giving up on one transaction to let another go on (a deadlock or a
+    /// serialization failure): running it again is the cure.
+    static func isTransient(_ error: any Error) -> Bool {
+        guard let state = (error as? PSQLError)?.serverInfo?[.sqlState] else { return false }
+        return state == "40P01" || state == "40001"
+    }
+
+    static func query(_ sql: String, _ bind: (inout PostgresBindings) -> Void = { _ in }) -> PostgresQuery {
+        var bindings = PostgresBindings()
+        bind(&bindings)
+        return PostgresQuery(unsafeSQL: sql, binds: bindings)
+    }
+}
+
+// MARK: - The status store
+
+extension PostgresStatusStore {
+    public func submit(_ parcels: [Parcel], at time: Date) async throws(StatusStoreError) -> SubmitOutcome {
+        let operation = "submit \(parcels.count) parcel(s)"
+        guard !parcels.isEmpty else { return SubmitOutcome() }
+        return try await perform(operation) {
+            // Each id once; a later copy in the same batch is reported as existing, like a re-run.
+            var firstJSON: [String: String] = [:]
+            var unique: [Parcel] = []
+            var repeated: [Parcel] = []
+            for parcel in parcels {
+                if firstJSON[parcel.id] == nil {
+                    firstJSON[parcel.id] = TaskEnvelope.encode(parcel)
+                    unique.append(parcel)
+                } else {
+                    repeated.append(parcel)
+                }
+            }
+            let ids = unique.map(\.id)
+            let query = Self.query(PostgresSQL.submit) {
+                $0.append(ids)
+                $0.append(ids.map { firstJSON[$0]! })
+                $0.append(time.unixMilliseconds)
+            }
+            var outcome = SubmitOutcome()
+            var stored: [String: (status: ParcelStatus, json: String, erased: Bool)] = [:]
+            var raced: [String] = []
+            for try await row in try await client.query(query, logger: logger) {
+                let (id, created, state, stage, stagesDone, attempts, lastError, json, erased) = try row.decode(
+                    (String, Bool, String?, String?, Int?, Int?, String?, String?, Bool?).self)
+                if created {
+                    outcome.created.append(id)
+                    stored[id] = (.submitted, firstJSON[id]!, false)
+                } else if let state {
+                    let progress = try ParcelProgress(state: state, stage: stage, stagesDone: stagesDone ?? 0,
+                                                      attempts: attempts ?? 0, lastError: lastError, parcelID: id,
+                                                      operation: operation)
+                    stored[id] = (progress.status, json ?? "", erased ?? false)
+                } else {
+                    raced.append(id)
+                }
+            }
+            // Inserted by another submitter while this statement ran: read now that it has committed.
+            if !raced.isEmpty {
+                for (id, row) in try await progress(of: raced, operation: operation) {
+                    stored[id] = (row.progress.status, row.parcelJSON, row.erased)
+                }
+            }
+            for parcel in unique where !outcome.created.contains(parcel.id) {
+                guard let existing = stored[parcel.id] else {
+                    throw StatusStoreError(operation, "parcel \(parcel.id) was neither inserted nor found")
+                }
+                outcome.existing[parcel.id] = existing.status
+                if try Self.conflicts(parcel, json: firstJSON[parcel.id]!, with: existing, operation: operation) {
+                    outcome.conflicting.insert(parcel.id)
+                }
+            }
+            for parcel in repeated {
+                let existing = stored[parcel.id]!
+                outcome.existing[parcel.id] = existing.status
+                if try Self.conflicts(parcel, json: TaskEnvelope.encode(parcel), with: existing, operation: operation) {
+                    outcome.conflicting.insert(parcel.id)
+                }
+            }
+            return outcome
+        }
+    }
+
+    /// Whether `parcel` differs from the stored copy. Equal JSON is the common case of a re-run file;
+    /// an erased parcel has no details left to compare.
+    private static func conflicts(_ parcel: Parcel, json: String, with stored: (status: ParcelStatus, json: String, erased: Bool),
+                                  operation: String) throws(StatusStoreError) -> Bool {
+        guard stored.json != json, !stored.erased else { return false }
+        return try Parcel(storedJSON: stored.json, operation: operation) != parcel
+    }
+
+    public func apply(_ changes: [StatusChange]) async throws(StatusStoreError) -> [TransitionOutcome] {
+        let operation = StatusChange.operation(changes)
+        guard !changes.isEmpty else { return [] }
+        return try await perform(operation) {
+            var ids: [String] = []
+            var seen = Set<String>()
+            for change in changes where seen.insert(change.parcelID).inserted { ids.append(change.parcelID) }
+            for _ in 1...Self.maxApplyRounds {
+                let read = try await progress(of: ids, operation: operation)
+                let batch = AppliedBatch(changes, from: read)
+                guard !batch.changed.isEmpty else { return batch.outcomes }
+                do {
+                    if try await write(batch, read: read) { return batch.outcomes }
+                } catch where Self.isTransient(error) {
+                    logger.debug("a store write gave way to another; computing it again",
+                                 metadata: [LogKey.error: "\(Self.describe(error))"])
+                }
+                // Another writer changed one of these parcels after the read: compute again from what it wrote.
+            }
+            throw StatusStoreError(operation, "other writers kept changing these parcels; gave up after \(Self.maxApplyRounds) rounds")
+        }
+    }
+
+    /// Writes the batch if every changed parcel still holds what it was computed from; false if not.
+    private func write(_ batch: AppliedBatch, read: [String: StoredRow]) async throws -> Bool {
+        let ids = batch.changed.map(\.parcelID)
+        let before = ids.map { read[$0]! }
+        let after = batch.changed.map(\.row)
+        let events = batch.events
+        let query = Self.query(PostgresSQL.applyIfUnchanged) {
+            $0.append(ids)
+            $0.append(before.map(\.progress.status.state.rawValue))
+            $0.append(NullableArray.texts(before.map { $0.progress.status.stage?.rawValue }))
+            $0.append(before.map { Int64($0.progress.stagesDone) })
+            $0.append(before.map { Int64($0.progress.attempts) })
+            $0.append(NullableArray.texts(before.map(\.lastError)))
+            $0.append(after.map(\.progress.status.state.rawValue))
+            $0.append(NullableArray.texts(after.map { $0.progress.status.stage?.rawValue }))
+            $0.append(after.map { Int64($0.progress.stagesDone) })
+            $0.append(after.map { Int64($0.progress.attempts) })
+            $0.append(NullableArray.texts(after.map(\.lastError)))
+            $0.append(batch.changed.map(\.at))
+            $0.append(events.map(\.parcelID))
+            $0.append(events.map(\.kind.rawValue))
+            $0.append(NullableArray.texts(events.map { $0.stage?.rawValue }))
+            $0.append(NullableArray.integers(events.map { $0.attempt.map(Int64.init) }))
+            $0.append(NullableArray.texts(events.map(\.detail)))
+            $0.append(NullableArray.texts(events.map(\.worker)))
+            $0.append(events.map(\.at.unixMilliseconds))
+        }
+        for try await (wrote, updated, appended) in try await client.query(query, logger: logger).decode((Bool, Int, Int).self) {
+            guard wrote else { return false }
+            guard updated == ids.count, appended == events.count else {
+                throw StatusStoreError("apply", "wrote \(updated) of \(ids.count) rows and \(appended) of \(events.count) history lines")
+            }
+            return true
+        }
+        throw StatusStoreError("apply", "the write returned no row")
+    }
+
+    public func record(_ parcelID: String) async throws(StatusStoreError) -> ParcelRecord? {
+        let operation = "read parcel \(parcelID)"
+        return try await perform(operation) {
+            let query = Self.query(PostgresSQL.selectRecord) { $0.append(parcelID) }
+            for try await row in try await client.query(query, logger: logger) {
+                let (state, stage, stagesDone, attempts, lastError, json, submittedAt, updatedAt, erasedAt) = try row.decode(
+                    (String, String?, Int, Int, String?, String, Int64, Int64, Int64?).self)
+                let progress = try ParcelProgress(state: state, stage: stage, stagesDone: stagesDone, attempts: attempts,
+                                                  lastError: lastError, parcelID: parcelID, operation: operation)
+                if let erasedAt {
+                    return ParcelRecord(erasedParcel: parcelID, progress: progress, submittedAt: Date(milliseconds: submittedAt),
+                                        updatedAt: Date(milliseconds: updatedAt), lastError: lastError,
+                                        erasedAt: Date(milliseconds: erasedAt))
+                }
+                return ParcelRecord(parcel: try Parcel(storedJSON: json, operation: operation), progress: progress,
+                                    submittedAt: Date(milliseconds: submittedAt), updatedAt: Date(milliseconds: updatedAt),
+                                    lastError: lastError)
+            }
+            return nil
+        }
+    }
+
+    public func check(_ parcels: [Parcel]) async throws(StatusStoreError) -> [String: ParcelCheck] {
+        let operation = "check \(parcels.count) parcel(s)"
+        guard !parcels.isEmpty else { return [:] }
+        return try await perform(operation) {
+            // The first copy of an id is the one checked, as in every store.
+            var ids: [String] = []
+            var jsons: [String] = []
+            var seen = Set<String>()
+            for parcel in parcels where seen.insert(parcel.id).inserted {
+                ids.append(parcel.id)
+                jsons.append(TaskEnvelope.encode(parcel))
+            }
+            let query = Self.query(PostgresSQL.check) {
+                $0.append(ids)
+                $0.append(jsons)
+            }
+            var checks: [String: ParcelCheck] = [:]
+            checks.reserveCapacity(ids.count)
+            for try await row in try await client.query(query, logger: logger) {
+                let (id, state, stage, stagesDone, attempts, lastError, same) = try row.decode(
+                    (String, String, String?, Int, Int, String?, Bool).self)
+                let progress = try ParcelProgress(state: state, stage: stage, stagesDone: stagesDone, attempts: attempts,
+                                                  lastError: lastError, parcelID: id, operation: operation)
+                checks[id] = ParcelCheck(progress: progress, sameParcel: same)
+            }
+            return checks
+        }
+    }
+
+    public func history(_ parcelID: String) async throws(StatusStoreError) -> [ParcelEvent] {
+        let operation = "read the history of parcel \(parcelID)"
+        return try await perform(operation) {
+            let query = Self.query(PostgresSQL.selectHistory) { $0.append(parcelID) }
+            var events: [ParcelEvent] = []
+            for try await row in try await client.query(query, logger: logger) {
+                let (kind, stage, attempt, detail, worker, at, _, _) = try row.decode(
+                    (String, String?, Int?, String?, String?, Int64, Int, Int64).self)
+                events.append(ParcelEvent(
+                    parcelID: parcelID, kind: try ParcelEvent.Kind(stored: kind, parcelID: parcelID, operation: operation),
+                    stage: try Stage.stored(stage, operation: operation), attempt: attempt, detail: detail, worker: worker,
+                    at: Date(milliseconds: at)))
+            }
+            return events
+        }
+    }
+
+    /// The rows of these parcels, by id; ids with no row are absent.
+    func progress(of parcelIDs: [String], operation: String) async throws -> [String: StoredRow] {
+        let query = Self.query(PostgresSQL.selectProgress) { $0.append(parcelIDs) }
+        var rows: [String: StoredRow] = [:]
+        rows.reserveCapacity(parcelIDs.count)
+        for try await row in try await client.query(query, logger: logger) {
+            let (id, state, stage, stagesDone, attempts, lastError, json, erased) = try row.decode(
+                (String, String, String?, Int, Int, String?, String, Bool).self)
+            rows[id] = StoredRow(
+                progress: try ParcelProgress(state: state, stage: stage, stagesDone: stagesDone, attempts: attempts,
+                                             lastError: lastError, parcelID: id, operation: operation),
+                lastError: lastError, parcelJSON: json, erased: erased)
+        }
+        return rows
+    }
+}
+
+/// A parcel's row as a batch reads it.
+struct StoredRow: Sendable {
+    var progress: ParcelProgress
+    var lastError: String?
+    var parcelJSON: String = ""
+    var erased = false
+}
+
+/// A batch of changes computed from the rows it read: one outcome per change, each changed parcel's
+/// row as it ends (written once, however many of its changes applied), and the history lines of
+/// the applied ones, in order.
+struct AppliedBatch {
+    var outcomes: [TransitionOutcome] = []
+    var changed: [(parcelID: String, row: StoredRow, at: Int64)] = []
+    var events: [ParcelEvent] = []
+
+    init(_ changes: [StatusChange], from read: [String: StoredRow]) {
+        var current = read
+        var position: [String: Int] = [:]
+        outcomes.reserveCapacity(changes.count)
+        for change in changes {
+            guard var stored = current[change.parcelID] else {
+                outcomes.append(.unknownParcel)
+                continue
+            }
+            // The same pure rules as every store; only an applied transition writes anything.
+            let (next, outcome) = stored.progress.applying(change.transition)
+            outcomes.append(outcome)
+            guard outcome == .applied else { continue }
+            stored.lastError = change.transition.lastError(keeping: stored.lastError)
+            stored.progress = next
+            current[change.parcelID] = stored
+            if let index = position[change.parcelID] {
+                changed[index].row = stored
+                changed[index].at = change.at.unixMilliseconds
+            } else {
+                position[change.parcelID] = changed.count
+                changed.append((change.parcelID, stored, change.at.unixMilliseconds))
+            }
+            events.append(ParcelEvent(change.transition, parcelID: change.parcelID, worker: change.worker, at: change.at))
+        }
+    }
+}
