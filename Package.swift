@@ -120,6 +120,7 @@ let package = Package(
                 "AMQP", "ParcelCore", "ParcelRabbit", "ParcelStores",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // `parcelctl loadtest`: a fleet of workers, chaos, and a verdict from the store and the broker.

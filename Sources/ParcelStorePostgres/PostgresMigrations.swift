@@ -17,8 +17,16 @@ public enum PostgresMigrations {
     /// Migrates and returns the versions applied now (empty when the database was up to date).
     @discardableResult
     public static func migrate(_ client: PostgresClient, now: Int64, logger: Logger) async throws -> [Int] {
+        try await client.withConnection { connection in
+            try await migrate(connection, now: now, logger: logger)
+        }
+    }
+
+    /// Migrates through one connection (outside any transaction of its own).
+    @discardableResult
+    public static func migrate(_ connection: PostgresConnection, now: Int64, logger: Logger) async throws -> [Int] {
         do {
-            return try await migrateInTransaction(client, now: now, logger: logger)
+            return try await migrateInTransaction(connection, now: now, logger: logger)
         } catch let error as PostgresTransactionError {
             // Our own refusal reads as itself, not wrapped in the rolled-back transaction's error.
             if let refusal = error.closureError as? PostgresStoreError { throw refusal }
@@ -26,8 +34,8 @@ public enum PostgresMigrations {
         }
     }
 
-    private static func migrateInTransaction(_ client: PostgresClient, now: Int64, logger: Logger) async throws -> [Int] {
-        try await client.withTransaction(logger: logger) { connection -> [Int] in
+    private static func migrateInTransaction(_ connection: PostgresConnection, now: Int64, logger: Logger) async throws -> [Int] {
+        try await connection.withTransaction(logger: logger) { connection -> [Int] in
             try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
             try await connection.query(PostgresQuery(unsafeSQL: PostgresSchema.migrationsTable), logger: logger)
             var current = 0

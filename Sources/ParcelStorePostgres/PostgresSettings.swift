@@ -101,12 +101,26 @@ public struct PostgresSettings: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "postgres://\(username)@\(host):\(port)/\(database)" }
 }
 
-extension PostgresSettings.TLSMode {
-    var clientTLS: PostgresClient.Configuration.TLS {
-        switch self {
+extension PostgresSettings {
+    /// The pool's configuration (the caller adds its options).
+    var clientConfiguration: PostgresClient.Configuration {
+        let tls: PostgresClient.Configuration.TLS = switch self.tls {
         case .disable: .disable
         case .prefer: .prefer(.makeClientConfiguration())
         case .require: .require(.makeClientConfiguration())
         }
+        return PostgresClient.Configuration(host: host, port: port, username: username, password: password,
+                                            database: database, tls: tls)
+    }
+
+    /// One connection's configuration, the same as the pool's.
+    func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS = switch self.tls {
+        case .disable: .disable
+        case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+        return PostgresConnection.Configuration(host: host, port: port, username: username, password: password,
+                                                database: database, tls: tls)
     }
 }

@@ -51,9 +51,7 @@ public final class PostgresStatusStore: StatusStore, Service {
         var logger = logger
         logger[metadataKey: LogKey.store] = "\(settings)"
         self.logger = logger
-        var configuration = PostgresClient.Configuration(
-            host: settings.host, port: settings.port, username: settings.username, password: settings.password,
-            database: settings.database, tls: settings.tls.clientTLS)
+        var configuration = settings.clientConfiguration
         configuration.options.maximumConnections = maximumConnections
         configuration.options.connectTimeout = .seconds(10)
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
@@ -82,7 +80,17 @@ public final class PostgresStatusStore: StatusStore, Service {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await self.client.run() }
             do {
-                try await PostgresMigrations.migrate(client, now: Date().unixMilliseconds, logger: logger)
+                // On a connection of its own, so that a server that cannot be reached, or refuses the
+                // login, says so now and in its own words (the pool would keep trying in silence).
+                let connection = try await PostgresConnection.connect(
+                    configuration: try settings.connectionConfiguration(), id: 0, logger: logger)
+                do {
+                    try await PostgresMigrations.migrate(connection, now: Date().unixMilliseconds, logger: logger)
+                } catch {
+                    try? await connection.close()
+                    throw error
+                }
+                try? await connection.close()
             } catch {
                 let failure = StatusStoreError("open \(settings)", Self.describe(error))
                 finishStarting(.failed(failure))
@@ -159,6 +167,7 @@ public final class PostgresStatusStore: StatusStore, Service {
                 group.addTask { try await self.ready(operation) }
                 group.addTask {
                     try await Task.sleep(for: timeout)
+                    self.finishStarting(.failed(timedOut))
                     throw timedOut
                 }
                 try await group.next()

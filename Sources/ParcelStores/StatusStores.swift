@@ -1,24 +1,41 @@
+import Foundation
+import Logging
 import ParcelCore
+import ParcelStorePostgres
 import ParcelStoreSQLite
+import ServiceLifecycle
 
 /// Opens the status store that a ``StoreLocation`` names. The one place outside the stores' own
 /// targets that knows which types implement ``StatusStore``: the executables and the load test ask
 /// here, so adding a store means a target of its own and a case below (docs/ARCHITECTURE.md).
 public enum StatusStores {
-    /// Opens (creating and migrating where the store does that) the store at `location`.
-    public static func open(_ location: StoreLocation) async throws -> any StatusStore {
+    /// Opens (creating and migrating where the store does that) the store at `location`, ready for
+    /// use until its `close()`. A PostgreSQL password not in the URL comes from `environment`
+    /// (``PostgresSettings``).
+    public static func open(_ location: StoreLocation,
+                            environment: [String: String] = ProcessInfo.processInfo.environment,
+                            logger: Logger = Logger(label: "parcelflow.store")) async throws -> any StatusStore {
         switch location {
         case .sqlite(let path):
             return try await SQLiteStatusStore.open(path: path)
-        case .postgres:
-            throw UnavailableStore(location: location)
+        case .postgres(let url):
+            return try await PostgresStatusStore.open(try PostgresSettings.parse(url, environment: environment), logger: logger)
         }
     }
-}
 
-/// A store this build cannot open yet.
-public struct UnavailableStore: Error, CustomStringConvertible {
-    public let location: StoreLocation
-
-    public var description: String { "the PostgreSQL store is not available yet; use sqlite:PATH" }
+    /// The store at `location` for a process with a service group: the store, and the service that
+    /// runs its connections (nil when it has none), to go first in the group so that it stops last,
+    /// after everything that writes to it. Calls wait until that service has connected and migrated.
+    /// An SQLite store is opened here, at once.
+    public static func forServiceGroup(_ location: StoreLocation,
+                                       environment: [String: String] = ProcessInfo.processInfo.environment,
+                                       logger: Logger) async throws -> (store: any StatusStore, service: (any Service)?) {
+        switch location {
+        case .sqlite(let path):
+            return (try await SQLiteStatusStore.open(path: path), nil)
+        case .postgres(let url):
+            let store = PostgresStatusStore(try PostgresSettings.parse(url, environment: environment), logger: logger)
+            return (store, store)
+        }
+    }
 }

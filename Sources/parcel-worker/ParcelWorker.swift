@@ -121,7 +121,9 @@ struct ParcelWorker: AsyncParsableCommand {
         }
         let target = try targetOptions.setting()
         // Tasks in flight share transactions: one commit per batch, not per task.
-        let statusStore = GroupCommitStore(try await store.open())
+        // A PostgreSQL store's connections are a service of the group below (first, so stopped last).
+        let (openedStore, storeService) = try await store.openForServiceGroup(logger: logger)
+        let statusStore = GroupCommitStore(openedStore)
         let status = WorkerStatus(store: statusStore, path: statusFile, logger: logger)
         let metrics = try metricsPortSetting().map { port in
             MetricsEndpoint.bootstrap(at: HTTPAddress(host: metricsHost, port: port)) { status.isReady }
@@ -142,8 +144,9 @@ struct ParcelWorker: AsyncParsableCommand {
         status.attach(worker)
 
         // Started together; on SIGTERM or SIGINT stopped one at a time, last first: the worker drains,
-        // then the watchers stop, then the metrics endpoint.
+        // then the watchers stop, then the metrics endpoint, then the store's connections.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let storeService { services.append(.init(service: storeService)) }
         var listening: Gate<Int>?
         if let metrics {
             let gate = Gate<Int>()
