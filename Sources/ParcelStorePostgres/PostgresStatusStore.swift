@@ -31,6 +31,11 @@ public final class PostgresStatusStore: StatusStore, Service {
     let logger: Logger
     private let lifecycle = Mutex<Lifecycle>(.starting([]))
     private let ownRun = Mutex<Task<Void, Never>?>(nil)
+    private let recomputedBatches = Atomic<Int>(0)
+
+    /// Batches of changes computed again because another writer changed one of their parcels between
+    /// the read and the write (each such round costs two more round trips).
+    public var recomputed: Int { recomputedBatches.load(ordering: .relaxed) }
 
     private enum Lifecycle {
         case starting([CheckedContinuation<Void, any Error>])
@@ -336,6 +341,7 @@ extension PostgresStatusStore {
                                  metadata: [LogKey.error: "\(Self.describe(error))"])
                 }
                 // Another writer changed one of these parcels after the read: compute again from what it wrote.
+                recomputedBatches.add(1, ordering: .relaxed)
             }
             throw StatusStoreError(operation, "other writers kept changing these parcels; gave up after \(Self.maxApplyRounds) rounds")
         }
