@@ -108,10 +108,10 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
-        // Not a product: the concurrent-writers test runs two of these on one SQLite file.
+        // Not a product: the concurrent-writers test runs two of these on one store.
         .executableTarget(
             name: "parcelflow-store-writer",
-            dependencies: ["ParcelCore", "ParcelStores"]
+            dependencies: ["ParcelCore", "ParcelStores", .product(name: "Logging", package: "swift-log")]
         ),
         // Options and errors the two executables share.
         .target(
@@ -129,6 +129,7 @@ let package = Package(
             dependencies: [
                 "AMQP", "ParcelCore", "ParcelRabbit", "ParcelStores",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(

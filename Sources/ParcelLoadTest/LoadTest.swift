@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import ParcelCore
 import ParcelRabbit
+import Logging
 import ParcelStores
 import Synchronization
 
@@ -13,7 +14,7 @@ import Synchronization
 public struct LoadTest: Sendable {
     public struct Configuration: Sendable {
         public var parcels = 2000
-        /// Workers to start; 0 uses running ones (which must serve `topology` and `storePath`).
+        /// Workers to start; 0 uses running ones (which must serve `topology` and `store`).
         public var workers = 2
         /// Tasks in flight per worker (passed as --concurrency).
         public var concurrency = 200
@@ -24,7 +25,8 @@ public struct LoadTest: Sendable {
         public var amqp: AMQPConfiguration
         public var amqpURL: String
         public var topology: ParcelTopology
-        public var storePath: String
+        /// The store the workers and the verdict use: SQLite or PostgreSQL alike.
+        public var store: StoreLocation
         public var killWorkerEvery: Duration?
         public var restartBrokerAt: Duration?
         /// The commands that stop and start the broker node, for `restartBrokerAt`.
@@ -36,12 +38,12 @@ public struct LoadTest: Sendable {
         public var idPrefix: String
 
         public init(workerBinary: URL, amqp: AMQPConfiguration, amqpURL: String, topology: ParcelTopology,
-                    storePath: String, logFolder: URL, idPrefix: String) {
+                    store: StoreLocation, logFolder: URL, idPrefix: String) {
             self.workerBinary = workerBinary
             self.amqp = amqp
             self.amqpURL = amqpURL
             self.topology = topology
-            self.storePath = storePath
+            self.store = store
             self.logFolder = logFolder
             self.idPrefix = idPrefix
         }
@@ -63,14 +65,16 @@ public struct LoadTest: Sendable {
 
     public func run(progress: @escaping @Sendable (Progress) -> Void = { _ in }) async throws -> LoadTestReport {
         let config = configuration
-        let store = try await StatusStores.open(.sqlite(path: config.storePath))
+        var storeLogger = Logger(label: "parcelflow.loadtest")
+        storeLogger.logLevel = .warning
+        let store = try await StatusStores.open(config.store, logger: storeLogger)
         let setup = try await AMQPConnection.connect(config.amqp)
         try await config.topology.declare(on: try await setup.openChannel())
         await setup.close()
 
         let fleet = WorkerFleet(.init(
             binary: config.workerBinary, arguments: ["--concurrency", "\(config.concurrency)"] + config.workerArguments,
-            environment: ["PARCELFLOW_AMQP_URL": config.amqpURL, "PARCELFLOW_STORE": "sqlite:\(config.storePath)",
+            environment: ["PARCELFLOW_AMQP_URL": config.amqpURL, "PARCELFLOW_STORE": config.store.environmentValue,
                           "PARCELFLOW_NAMESPACE": config.topology.namespace,
                           "PARCELFLOW_RETRY_DELAYS": config.topology.retryDelays.map(ParcelTopology.delayName).joined(separator: ",")],
             logFolder: config.logFolder))

@@ -11,8 +11,8 @@ struct LoadTestCommand: AsyncParsableCommand {
         commandName: "loadtest",
         abstract: "Run a load test: start workers, submit parcels, inject faults, and check nothing was lost.",
         discussion: """
-            Starts --workers parcel-worker processes (in a namespace and store of the test's own, removed \
-            afterwards unless --keep), waits until they consume, submits --parcels generated parcels, shows \
+            Starts --workers parcel-worker processes (in a namespace of the test's own, and a SQLite store of \
+            its own unless --store names one, e.g. postgres://…; removed afterwards unless --keep), waits until they consume, submits --parcels generated parcels, shows \
             progress, and ends with a verdict from the store and the broker: every parcel final, none lost, \
             none applied twice, delivered + held + dead-lettered = submitted, the stage and retry queues \
             empty. Then throughput, latency percentiles (HdrHistogram) per stage and end to end, retries, and \
@@ -69,21 +69,20 @@ struct LoadTestCommand: AsyncParsableCommand {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parcelflow-loadtest-\(runID)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var topology = try topologyOptions.topology()
-        let storePath: String
+        let storeLocation: StoreLocation
         if own {
             topology.namespace = "loadtest.\(runID)"
             topology.retryDelays = [.milliseconds(100), .milliseconds(500), .seconds(2)]
-            storePath = folder.appendingPathComponent("status.db").path
+            // The store given with --store (its parcels' ids are this run's own), else a new SQLite file.
+            storeLocation = store.location == nil ? .sqlite(path: folder.appendingPathComponent("status.db").path) : try store.resolved()
         } else {
-            guard case .sqlite(let path) = try StoreLocation.resolve(flag: store.location, environment: ProcessInfo.processInfo.environment)
-            else { throw CommandFailure("the load test reads a SQLite store; give --store sqlite:PATH") }
-            storePath = path
+            storeLocation = try store.resolved()
         }
         let amqp = try broker.configuration(name: "parcelctl loadtest")
         var configuration = LoadTest.Configuration(
             workerBinary: try workerBinary(), amqp: amqp,
             amqpURL: BrokerSettings.url(flag: broker.url, environment: ProcessInfo.processInfo.environment),
-            topology: topology, storePath: storePath, logFolder: folder.appendingPathComponent("logs"),
+            topology: topology, store: storeLocation, logFolder: folder.appendingPathComponent("logs"),
             idPrefix: runID.uppercased())
         configuration.parcels = parcels
         configuration.workers = workers
@@ -135,7 +134,7 @@ struct LoadTestCommand: AsyncParsableCommand {
             print(report.json.serialized(pretty: true))
         } else {
             print(report.lines.joined(separator: "\n"))
-            if keep { print("Kept: namespace \(topology.namespace), store \(storePath), worker logs in \(folder.path)/logs") }
+            if keep { print("Kept: namespace \(topology.namespace), store \(storeLocation), worker logs in \(folder.path)/logs") }
         }
         if !report.passed { throw ExitCode(1) }
     }

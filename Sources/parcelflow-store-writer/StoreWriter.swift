@@ -1,12 +1,14 @@
 import Foundation
+import Logging
 import ParcelCore
 import ParcelStores
 
 /// A test helper, not a tool for users: takes parcels `PREFIX-0 … PREFIX-(COUNT-1)` through all four
-/// stages in the SQLite store at PATH, one small transaction per step, as a worker process would.
-/// The concurrent-writers test runs two of these on one file at once.
+/// stages in the store at LOCATION (sqlite:PATH, postgres://…, or a bare SQLite path), one small
+/// transaction per step, as a worker process would. The concurrent-writers test runs two of these on
+/// one store at once.
 ///
-///     parcelflow-store-writer PATH PREFIX COUNT
+///     parcelflow-store-writer LOCATION PREFIX COUNT
 ///
 /// Exits 0 when every step was applied, 1 (with the reason on standard error) otherwise.
 @main
@@ -14,13 +16,16 @@ enum StoreWriter {
     static func main() async {
         let arguments = CommandLine.arguments.dropFirst()
         guard arguments.count == 3, let count = Int(arguments[arguments.startIndex + 2]), count >= 0 else {
-            fail("usage: parcelflow-store-writer PATH PREFIX COUNT")
+            fail("usage: parcelflow-store-writer LOCATION PREFIX COUNT")
         }
-        let path = arguments[arguments.startIndex]
+        let given = arguments[arguments.startIndex]
         let prefix = arguments[arguments.startIndex + 1]
         let worker = "\(prefix)/\(ProcessInfo.processInfo.processIdentifier)"
         do {
-            let store = try await StatusStores.open(.sqlite(path: path))
+            let location = given.contains(":") ? try StoreLocation.parse(given) : .sqlite(path: given)
+            var logger = Logger(label: "parcelflow-store-writer")
+            logger.logLevel = .warning
+            let store = try await StatusStores.open(location, logger: logger)
             for index in 0..<count {
                 let id = "\(prefix)-\(index)"
                 let submitted = try await store.submit([parcel(id)], at: Date())

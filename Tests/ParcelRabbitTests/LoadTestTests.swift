@@ -49,6 +49,26 @@ struct LoadTestTests {
         #expect(((report["end_to_end_ms"] as? [String: Any])?["count"] as? Int) == report["delivered"] as? Int)
     }
 
+    @Test("the same load test on PostgreSQL (--store postgres://…): every parcel final, none lost, none applied twice",
+          .timeLimit(.minutes(3)), .enabled(if: LocalPostgres.url != nil, "PARCELFLOW_TEST_POSTGRES_URL is not set"))
+    func loadTestOnPostgres() async throws {
+        let database = try await TestDatabase.create()
+        let (status, report) = try await loadtest([
+            "--parcels", "200", "--workers", "2", "--concurrency", "8", "--stage-time", "3ms-8ms",
+            "--transient-rate", "0.1", "--kill-worker-every", "0.5", "--store", database.url.string!,
+        ])
+        #expect(status == 0, "violations: \(report["violations"] ?? "")")
+        #expect(report["ok"] as? Bool == true)
+        #expect(report["lost"] as? Int == 0 && report["duplicated"] as? Int == 0)
+        let finals = ["delivered", "held", "dead_lettered"].compactMap { report[$0] as? Int }.reduce(0, +)
+        #expect(finals == 200)
+        #expect((report["workers_killed"] as? Int ?? 0) >= 1, "no worker was killed: \(report)")
+        // The verdict read the PostgreSQL database: the parcels are there, not in a file of its own.
+        let stored = try await database.psql("SELECT count(*) FROM parcels")
+        #expect(stored.output.trimmingCharacters(in: .whitespacesAndNewlines) == "200", "\(stored.errors)")
+        try await database.drop()
+    }
+
     @Test("the verdict names each broken invariant: parcels missing or not final, a stage applied twice, queues not empty")
     func verdictCatchesViolations() {
         var audit = StoreAudit()

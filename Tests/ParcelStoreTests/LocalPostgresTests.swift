@@ -30,23 +30,3 @@ struct LocalPostgresTests {
         #expect(noPassword.status != 0, "the superuser has no way in over TCP: \(noPassword.output)")
     }
 }
-
-enum LocalPostgres {
-    static var url: URLComponents? {
-        ProcessInfo.processInfo.environment["PARCELFLOW_TEST_POSTGRES_URL"].flatMap { URLComponents(string: $0) }
-    }
-
-    /// `psql -c SQL` against `server`'s database.
-    static func psql(_ server: URLComponents, _ sql: String) async throws -> ChildExit {
-        try await run("/usr/bin/psql", ["-X", "-A", "-t", "-d", String(server.path.dropFirst()), "-c", sql], on: server)
-    }
-
-    /// A PostgreSQL client program (psql, pg_dump) at `server`, as its user; the password goes
-    /// through PGPASSWORD, not the command line.
-    static func run(_ tool: String, _ arguments: [String], on server: URLComponents) async throws -> ChildExit {
-        try await runChild(URL(fileURLWithPath: tool),
-                           ["-w", "-h", server.host ?? "127.0.0.1", "-p", "\(server.port ?? 5432)", "-U", server.user ?? ""]
-                               + arguments,
-                           environment: ["PGPASSWORD": server.password?.removingPercentEncoding ?? "", "PGCONNECT_TIMEOUT": "5"])
-    }
-}

@@ -5,26 +5,7 @@ import ParcelTestSupport
 import PostgresNIO
 import Testing
 
-/// A database of its own on the test server, dropped at the end, and clients for it.
-struct TestDatabase {
-    let server: URLComponents
-    let name: String
-
-    /// Creates `pf_<random>` on the server PARCELFLOW_TEST_POSTGRES_URL names (its role may create databases).
-    static func create() async throws -> TestDatabase {
-        let server = try #require(LocalPostgres.url, "PARCELFLOW_TEST_POSTGRES_URL is not set: ./deploy/local/test.sh starts PostgreSQL and sets it")
-        let name = "pf_\(UInt32.random(in: 0...UInt32.max))"
-        let made = try await LocalPostgres.psql(server, "CREATE DATABASE \(name)")
-        try #require(made.status == 0, "\(made.errors)")
-        return TestDatabase(server: server, name: name)
-    }
-
-    var url: URLComponents {
-        var url = server
-        url.path = "/" + name
-        return url
-    }
-
+extension TestDatabase {
     /// Runs `body` with a client of this database, running as a Service would for the duration.
     func withClient<T: Sendable>(_ body: (PostgresClient) async throws -> T) async throws -> T {
         let client = PostgresClient(configuration: .init(
@@ -33,25 +14,6 @@ struct TestDatabase {
         let running = Task { await client.run() }
         defer { running.cancel() }
         return try await body(client)
-    }
-
-    func psql(_ sql: String) async throws -> ChildExit { try await LocalPostgres.psql(url, sql) }
-
-    /// The schema as pg_dump prints it, without its comments, settings, restrict keys and blank lines.
-    func schemaDump() async throws -> String {
-        let dump = try await LocalPostgres.run("/usr/lib/postgresql/15/bin/pg_dump",
-                                               ["--schema-only", "--no-owner", "--no-privileges", name], on: server)
-        try #require(dump.status == 0, "\(dump.errors)")
-        return dump.lines.filter { line in
-            // (\restrict and \unrestrict carry a random key per dump.)
-            !line.hasPrefix("--") && !line.hasPrefix("SET ") && !line.hasPrefix("SELECT pg_catalog.set_config")
-                && !line.hasPrefix("\\restrict") && !line.hasPrefix("\\unrestrict")
-                && !line.trimmingCharacters(in: .whitespaces).isEmpty
-        }.joined(separator: "\n")
-    }
-
-    func drop() async throws {
-        _ = try await LocalPostgres.psql(server, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
     }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ParcelCore
 import ParcelStorePostgres
+import ParcelTestSupport
 import Testing
 
 /// Two workers on two machines settling the same tasks at the same moment: each with a store (and

@@ -42,6 +42,15 @@ public enum StoreLocation: Sendable, Hashable, CustomStringConvertible {
         throw InvalidStoreLocation(text, "expected sqlite:PATH (e.g. sqlite:/var/lib/parcelflow/status.db) or postgres://user@host:port/db")
     }
 
+    /// The location as `PARCELFLOW_STORE` takes it, password and all: for a child process's
+    /// environment, never for a log or a terminal (``description`` is for those).
+    public var environmentValue: String {
+        switch self {
+        case .sqlite(let path): "sqlite:\(path)"
+        case .postgres(let url): url
+        }
+    }
+
     /// The location with any password hidden: safe for logs.
     public var description: String {
         switch self {

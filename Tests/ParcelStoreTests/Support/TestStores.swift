@@ -3,6 +3,7 @@ import ParcelCore
 import Logging
 import ParcelStorePostgres
 import ParcelStoreSQLite
+import ParcelTestSupport
 import Testing
 
 /// Every store the contract suite runs against.
