@@ -30,13 +30,15 @@ enum PostgresSQL {
         FROM parcels WHERE parcel_id = ANY($1::text[])
         """
 
-    /// Writes a batch of changes, all or nothing: locks the changed parcels' rows (in id order, so two
+    /// Writes a batch of changes, all or nothing: locks the batch's parcels' rows (in id order, so two
     /// batches never wait on each other in a circle) if each still holds what the batch was computed
     /// from ($1 ids; $2–$6 state, stage, stages_done, attempts, last_error as read), and only if every
-    /// one does, updates them ($7–$12: where each ends, and when) and appends the history ($13–$19).
-    /// Returns whether it wrote. A row another worker changed meanwhile is seen as changed after its
-    /// commit (READ COMMITTED re-checks a locked row's newest version), so two workers settling the
-    /// same task can never both apply it: the second writes nothing and computes again.
+    /// one does, updates the changed ones ($7 ids, $8–$13: where each ends, and when) and appends the
+    /// history ($14–$20). Returns whether it wrote. A row another worker changed meanwhile is seen as
+    /// changed after its commit (READ COMMITTED re-checks a locked row's newest version), so two
+    /// workers settling the same task can never both apply it: the second writes nothing and computes
+    /// again. Rows left unchanged are checked too: the batch's outcomes for them ("duplicate",
+    /// "stale") rest on what was read, which may come from the store's memory of its last reads.
     static let applyIfUnchanged = """
         WITH expected AS (
             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[])
@@ -53,14 +55,14 @@ enum PostgresSQL {
             UPDATE parcels AS p
             SET state = n.state, stage = n.stage, stages_done = n.stages_done, attempts = n.attempts,
                 last_error = n.last_error, updated_at = n.updated_at
-            FROM unnest($1::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::bigint[])
+            FROM unnest($7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::text[], $13::bigint[])
                 AS n (parcel_id, state, stage, stages_done, attempts, last_error, updated_at)
             WHERE p.parcel_id = n.parcel_id AND (SELECT yes FROM unchanged)
             RETURNING 1
         ), appended AS (
             INSERT INTO events (parcel_id, kind, stage, attempt, detail, worker, at)
             SELECT parcel_id, kind, stage, attempt, detail, worker, at
-            FROM unnest($13::text[], $14::text[], $15::text[], $16::bigint[], $17::text[], $18::text[], $19::bigint[])
+            FROM unnest($14::text[], $15::text[], $16::text[], $17::bigint[], $18::text[], $19::text[], $20::bigint[])
                 WITH ORDINALITY AS v (parcel_id, kind, stage, attempt, detail, worker, at, n)
             WHERE (SELECT yes FROM unchanged)
             ORDER BY n

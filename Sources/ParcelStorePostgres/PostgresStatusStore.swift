@@ -32,6 +32,7 @@ public final class PostgresStatusStore: StatusStore, Service {
     private let lifecycle = Mutex<Lifecycle>(.starting([]))
     private let ownRun = Mutex<Task<Void, Never>?>(nil)
     private let recomputedBatches = Atomic<Int>(0)
+    let recentRows = RecentRows()
 
     /// Batches of changes computed again because another writer changed one of their parcels between
     /// the read and the write (each such round costs two more round trips).
@@ -330,36 +331,54 @@ extension PostgresStatusStore {
             var ids: [String] = []
             var seen = Set<String>()
             for change in changes where seen.insert(change.parcelID).inserted { ids.append(change.parcelID) }
+            // A worker's batch was checked a moment ago (check(_:)): start from what that read, and
+            // read only when it did not see them all. The write verifies every row it rests on.
+            var read = recentRows.rows(ids)
+            var remembered = read != nil
             for _ in 1...Self.maxApplyRounds {
-                let read = try await progress(of: ids, operation: operation)
-                let batch = AppliedBatch(changes, from: read)
-                guard !batch.changed.isEmpty else { return batch.outcomes }
+                if read == nil {
+                    read = try await progress(of: ids, operation: operation)
+                    remembered = false
+                }
+                let rows = read!
+                let batch = AppliedBatch(changes, from: rows)
+                guard !batch.changed.isEmpty else {
+                    // Nothing to write, so nothing verifies the rows: the outcomes must rest on a read.
+                    if !remembered { return batch.outcomes }
+                    read = nil
+                    continue
+                }
                 do {
-                    if try await write(batch, read: read) { return batch.outcomes }
+                    if try await write(batch, read: rows) {
+                        recentRows.remember(batch.changed.map { ($0.parcelID, $0.row) })
+                        return batch.outcomes
+                    }
                 } catch where Self.isTransient(error) {
                     logger.debug("a store write gave way to another; computing it again",
                                  metadata: [LogKey.error: "\(Self.describe(error))"])
                 }
-                // Another writer changed one of these parcels after the read: compute again from what it wrote.
+                // A row changed since it was read (by another writer): read again and compute again.
                 recomputedBatches.add(1, ordering: .relaxed)
+                read = nil
             }
             throw StatusStoreError(operation, "other writers kept changing these parcels; gave up after \(Self.maxApplyRounds) rounds")
         }
     }
 
-    /// Writes the batch if every changed parcel still holds what it was computed from; false if not.
+    /// Writes the batch if every parcel it read still holds what it read; false if not.
     private func write(_ batch: AppliedBatch, read: [String: StoredRow]) async throws -> Bool {
-        let ids = batch.changed.map(\.parcelID)
-        let before = ids.map { read[$0]! }
+        let readIDs = Array(read.keys)
+        let before = readIDs.map { read[$0]! }
         let after = batch.changed.map(\.row)
         let events = batch.events
         let query = Self.query(PostgresSQL.applyIfUnchanged) {
-            $0.append(ids)
+            $0.append(readIDs)
             $0.append(before.map(\.progress.status.state.rawValue))
             $0.append(NullableArray.texts(before.map { $0.progress.status.stage?.rawValue }))
             $0.append(before.map { Int64($0.progress.stagesDone) })
             $0.append(before.map { Int64($0.progress.attempts) })
             $0.append(NullableArray.texts(before.map(\.lastError)))
+            $0.append(batch.changed.map(\.parcelID))
             $0.append(after.map(\.progress.status.state.rawValue))
             $0.append(NullableArray.texts(after.map { $0.progress.status.stage?.rawValue }))
             $0.append(after.map { Int64($0.progress.stagesDone) })
@@ -375,9 +394,12 @@ extension PostgresStatusStore {
             $0.append(events.map(\.at.unixMilliseconds))
         }
         for try await (wrote, updated, appended) in try await client.query(query, logger: logger).decode((Bool, Int, Int).self) {
-            guard wrote else { return false }
-            guard updated == ids.count, appended == events.count else {
-                throw StatusStoreError("apply", "wrote \(updated) of \(ids.count) rows and \(appended) of \(events.count) history lines")
+            guard wrote else {
+                recentRows.forget(readIDs)
+                return false
+            }
+            guard updated == batch.changed.count, appended == events.count else {
+                throw StatusStoreError("apply", "wrote \(updated) of \(batch.changed.count) rows and \(appended) of \(events.count) history lines")
             }
             return true
         }
@@ -423,14 +445,18 @@ extension PostgresStatusStore {
                 $0.append(jsons)
             }
             var checks: [String: ParcelCheck] = [:]
+            var read: [(String, StoredRow)] = []
             checks.reserveCapacity(ids.count)
+            read.reserveCapacity(ids.count)
             for try await row in try await client.query(query, logger: logger) {
                 let (id, state, stage, stagesDone, attempts, lastError, same) = try row.decode(
                     (String, String, String?, Int, Int, String?, Bool).self)
                 let progress = try ParcelProgress(state: state, stage: stage, stagesDone: stagesDone, attempts: attempts,
                                                   lastError: lastError, parcelID: id, operation: operation)
                 checks[id] = ParcelCheck(progress: progress, sameParcel: same)
+                read.append((id, StoredRow(progress: progress, lastError: lastError)))
             }
+            recentRows.remember(read)
             return checks
         }
     }
@@ -465,6 +491,7 @@ extension PostgresStatusStore {
                                              lastError: lastError, parcelID: id, operation: operation),
                 lastError: lastError, parcelJSON: json, erased: erased)
         }
+        recentRows.remember(rows.map { ($0.key, StoredRow(progress: $0.value.progress, lastError: $0.value.lastError)) })
         return rows
     }
 }
@@ -509,6 +536,42 @@ struct AppliedBatch {
                 changed.append((change.parcelID, stored, change.at.unixMilliseconds))
             }
             events.append(ParcelEvent(change.transition, parcelID: change.parcelID, worker: change.worker, at: change.at))
+        }
+    }
+}
+
+/// What the store last read or wrote of each parcel it touched lately: a worker checks a batch
+/// (``PostgresStatusStore/check(_:)``) just before it settles it, so the settling write can start from
+/// that read instead of reading again — one round trip per batch instead of two. Only a hint: the
+/// write locks every row it rests on and writes nothing if any differs, and then the batch is read
+/// afresh. Bounded; forgotten whole when full.
+final class RecentRows: Sendable {
+    private let entries = Mutex<[String: StoredRow]>([:])
+    static let capacity = 50_000
+
+    /// The rows of all these parcels, or nil when any is not remembered.
+    func rows(_ ids: [String]) -> [String: StoredRow]? {
+        entries.withLock { entries in
+            var rows: [String: StoredRow] = [:]
+            rows.reserveCapacity(ids.count)
+            for id in ids {
+                guard let row = entries[id] else { return nil }
+                rows[id] = row
+            }
+            return rows
+        }
+    }
+
+    func remember(_ rows: [(String, StoredRow)]) {
+        entries.withLock { entries in
+            if entries.count + rows.count > Self.capacity { entries.removeAll(keepingCapacity: true) }
+            for (id, row) in rows { entries[id] = row }
+        }
+    }
+
+    func forget(_ ids: [String]) {
+        entries.withLock { entries in
+            for id in ids { entries[id] = nil }
         }
     }
 }

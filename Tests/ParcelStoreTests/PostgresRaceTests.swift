@@ -62,4 +62,26 @@ struct PostgresRaceTests {
         for store in machines { await store.close() }
         try await database.drop()
     }
+
+    @Test("what a store remembers of its last read is only a hint: a change another store made since is seen, in writes and in outcomes")
+    func rememberedRowsAreVerified() async throws {
+        let database = try await TestDatabase.create()
+        let settings = try PostgresSettings.parse(database.url.string!, environment: [:])
+        let (a, b) = (try await PostgresStatusStore.open(settings, logger: Logger(label: "a")),
+                      try await PostgresStatusStore.open(settings, logger: Logger(label: "b")))
+        _ = try await a.submit([parcel("HINT-1"), parcel("HINT-2")], at: Date())
+        _ = try await a.apply(.queued(.collection), to: ["HINT-1", "HINT-2"], worker: nil, at: Date())
+        _ = try await a.apply(.deadLettered(.collection, reason: "scanner broke"), to: "HINT-1")
+        // A remembers HINT-1 as dead-lettered and HINT-2 as queued; B then replays the one and starts the other.
+        _ = try await a.check([parcel("HINT-1"), parcel("HINT-2")])
+        #expect(try await b.apply(.replayed(.collection), to: "HINT-1") == .applied)
+        #expect(try await b.apply(.started(.collection, attempt: 1), to: "HINT-2") == .applied)
+        // From A's memory alone HINT-1 could not start and HINT-2 would start again; the store knows better.
+        #expect(try await a.apply(.started(.collection, attempt: 1), to: "HINT-1") == .applied)
+        #expect(try await a.apply(.started(.collection, attempt: 1), to: "HINT-2") == .duplicate)
+        #expect(try await a.history("HINT-2").filter { $0.kind == .started }.count == 1)
+        await a.close()
+        await b.close()
+        try await database.drop()
+    }
 }
