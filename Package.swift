@@ -207,7 +207,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ParcelStoreTests",
-            dependencies: ["ParcelCore", "ParcelStoreSQLite", "ParcelStorePostgres", "ParcelTestSupport",
+            dependencies: ["ParcelCore", "ParcelStoreSQLite", "ParcelStorePostgres", "ParcelBench", "ParcelTestSupport",
                            .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
     ],

@@ -1,3 +1,5 @@
+import PostgresNIO
+
 /// The SQL of the PostgreSQL store, in one place. A batch travels as arrays, one per column, read back
 /// with `unnest`: one statement per batch, not one per parcel. Times are unix milliseconds (bigint),
 /// as in the SQLite store, so the two read the same.
@@ -171,4 +173,37 @@ enum PostgresSQL {
         """
     static let deleteHistory = "DELETE FROM events WHERE parcel_id = ANY($1::text[])"
     static let deleteParcels = "DELETE FROM parcels WHERE parcel_id = ANY($1::text[])"
+}
+
+// The statements of a worker's every batch, prepared once per connection: PostgreSQL then parses
+// and plans each once instead of at every batch.
+
+struct ApplyIfUnchanged: PostgresPreparedStatement {
+    static let name = "parcelflow_apply_if_unchanged_v1"
+    static let sql = PostgresSQL.applyIfUnchanged
+    typealias Row = (Bool, Int, Int)
+    let bindings: PostgresBindings
+
+    func makeBindings() -> PostgresBindings { bindings }
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
+struct CheckParcels: PostgresPreparedStatement {
+    static let name = "parcelflow_check_v1"
+    static let sql = PostgresSQL.check
+    typealias Row = (String, String, String?, Int, Int, String?, Bool)
+    let bindings: PostgresBindings
+
+    func makeBindings() -> PostgresBindings { bindings }
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
+struct SelectProgress: PostgresPreparedStatement {
+    static let name = "parcelflow_select_progress_v1"
+    static let sql = PostgresSQL.selectProgress
+    typealias Row = (String, String, String?, Int, Int, String?, String, Bool)
+    let bindings: PostgresBindings
+
+    func makeBindings() -> PostgresBindings { bindings }
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }

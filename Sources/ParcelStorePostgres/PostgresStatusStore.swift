@@ -393,7 +393,7 @@ extension PostgresStatusStore {
             $0.append(NullableArray.texts(events.map(\.worker)))
             $0.append(events.map(\.at.unixMilliseconds))
         }
-        for try await (wrote, updated, appended) in try await client.query(query, logger: logger).decode((Bool, Int, Int).self) {
+        for try await (wrote, updated, appended) in try await client.execute(ApplyIfUnchanged(bindings: query.binds), logger: logger) {
             guard wrote else {
                 recentRows.forget(readIDs)
                 return false
@@ -448,9 +448,8 @@ extension PostgresStatusStore {
             var read: [(String, StoredRow)] = []
             checks.reserveCapacity(ids.count)
             read.reserveCapacity(ids.count)
-            for try await row in try await client.query(query, logger: logger) {
-                let (id, state, stage, stagesDone, attempts, lastError, same) = try row.decode(
-                    (String, String, String?, Int, Int, String?, Bool).self)
+            for try await (id, state, stage, stagesDone, attempts, lastError, same) in try await client.execute(
+                CheckParcels(bindings: query.binds), logger: logger) {
                 let progress = try ParcelProgress(state: state, stage: stage, stagesDone: stagesDone, attempts: attempts,
                                                   lastError: lastError, parcelID: id, operation: operation)
                 checks[id] = ParcelCheck(progress: progress, sameParcel: same)
@@ -483,9 +482,8 @@ extension PostgresStatusStore {
         let query = Self.query(PostgresSQL.selectProgress) { $0.append(parcelIDs) }
         var rows: [String: StoredRow] = [:]
         rows.reserveCapacity(parcelIDs.count)
-        for try await row in try await client.query(query, logger: logger) {
-            let (id, state, stage, stagesDone, attempts, lastError, json, erased) = try row.decode(
-                (String, String, String?, Int, Int, String?, String, Bool).self)
+        for try await (id, state, stage, stagesDone, attempts, lastError, json, erased) in try await client.execute(
+            SelectProgress(bindings: query.binds), logger: logger) {
             rows[id] = StoredRow(
                 progress: try ParcelProgress(state: state, stage: stage, stagesDone: stagesDone, attempts: attempts,
                                              lastError: lastError, parcelID: id, operation: operation),
