@@ -131,7 +131,7 @@ public struct LoadTest: Sendable {
             parcels: parcels.count, counts: counts, audit: audit, snapshot: snapshot, queues: queues, seconds: seconds,
             workers: config.workers, concurrency: config.concurrency, kills: fleet.kills, brokerRestarts: chaos.restarts,
             cpu: .init(workers: usage.cpuSeconds, broker: brokerCPUUsed, parcelctl: ownCPUUsed,
-                       storeWriting: fleet.storeSeconds, wall: seconds),
+                       storeWriting: fleet.storeSeconds, storeTransactions: fleet.storeTransactions, wall: seconds),
             workerPeakResidentBytes: usage.peakResidentBytes,
             workerExits: exits, workerCrashes: fleet.crashes, chaosFailures: chaos.failures)
     }

@@ -22,6 +22,8 @@ public struct LoadTestReport: Sendable {
         public var parcelctl: Double
         /// Seconds the workers spent in store transactions (wall time, from workers that stopped cleanly).
         public var storeWriting: Double
+        /// The workers' store transactions (group commits of their settled batches), likewise.
+        public var storeTransactions = 0
         public var wall: Double
     }
 
@@ -154,6 +156,7 @@ extension LoadTestReport {
             "cpu_seconds": .object(["workers": number(cpu.workers), "broker": number(cpu.broker),
                                     "parcelctl": number(cpu.parcelctl), "wall": number(cpu.wall)]),
             "store_write_seconds": number(cpu.storeWriting),
+            "store_transactions": .int(cpu.storeTransactions),
             "worker_peak_rss_mb": number(Double(workerPeakResidentBytes) / 1_048_576, places: 10),
             "worker_exit_statuses": .array(workerExits.map { .integer(Int64($0)) }),
             "worker_crashes": .array(workerCrashes.map { .string($0) }),
@@ -183,7 +186,7 @@ extension LoadTestReport {
             + "\(ProcessInfo.processInfo.activeProcessorCount) cores):")
         out.append("  workers \(NumberText.decimal(cpu.workers)) s, broker (beam.smp) \(NumberText.decimal(cpu.broker)) s, "
             + "parcelctl \(NumberText.decimal(cpu.parcelctl)) s")
-        out.append("  the workers' store transactions took \(String(format: "%.2f", cpu.storeWriting)) s of wall time "
+        out.append("  the workers' \(NumberText.integer(cpu.storeTransactions)) store transactions took \(String(format: "%.2f", cpu.storeWriting)) s of wall time "
             + "(summed over workers and their group commits); worker peak RSS "
             + "\(NumberText.decimal(Double(workerPeakResidentBytes) / 1_048_576)) MB")
         out.append("  dead-letter queue: \(queues.deadLetters) message(s)")

@@ -157,6 +157,11 @@ public final class WorkerFleet: Sendable {
         state.withLock { $0.running + $0.ended }.compactMap { $0.report?.storeSeconds }.reduce(0, +)
     }
 
+    /// The workers' store transactions, counted as ``storeSeconds`` is.
+    public var storeTransactions: Int {
+        state.withLock { $0.running + $0.ended }.compactMap { $0.report?.storeTransactions }.reduce(0, +)
+    }
+
     /// CPU seconds of every worker the fleet ran, and the highest peak resident memory of any.
     public var usage: (cpuSeconds: Double, peakResidentBytes: Int) {
         let members = state.withLock { $0.running + $0.ended }

@@ -21,8 +21,9 @@ import Synchronization
 /// commands with no service group, until ``close()``.
 ///
 /// Every batch is one statement: a submit inserts the new parcels and reads the existing ones at
-/// once; applying changes reads the batch's rows in one statement and writes them in another that
-/// locks them and writes only if none changed since (else it reads and computes again). The same
+/// once; applying changes starts from the rows as the worker's check of the batch read them
+/// (``RecentRows``; else it reads them, in one statement) and writes them in one statement that locks
+/// them and writes only if none changed since (else it reads and computes again). The same
 /// pure rules as every store decide each transition (``ParcelProgress/applying(_:)``), so a stage
 /// can never be applied twice, even by two workers on two machines at the same moment.
 public final class PostgresStatusStore: StatusStore, Service {
@@ -34,8 +35,8 @@ public final class PostgresStatusStore: StatusStore, Service {
     private let recomputedBatches = Atomic<Int>(0)
     let recentRows = RecentRows()
 
-    /// Batches of changes computed again because another writer changed one of their parcels between
-    /// the read and the write (each such round costs two more round trips).
+    /// Batches of changes computed again because one of their parcels changed between the read and the
+    /// write (another writer's change; each such round costs a read and a write more).
     public var recomputed: Int { recomputedBatches.load(ordering: .relaxed) }
 
     private enum Lifecycle {
@@ -545,7 +546,8 @@ struct AppliedBatch {
 /// afresh. Bounded; forgotten whole when full.
 final class RecentRows: Sendable {
     private let entries = Mutex<[String: StoredRow]>([:])
-    static let capacity = 50_000
+    /// A few batches of a busy worker (its tasks in flight, as checked and as written).
+    static let capacity = 4_096
 
     /// The rows of all these parcels, or nil when any is not remembered.
     func rows(_ ids: [String]) -> [String: StoredRow]? {

@@ -42,10 +42,11 @@ pf_ensure_swift_path() {
 }
 
 # Install with apt only the packages that are missing; `apt-get update` only when something is.
+# Arguments name further packages a script needs beyond these (test.sh: postgresql).
 pf_install_deps() {
   # prometheus (and its promtool) and chromium: the observability tests scrape a worker and render the dashboard.
   local pkgs=(librabbitmq-dev rabbitmq-server libsqlite3-dev openssl python3 python3-jsonschema python3-yaml pkg-config gcc procps curl
-    prometheus chromium postgresql)
+    prometheus chromium "$@")
   local missing=() p
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -84,12 +85,13 @@ pf_install_deps() {
 # shellcheck source=lib/postgres.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/postgres.sh"
 
-# pf_begin: the set-up every entry script starts with — install what is missing, put Swift on PATH —
-# and a note of the broker nodes running now, so that pf_cleanup stops only the nodes this script
-# started (none at all with PARCELFLOW_KEEP_BROKER=1). Scripts call pf_cleanup from their EXIT trap.
+# pf_begin [PACKAGE…]: the set-up every entry script starts with — install what is missing (and the
+# packages named), put Swift on PATH — and a note of the broker nodes running now, so that pf_cleanup
+# stops only the nodes this script started (none at all with PARCELFLOW_KEEP_BROKER=1). Scripts call
+# pf_cleanup from their EXIT trap. The demo needs no PostgreSQL; the tests and store figures do.
 pf_begin() {
   pf_section "Set-up: packages and toolchain"
-  pf_install_deps
+  pf_install_deps "$@"
   pf_ensure_swift_path
   swift --version 2>&1 | head -n 1
   PF_NODES_BEFORE=$(pf_running_nodes)

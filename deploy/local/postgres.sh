@@ -16,6 +16,7 @@ set -euo pipefail
 
 case ${1:-} in
 start)
+  pf_install_deps postgresql >&2
   pf_pg_start
   pf_pg_url
   ;;

@@ -20,7 +20,7 @@ ROOT=$(pf_root)
 cd "$ROOT"
 ROUNDS=${PARCELFLOW_STORE_ROUNDS:-5}
 
-pf_begin
+pf_begin postgresql
 trap pf_cleanup EXIT
 pf_section "Services"
 pf_use_broker
@@ -79,9 +79,9 @@ import json, sys
 a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 assert a["ok"] and b["ok"], "a verdict failed"
 print(a["seconds"], b["seconds"], a["store_write_seconds"], b["store_write_seconds"],
-      a["cpu_seconds"]["workers"], b["cpu_seconds"]["workers"])' "$lite" "$pg")
-    read -r ls ps lw pw lc pc <<<"$row"
-    echo "  round $round: SQLite $ls s (store transactions $lw s, worker CPU $lc s) | PostgreSQL $ps s (store transactions $pw s, worker CPU $pc s), both verdicts ok"
+      a["cpu_seconds"]["workers"], b["cpu_seconds"]["workers"], a["store_transactions"], b["store_transactions"])' "$lite" "$pg")
+    read -r ls ps lw pw lc pc lt pt <<<"$row"
+    echo "  round $round: SQLite $ls s ($lt store transactions, $lw s; worker CPU $lc s) | PostgreSQL $ps s ($pt store transactions, $pw s; worker CPU $pc s), both verdicts ok"
     rows+=("$row")
   done
   python3 - "${rows[@]}" <<'PY'
@@ -89,8 +89,10 @@ import statistics, sys
 rows = [list(map(float, r.split())) for r in sys.argv[1:]]
 m = lambda i: statistics.median(r[i] for r in rows)
 ratio = statistics.median(r[1] / r[0] for r in rows)
-print(f"  median: SQLite {m(0):.2f} s, PostgreSQL {m(1):.2f} s, ratio {ratio:.2f} (goal <= 1.5); "
-      f"the workers' store transactions {m(2):.2f} s against {m(3):.2f} s of wall time, worker CPU {m(4):.2f} against {m(5):.2f} s")
+per_tx = lambda w, t: statistics.median(1000 * r[w] / r[t] for r in rows if r[t] > 0)
+print(f"  median: SQLite {m(0):.2f} s, PostgreSQL {m(1):.2f} s, ratio {ratio:.2f} (goal <= 1.5)")
+print(f"  the workers' store transactions: SQLite {m(6):.0f} taking {m(2):.2f} s ({per_tx(2, 6):.2f} ms each), "
+      f"PostgreSQL {m(7):.0f} taking {m(3):.2f} s ({per_tx(3, 7):.2f} ms each); worker CPU {m(4):.2f} against {m(5):.2f} s")
 PY
 }
 
@@ -105,13 +107,13 @@ for round in $(seq 1 "$ROUNDS"); do
   row=$(python3 -c '
 import json, sys
 r = json.loads(sys.argv[1]); assert r["ok"], "a verdict failed"
-print(r["seconds"], r["store_write_seconds"], r["cpu_seconds"]["workers"])' "$out")
-  echo "  round $round: $(cut -d' ' -f1 <<<"$row") s (store transactions $(cut -d' ' -f2 <<<"$row") s, worker CPU $(cut -d' ' -f3 <<<"$row") s)"
+print(r["seconds"], r["store_write_seconds"], r["cpu_seconds"]["workers"], r["store_transactions"])' "$out")
+  echo "  round $round: $(cut -d' ' -f1 <<<"$row") s ($(cut -d' ' -f4 <<<"$row") store transactions, $(cut -d' ' -f2 <<<"$row") s; worker CPU $(cut -d' ' -f3 <<<"$row") s)"
   four+=("$row")
 done
 python3 - "${four[@]}" <<'PY'
 import statistics, sys
 rows = [list(map(float, r.split())) for r in sys.argv[1:]]
-print(f"  median {statistics.median(r[0] for r in rows):.2f} s, the workers' store transactions "
-      f"{statistics.median(r[1] for r in rows):.2f} s, worker CPU {statistics.median(r[2] for r in rows):.2f} s")
+print(f"  median {statistics.median(r[0] for r in rows):.2f} s, {statistics.median(r[3] for r in rows):.0f} store transactions "
+      f"taking {statistics.median(r[1] for r in rows):.2f} s, worker CPU {statistics.median(r[2] for r in rows):.2f} s")
 PY

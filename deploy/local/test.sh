@@ -23,7 +23,7 @@ set -euo pipefail
 ROOT=$(pf_root)
 cd "$ROOT"
 
-pf_begin
+pf_begin postgresql
 
 pf_section "Broker"
 trap pf_cleanup EXIT

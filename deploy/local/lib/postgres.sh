@@ -80,7 +80,7 @@ pf_pg_init() {
   dir=$(pf_pg_dir)
   cluster=$(pf_pg_cluster)
   [ -f "$cluster/data/PG_VERSION" ] && [ -f "$dir/password" ] && return 0
-  [ -x "$PF_PG_BIN/initdb" ] || pf_die "$PF_PG_BIN/initdb not found (run pf_install_deps)"
+  [ -x "$PF_PG_BIN/initdb" ] || pf_die "$PF_PG_BIN/initdb not found (install Debian's postgresql: pf_install_deps postgresql)"
   owner=$(id -un)
   [ "$(id -u)" -eq 0 ] && owner=postgres
   mkdir -p "$dir" "$cluster"
