@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // rabbitmq-c (Debian librabbitmq-dev). Only the AMQP module imports it.
@@ -85,9 +86,15 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // The SQLite status store, on GRDB (its connection, statement cache, serial queue and
+        // migrator) over the system's SQLite; GRDBSQLite is GRDB's module of SQLite's C API.
         .target(
             name: "ParcelStoreSQLite",
-            dependencies: ["ParcelCore", "CSQLite"]
+            dependencies: [
+                "ParcelCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
         ),
         // The PostgreSQL status store (vapor/postgres-nio), for workers on many machines.
         .target(

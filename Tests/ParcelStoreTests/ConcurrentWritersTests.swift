@@ -46,6 +46,7 @@ struct ConcurrentWritersTests {
             #expect(switches >= 2, "the writers ran one after the other: nothing was tested concurrently")
             // Exactly one migration ran, whichever process got there first.
             #expect(try await store.query("SELECT version FROM schema_migrations") == [["1"], ["2"], ["3"]])
+            #expect(try await store.query("SELECT identifier FROM grdb_migrations ORDER BY identifier") == [["1"], ["2"], ["3"]])
             await store.close()
         }
     }

@@ -85,11 +85,13 @@ struct SQLiteStatusStoreTests {
             let schema = try await first.query("SELECT type, name, sql FROM sqlite_master ORDER BY name")
             let versions = try await first.query("SELECT version, applied_at FROM schema_migrations")
             #expect(versions.map { $0[0] } == ["1", "2", "3"])
+            #expect(try await first.query("SELECT identifier FROM grdb_migrations ORDER BY identifier") == [["1"], ["2"], ["3"]])
             _ = try await first.submit([parcel("P-1")], at: moment(0))
             for _ in 0..<3 {
                 let again = try await SQLiteStatusStore.open(path: path)
                 #expect(try await again.query("SELECT type, name, sql FROM sqlite_master ORDER BY name") == schema)
                 #expect(try await again.query("SELECT version, applied_at FROM schema_migrations") == versions)
+                #expect(try await again.query("SELECT count(*) FROM grdb_migrations") == [["3"]])
                 #expect(try await again.record("P-1")?.status == .submitted)
                 await again.close()
             }
