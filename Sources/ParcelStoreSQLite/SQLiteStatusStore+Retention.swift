@@ -42,10 +42,12 @@ extension SQLiteStatusStore {
             try db.run(RetentionSQL.selectFinishedBefore, [.integer(date.unixMilliseconds), .integer(Int64(max(0, limit)))]) { row in
                 ids.append(row.text(0) ?? "")
             }
+            let deleteHistory = try db.cachedStatement(sql: RetentionSQL.deleteHistory)
+            let deleteParcel = try db.cachedStatement(sql: RetentionSQL.deleteParcel)
             for id in ids {
                 // The history first: its lines refer to the parcel's row.
-                try db.run(RetentionSQL.deleteHistory, [.text(id)])
-                try db.run(RetentionSQL.deleteParcel, [.text(id)])
+                try deleteHistory.run([.text(id)])
+                try deleteParcel.run([.text(id)])
             }
             return ids.count
         }

@@ -165,9 +165,10 @@ public final class SQLiteStatusStore: StatusStore {
         let at = time.unixMilliseconds
         return try await write(operation) { db in
             var outcome = SubmitOutcome()
+            let insert = try db.cachedStatement(sql: SQL.insertParcel)
             for parcel in parcels {
                 let json = TaskEnvelope.encode(parcel)
-                let inserted = try db.run(SQL.insertParcel, [.text(parcel.id), .text(json), .integer(at), .integer(at)])
+                let inserted = try insert.run([.text(parcel.id), .text(json), .integer(at), .integer(at)])
                 if inserted == 1 {
                     // The history's "submitted" line is the row's own submitted_at (see SQL.selectHistory):
                     // one row written per parcel submitted instead of two.
@@ -200,6 +201,7 @@ public final class SQLiteStatusStore: StatusStore {
             // holds two changes per task ("started" and the outcome), and a row update is the dear part.
             var changed: [(parcelID: String, at: Int64)] = []
             var changedAt: [String: Int] = [:]
+            let insertEvent = try db.cachedStatement(sql: SQL.insertEvent)
             for change in changes {
                 guard var stored = current[change.parcelID] else {
                     outcomes.append(.unknownParcel)
@@ -219,12 +221,12 @@ public final class SQLiteStatusStore: StatusStore {
                     changed.append((change.parcelID, change.at.unixMilliseconds))
                 }
                 let event = ParcelEvent(change.transition, parcelID: change.parcelID, worker: change.worker, at: change.at)
-                try db.run(SQL.insertEvent, event.columns)
+                try insertEvent.run(event.columns)
             }
+            let updateProgress = try db.cachedStatement(sql: SQL.updateProgress)
             for (parcelID, at) in changed {
                 let stored = current[parcelID]!
-                try db.run(SQL.updateProgress,
-                           StoredProgress.columns(stored.progress, lastError: stored.lastError, at: at, parcelID: parcelID))
+                try updateProgress.run(StoredProgress.columns(stored.progress, lastError: stored.lastError, at: at, parcelID: parcelID))
             }
             return outcomes
         }
@@ -258,8 +260,9 @@ public final class SQLiteStatusStore: StatusStore {
         return try await read(operation) { db in
             var checks: [String: ParcelCheck] = [:]
             checks.reserveCapacity(parcels.count)
+            let checkOne = try db.cachedStatement(sql: SQL.checkOne)
             for parcel in parcels where checks[parcel.id] == nil {
-                try db.run(SQL.checkOne, [.text(parcel.id), .text(TaskEnvelope.encode(parcel))]) { row in
+                try checkOne.run([.text(parcel.id), .text(TaskEnvelope.encode(parcel))]) { row in
                     let stored = try StoredProgress(row, parcelID: parcel.id, operation: operation)
                     checks[parcel.id] = ParcelCheck(progress: stored.progress, sameParcel: row.integer(6) == 1)
                 }
@@ -372,8 +375,9 @@ public final class SQLiteStatusStore: StatusStore {
         // over a list, for which SQLite first builds a temporary index of the list.
         var rows: [String: StoredProgress] = [:]
         rows.reserveCapacity(parcelIDs.count)
+        let select = try db.cachedStatement(sql: SQL.selectProgressOfOne)
         for id in parcelIDs where rows[id] == nil {
-            try db.run(SQL.selectProgressOfOne, [.text(id)]) { row in
+            try select.run([.text(id)]) { row in
                 rows[id] = try StoredProgress(row, parcelID: id, operation: operation)
             }
         }
