@@ -80,14 +80,9 @@ let package = Package(
         // its assets: no resource bundle beside it.
         .executableTarget(name: "parcelflow-embed"),
         .plugin(name: "EmbedAssets", capability: .buildTool(), dependencies: ["parcelflow-embed"]),
-        // SQLite 3 (Debian libsqlite3-dev). Only ParcelStoreSQLite imports it.
-        .systemLibrary(
-            name: "CSQLite",
-            pkgConfig: "sqlite3",
-            providers: [.apt(["libsqlite3-dev"])]
-        ),
         // The SQLite status store, on GRDB (its connection, statement cache, serial queue and
-        // migrator) over the system's SQLite; GRDBSQLite is GRDB's module of SQLite's C API.
+        // migrator) over the system's SQLite (Debian libsqlite3-dev); GRDBSQLite is GRDB's module of
+        // SQLite's C API, which the store's statements are stepped through.
         .target(
             name: "ParcelStoreSQLite",
             dependencies: [
