@@ -154,7 +154,7 @@ public final class SQLiteStatusStore: StatusStore {
         try await access(operation) { db in try db.writeTransaction { try body(db) } }
     }
 
-    /// Runs `body` in a read-only transaction: one snapshot of the database.
+    /// Runs `body`, which only reads, in a transaction of its own: one snapshot of the database.
     func read<T: Sendable>(_ operation: String,
                            _ body: @escaping @Sendable (Database) throws -> T) async throws(StatusStoreError) -> T {
         try await access(operation) { db in try db.readTransaction { try body(db) } }
