@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // rabbitmq-c (Debian librabbitmq-dev). Only the AMQP module imports it.
@@ -80,15 +81,16 @@ let package = Package(
         // its assets: no resource bundle beside it.
         .executableTarget(name: "parcelflow-embed"),
         .plugin(name: "EmbedAssets", capability: .buildTool(), dependencies: ["parcelflow-embed"]),
-        // SQLite 3 (Debian libsqlite3-dev). Only ParcelStoreSQLite imports it.
-        .systemLibrary(
-            name: "CSQLite",
-            pkgConfig: "sqlite3",
-            providers: [.apt(["libsqlite3-dev"])]
-        ),
+        // The SQLite status store, on GRDB (its connection, statement cache, serial queue and
+        // migrator) over the system's SQLite (Debian libsqlite3-dev); GRDBSQLite is GRDB's module of
+        // SQLite's C API, which the store's statements are stepped through.
         .target(
             name: "ParcelStoreSQLite",
-            dependencies: ["ParcelCore", "CSQLite"]
+            dependencies: [
+                "ParcelCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
         ),
         // The PostgreSQL status store (vapor/postgres-nio), for workers on many machines.
         .target(

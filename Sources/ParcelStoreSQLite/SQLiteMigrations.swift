@@ -1,16 +1,18 @@
+import Foundation
+import GRDB
 import ParcelCore
 
 /// One step of the schema's history. A migration is never edited once released: a change is a new
 /// migration with the next version. `schemas/sql/sqlite.sql` shows what they add up to, and a test
-/// keeps the two equal.
-struct SQLiteMigration: Sendable {
-    let version: Int
-    let summary: String
-    let sql: String
+/// keeps the two equal. GRDB's `DatabaseMigrator` runs them (``SQLiteMigrations/migrate(_:now:)``).
+package struct SQLiteMigration: Sendable {
+    package let version: Int
+    package let summary: String
+    package let sql: String
 }
 
-enum SQLiteMigrations {
-    static let all: [SQLiteMigration] = [
+package enum SQLiteMigrations {
+    package static let all: [SQLiteMigration] = [
         SQLiteMigration(version: 1, summary: "parcels and their append-only history", sql: """
             CREATE TABLE parcels (
                 parcel_id    TEXT    NOT NULL PRIMARY KEY,
@@ -162,45 +164,118 @@ enum SQLiteMigrations {
 
     static var latestVersion: Int { all.last?.version ?? 0 }
 
-    /// Brings the database up to ``latestVersion``, in one transaction; does nothing when it is there.
+    /// Each migration's identifier in GRDB's `grdb_migrations`: its version, in decimal.
+    static func identifier(_ version: Int) -> String { String(version) }
+
+    /// The table in which ParcelFlow recorded each version before GRDB ran its migrations, and still
+    /// does: a ParcelFlow from before then, sharing the file, reads it to refuse a file that a newer
+    /// ParcelFlow migrated further.
+    static let createVersionTable = """
+        CREATE TABLE IF NOT EXISTS schema_migrations (
+            version    INTEGER NOT NULL PRIMARY KEY,
+            applied_at INTEGER NOT NULL
+        )
+        """
+
+    /// Brings the database up to ``latestVersion``; does nothing when it is there.
     ///
-    /// Several processes may open a new file at once: the check is repeated under the write lock, so
-    /// only the first one migrates. A database that a newer ParcelFlow has migrated further is refused
-    /// rather than written with rules that may no longer hold.
-    static func migrate(_ connection: SQLiteConnection, now: Int64) throws(StatusStoreError) {
-        let operation = "open \(connection.path)"
+    /// GRDB's `DatabaseMigrator` applies each migration not yet in its table `grdb_migrations`, in a
+    /// `BEGIN IMMEDIATE` transaction of its own that also records it there. Each migration, under that
+    /// write lock:
+    ///
+    /// - refuses a database that a newer ParcelFlow migrated further (a version or migration this one
+    ///   does not know), rather than write it with rules that may no longer hold (so does the read
+    ///   before, which writes nothing, and the one after, for a newer ParcelFlow that got there first);
+    /// - runs nothing when `schema_migrations` says the version is applied: a ParcelFlow from before
+    ///   GRDB ran the migrations applied it, and GRDB now records it as applied (so a file at any
+    ///   version written then goes on from where it is);
+    /// - otherwise runs its SQL and records the version in `schema_migrations` too.
+    ///
+    /// Several processes may open a new file at once, and the migrator reads what is applied before it
+    /// takes the write lock: a migration that finds itself applied meanwhile is rolled back, and the
+    /// migrator runs again from what is applied now.
+    ///
+    /// Runs on the caller's thread (GRDB's synchronous API): call it from no thread of Swift's
+    /// cooperative pool, since it may wait up to the busy timeout for another process.
+    static func migrate(_ writer: DatabaseQueue, now: Int64) throws {
         // A cheap read first, so that a worker opening an up-to-date file takes no write lock.
-        guard try version(connection, operation) != latestVersion else { return }
-        try connection.transaction(operation) { () throws(StatusStoreError) in
-            try connection.execute("""
-                CREATE TABLE IF NOT EXISTS schema_migrations (
-                    version    INTEGER NOT NULL PRIMARY KEY,
-                    applied_at INTEGER NOT NULL
-                )
-                """, operation: operation, cache: false)
-            let current = try version(connection, operation)
-            for migration in all where migration.version > current {
-                let step = "\(operation): migrate to schema version \(migration.version) (\(migration.summary))"
-                try connection.executeScript(migration.sql, operation: step)
-                try connection.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                                       [.integer(Int64(migration.version)), .integer(now)], operation: step, cache: false)
+        if try writer.read({ db in try Versions(db) }).isUpToDate { return }
+        let migrator = migrator(now: now)
+        // A round that ends in AppliedMeanwhile found a migration another process applied: there are
+        // only so many of those.
+        for round in 0...all.count {
+            do {
+                try migrator.migrate(writer)
+                break
+            } catch is AppliedMeanwhile where round < all.count {
+                continue
             }
+        }
+        _ = try writer.read { db in try Versions(db) }
+    }
+
+    /// The migrations, for GRDB's migrator. Foreign keys stay on while they run, as they did before
+    /// GRDB ran them (GRDB would otherwise turn them off and check them at the end).
+    static func migrator(now: Int64) -> DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        for migration in all {
+            let identifier = identifier(migration.version)
+            migrator.registerMigration(identifier, foreignKeyChecks: .immediate) { db in
+                try db.execute(sql: createVersionTable)
+                let versions = try Versions(db)
+                if versions.applied.contains(identifier) { throw AppliedMeanwhile() }
+                if versions.recorded.contains(migration.version) { return }
+                try db.execute(sql: migration.sql)
+                try db.run("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                           [.integer(Int64(migration.version)), .integer(now)], cache: false)
+            }
+        }
+        return migrator
+    }
+
+    /// Another process applied the migration between the migrator's reading and its transaction.
+    private struct AppliedMeanwhile: Error {}
+
+    /// What the file's two tables of versions say.
+    struct Versions {
+        /// `schema_migrations`: every version applied, before GRDB ran the migrations and since.
+        var recorded: Set<Int> = []
+        /// `grdb_migrations`: the migrations GRDB knows applied.
+        var applied: Set<String> = []
+
+        /// Reads both tables; throws ``NewerDatabase`` when either names a version this ParcelFlow
+        /// does not know.
+        init(_ db: Database) throws {
+            if try db.integer("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'") > 0 {
+                try db.run("SELECT version FROM schema_migrations") { row in recorded.insert(Int(row.integer(0))) }
+            }
+            if try db.integer("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'grdb_migrations'") > 0 {
+                try db.run("SELECT identifier FROM grdb_migrations") { row in applied.insert(row.text(0) ?? "") }
+            }
+            let known = Set(all.map { identifier($0.version) })
+            let unknown = applied.subtracting(known)
+            let newest = (Array(recorded) + unknown.compactMap { Int($0) }).max() ?? 0
+            if newest > latestVersion {
+                throw NewerDatabase(description: """
+                    the database is at schema version \(newest), but this ParcelFlow knows versions up to \
+                    \(latestVersion): a newer ParcelFlow wrote it. Upgrade ParcelFlow, or use another file.
+                    """)
+            }
+            if !unknown.isEmpty {
+                throw NewerDatabase(description: """
+                    the database has schema migrations this ParcelFlow does not know (\(unknown.sorted().joined(separator: ", "))): \
+                    a newer ParcelFlow wrote it. Upgrade ParcelFlow, or use another file.
+                    """)
+            }
+        }
+
+        var isUpToDate: Bool {
+            applied.count == SQLiteMigrations.all.count
         }
     }
 
-    /// The schema version the file is at: 0 for a new file.
-    private static func version(_ connection: SQLiteConnection, _ operation: String) throws(StatusStoreError) -> Int {
-        let hasTable = try connection.scalarInteger(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
-            operation: operation)
-        guard hasTable > 0 else { return 0 }
-        let version = Int(try connection.scalarInteger("SELECT max(version) FROM schema_migrations", operation: operation))
-        guard version <= latestVersion else {
-            throw StatusStoreError(operation, """
-                the database is at schema version \(version), but this ParcelFlow knows versions up to \
-                \(latestVersion): a newer ParcelFlow wrote it. Upgrade ParcelFlow, or use another file.
-                """)
-        }
-        return version
+    /// A database that a newer ParcelFlow migrated further than this one knows.
+    struct NewerDatabase: Error, CustomStringConvertible {
+        let description: String
     }
 }

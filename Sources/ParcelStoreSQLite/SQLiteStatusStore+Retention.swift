@@ -1,17 +1,17 @@
 import Foundation
+import GRDB
 import ParcelCore
 
 /// Erasure and pruning: how the store gives up what it no longer needs (`parcelctl erase`, `prune`).
 /// Migration 3 lets exactly these two changes past the history's append-only triggers.
 extension SQLiteStatusStore {
-    public func erase(_ parcelIDs: [String], at time: Date) throws(StatusStoreError) -> [String: Erasure] {
-        executor.assertOnQueue()
+    public func erase(_ parcelIDs: [String], at time: Date) async throws(StatusStoreError) -> [String: Erasure] {
         let operation = parcelIDs.count == 1 ? "erase parcel \(parcelIDs[0])" : "erase \(parcelIDs.count) parcels"
-        return try connection.transaction(operation) { () throws(StatusStoreError) -> [String: Erasure] in
+        return try await write(operation) { db in
             var outcomes: [String: Erasure] = [:]
             for id in parcelIDs where outcomes[id] == nil {
                 var found: (progress: ParcelProgress, erasedAt: Int64?)?
-                try connection.execute(RetentionSQL.selectForErasure, [.text(id)], operation: operation) { row throws(StatusStoreError) in
+                try db.run(RetentionSQL.selectForErasure, [.text(id)]) { row in
                     found = (try StoredProgress(row, parcelID: id, operation: operation).progress, row.isNull(6) ? nil : row.integer(6))
                 }
                 guard let found else {
@@ -27,36 +27,35 @@ extension SQLiteStatusStore {
                     continue
                 }
                 let anonymous = JSONValue.object(["id": .string(id)]).serialized()
-                try connection.execute(RetentionSQL.eraseParcel, [.text(anonymous), .integer(time.unixMilliseconds), .text(id)],
-                                       operation: operation)
-                try connection.execute(RetentionSQL.eraseHistory, [.text(id)], operation: operation)
+                try db.run(RetentionSQL.eraseParcel, [.text(anonymous), .integer(time.unixMilliseconds), .text(id)])
+                try db.run(RetentionSQL.eraseHistory, [.text(id)])
                 outcomes[id] = .erased
             }
             return outcomes
         }
     }
 
-    public func prune(finishedBefore date: Date, limit: Int) throws(StatusStoreError) -> Int {
-        executor.assertOnQueue()
+    public func prune(finishedBefore date: Date, limit: Int) async throws(StatusStoreError) -> Int {
         let operation = "prune parcels finished before \(Timestamp.format(date))"
-        return try connection.transaction(operation) { () throws(StatusStoreError) -> Int in
+        return try await write(operation) { db in
             var ids: [String] = []
-            try connection.execute(RetentionSQL.selectFinishedBefore, [.integer(date.unixMilliseconds), .integer(Int64(max(0, limit)))],
-                                   operation: operation) { row in
+            try db.run(RetentionSQL.selectFinishedBefore, [.integer(date.unixMilliseconds), .integer(Int64(max(0, limit)))]) { row in
                 ids.append(row.text(0) ?? "")
             }
+            let deleteHistory = try db.cachedStatement(sql: RetentionSQL.deleteHistory)
+            let deleteParcel = try db.cachedStatement(sql: RetentionSQL.deleteParcel)
             for id in ids {
                 // The history first: its lines refer to the parcel's row.
-                try connection.execute(RetentionSQL.deleteHistory, [.text(id)], operation: operation)
-                try connection.execute(RetentionSQL.deleteParcel, [.text(id)], operation: operation)
+                try deleteHistory.run([.text(id)])
+                try deleteParcel.run([.text(id)])
             }
             return ids.count
         }
     }
 
     /// Whether the parcel's personal data was erased.
-    func isErased(_ parcelID: String, operation: String) throws(StatusStoreError) -> Bool {
-        try connection.scalarInteger(RetentionSQL.isErased, [.text(parcelID)], operation: operation, cache: true) == 1
+    static func isErased(_ db: Database, _ parcelID: String) throws -> Bool {
+        try db.integer(RetentionSQL.isErased, [.text(parcelID)]) == 1
     }
 }
 

@@ -1,7 +1,7 @@
 import Foundation
 import ParcelCore
 
-/// The SQL of the store's queries, in one place. Each is prepared once per connection.
+/// The SQL of the store's queries, in one place. Each is prepared once per connection (GRDB's statement cache).
 enum SQL {
     static let insertParcel = """
         INSERT INTO parcels (parcel_id, parcel_json, stage, state, stages_done, attempts, last_error, submitted_at, updated_at)
@@ -97,7 +97,7 @@ struct StoredProgress {
     var lastError: String?
     var parcelJSON: String
 
-    init(_ row: SQLiteRow, parcelID: String, operation: String) throws(StatusStoreError) {
+    init(_ row: SQLRow, parcelID: String, operation: String) throws(StatusStoreError) {
         lastError = row.text(4)
         progress = try ParcelProgress(state: row.text(0) ?? "", stage: row.text(1), stagesDone: Int(row.integer(2)),
                                       attempts: Int(row.integer(3)), lastError: lastError, parcelID: parcelID,
@@ -106,7 +106,7 @@ struct StoredProgress {
     }
 
     /// The values of ``SQL/updateProgress``.
-    static func columns(_ progress: ParcelProgress, lastError: String?, at time: Int64, parcelID: String) -> [SQLiteValue] {
+    static func columns(_ progress: ParcelProgress, lastError: String?, at time: Int64, parcelID: String) -> [SQLArgument] {
         [.text(progress.status.state.rawValue), .text(progress.status.stage?.rawValue), .integer(progress.stagesDone),
          .integer(progress.attempts), .text(lastError), .integer(time), .text(parcelID)]
     }
@@ -114,13 +114,13 @@ struct StoredProgress {
 
 extension ParcelEvent {
     /// The values of ``SQL/insertEvent``.
-    var columns: [SQLiteValue] {
+    var columns: [SQLArgument] {
         [.text(parcelID), .text(kind.rawValue), .text(stage?.rawValue), .integer(attempt), .text(detail), .text(worker),
          .integer(at.unixMilliseconds)]
     }
 
     /// An event from a row of ``SQL/selectHistory``.
-    init(_ row: SQLiteRow, parcelID: String, operation: String) throws(StatusStoreError) {
+    init(_ row: SQLRow, parcelID: String, operation: String) throws(StatusStoreError) {
         let kind = try Kind(stored: row.text(0) ?? "", parcelID: parcelID, operation: operation)
         let stageText = row.text(1)
         let stage = stageText.flatMap(Stage.init(rawValue:))

@@ -25,9 +25,37 @@ struct ConcurrentWritersTests {
             Self.expectInterleaved(writers)
             // Exactly one migration ran, whichever process got there first.
             #expect(try await store.query("SELECT version FROM schema_migrations") == [["1"], ["2"], ["3"]])
+            #expect(try await store.query("SELECT identifier FROM grdb_migrations ORDER BY identifier") == [["1"], ["2"], ["3"]])
             await store.close()
         }
     }
+
+    @Test("four processes opening one new file at once: every one finds it migrated, by itself or another (ten files)")
+    func racingMigrations() async throws {
+        let writer = try #require(builtProduct("parcelflow-store-writer"),
+                                  "parcelflow-store-writer is not next to the tests: run `swift build --build-tests` first")
+        try await withTemporaryFolder { folder in
+            for round in 0..<10 {
+                let path = folder.appendingPathComponent("race-\(round).db").path
+                // GRDB's migrator reads what is applied before it takes the write lock: the others' work
+                // shows up only under the lock (SQLiteMigrations.migrate).
+                let exits = try await withThrowingTaskGroup(of: ChildExit.self) { group in
+                    for prefix in ["A", "B", "C", "D"] {
+                        group.addTask { try await runChild(writer, [path, prefix, "1"]) }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                for exit in exits {
+                    #expect(exit.status == 0 && exit.errors.isEmpty, "round \(round): \(exit.errors)")
+                }
+                let store = try await SQLiteStatusStore.open(path: path)
+                #expect(try await store.query("SELECT version FROM schema_migrations") == [["1"], ["2"], ["3"]])
+                #expect(try await store.countsByState() == [.delivered: 4])
+                await store.close()
+            }
+        }
+    }
+
 
     @Test("two processes writing one new PostgreSQL database at once lose nothing and fail nothing",
           .enabled(if: LocalPostgres.url != nil, "PARCELFLOW_TEST_POSTGRES_URL is not set"))

@@ -22,7 +22,7 @@ struct SQLiteSchemaFileTests {
             for (object, fileObject) in zip(actual, expected) {
                 #expect(object == fileObject, "schemas/sql/sqlite.sql differs from the migrations for \(object.name)")
             }
-            #expect(expected.count == 7)
+            #expect(expected.count == 8)
             await migrated.close()
             await fromFile.close()
         }

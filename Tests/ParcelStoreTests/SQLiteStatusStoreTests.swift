@@ -1,6 +1,7 @@
 import Foundation
 import ParcelCore
 import ParcelStoreSQLite
+import ParcelTestSupport
 import Testing
 
 /// What only the SQLite store has: a file that outlives the process, WAL, migrations, and errors from
@@ -85,11 +86,13 @@ struct SQLiteStatusStoreTests {
             let schema = try await first.query("SELECT type, name, sql FROM sqlite_master ORDER BY name")
             let versions = try await first.query("SELECT version, applied_at FROM schema_migrations")
             #expect(versions.map { $0[0] } == ["1", "2", "3"])
+            #expect(try await first.query("SELECT identifier FROM grdb_migrations ORDER BY identifier") == [["1"], ["2"], ["3"]])
             _ = try await first.submit([parcel("P-1")], at: moment(0))
             for _ in 0..<3 {
                 let again = try await SQLiteStatusStore.open(path: path)
                 #expect(try await again.query("SELECT type, name, sql FROM sqlite_master ORDER BY name") == schema)
                 #expect(try await again.query("SELECT version, applied_at FROM schema_migrations") == versions)
+                #expect(try await again.query("SELECT count(*) FROM grdb_migrations") == [["3"]])
                 #expect(try await again.record("P-1")?.status == .submitted)
                 await again.close()
             }
@@ -184,6 +187,149 @@ struct SQLiteStatusStoreTests {
             #expect(try await store.history("K").last?.detail == "no such ward")
             #expect(try await store.history("W").count == 4)
             await store.close()
+        }
+    }
+
+    /// A file as the migrator from before GRDB left it at `version`: its SQL for each version up to
+    /// there, and each version recorded in `schema_migrations` only, as that migrator did.
+    static func fileBeforeGRDB(at version: Int, path: String) async throws -> SQLiteStatusStore {
+        let store = try await SQLiteStatusStore.open(path: path, migrate: false)
+        try await store.execute(script: """
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version    INTEGER NOT NULL PRIMARY KEY,
+                applied_at INTEGER NOT NULL
+            )
+            """)
+        for migration in SQLiteMigrations.all where migration.version <= version {
+            try await store.execute(script: migration.sql)
+            try await store.execute(script: "INSERT INTO schema_migrations (version, applied_at) VALUES (\(migration.version), 1796000000000)")
+        }
+        return store
+    }
+
+    @Test("a file at any version of the migrator from before GRDB opens, keeps its parcels and history, and goes on",
+          arguments: [1, 2, 3])
+    func fileFromBeforeGRDB(_ version: Int) async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder.appendingPathComponent("status.db").path
+            let old = try await Self.fileBeforeGRDB(at: version, path: path)
+            // Written with the store's own statements, which need nothing of the later versions.
+            _ = try await old.submit([parcel("P-1"), parcel("P-2")], at: moment(0))
+            _ = try await old.apply(.queued(.collection), to: ["P-1", "P-2"], worker: nil, at: moment(1))
+            _ = try await old.apply(.started(.collection, attempt: 1), to: "P-1", worker: "w/1", at: moment(2))
+            _ = try await old.apply(.retrying(.collection, attempt: 1, error: "scanner busy"), to: "P-1", worker: "w/1", at: moment(3))
+            if version == 1 {
+                // Files of that time held the submission as an event too; the history shows it once.
+                try await old.execute(script: "INSERT INTO events (parcel_id, kind, at) VALUES ('P-2', 'submitted', 1796083200000)")
+            }
+            let historyBefore = try await old.history("P-1")
+            let rows = "SELECT parcel_id, parcel_json, stage, state, stages_done, attempts, last_error, submitted_at, updated_at "
+                + "FROM parcels ORDER BY parcel_id"
+            let rowsBefore = try await old.query(rows)
+            let eventsBefore = try await old.query("SELECT * FROM events ORDER BY id")
+            await old.close()
+
+            let store = try await SQLiteStatusStore.open(path: path)
+            #expect(try await store.query("SELECT identifier FROM grdb_migrations ORDER BY identifier") == [["1"], ["2"], ["3"]])
+            let versions = try await store.query("SELECT version, applied_at FROM schema_migrations ORDER BY version")
+            #expect(versions.map { $0[0] } == ["1", "2", "3"])
+            // The versions applied before keep the time they were applied.
+            #expect(versions.prefix(version).allSatisfy { $0[1] == "1796000000000" })
+            #expect(try await store.history("P-1") == historyBefore)
+            #expect(try await store.history("P-2").map(\.kind) == [.submitted, .queued])
+            #expect(try await store.query(rows) == rowsBefore)
+            #expect(try await store.query("SELECT id, parcel_id, kind, stage, attempt, detail, worker, at FROM events ORDER BY id")
+                    == eventsBefore)
+            #expect(try await store.record("P-1")?.lastError == "scanner busy")
+            #expect(try await store.record("P-2")?.status == .queued(.collection))
+            // The same schema as a new file's.
+            let fresh = try await SQLiteStatusStore.open(path: folder.appendingPathComponent("fresh.db").path)
+            #expect(try await SQLiteSchemaFileTests.objects(store) == SQLiteSchemaFileTests.objects(fresh))
+            await fresh.close()
+            // And it goes on working, and opens again without migrating anything.
+            #expect(try await store.apply(.started(.collection, attempt: 2), to: "P-1", worker: "w/2", at: moment(4)) == .applied)
+            await store.close()
+            let again = try await SQLiteStatusStore.open(path: path)
+            #expect(try await again.query("SELECT version, applied_at FROM schema_migrations ORDER BY version") == versions)
+            #expect(try await again.record("P-1")?.status == .processing(.collection))
+            await again.close()
+        }
+    }
+
+    @Test("a file that ParcelFlow wrote before GRDB (a fixture it made) opens with every parcel and line as it was")
+    func fixtureFromBeforeGRDB() async throws {
+        let dump = try String(contentsOf: repositoryRoot.appendingPathComponent("Tests/StoreFixtures/sqlite-v3-before-grdb.sql"),
+                              encoding: .utf8)
+        try await withTemporaryFolder { folder in
+            let path = folder.appendingPathComponent("status.db").path
+            let old = try await SQLiteStatusStore.open(path: path, migrate: false)
+            // The dump adds the history's lines before the table of parcels they refer to.
+            try await old.execute(script: "PRAGMA foreign_keys = OFF")
+            try await old.execute(script: dump)
+            try await old.execute(script: "PRAGMA foreign_keys = ON")
+            let eventsBefore = try await old.query("SELECT * FROM events ORDER BY id")
+            let parcelsBefore = try await old.query("SELECT * FROM parcels ORDER BY parcel_id")
+            #expect(try await old.query("SELECT count(*) FROM sqlite_master WHERE name = 'grdb_migrations'") == [["0"]])
+            await old.close()
+
+            let store = try await SQLiteStatusStore.open(path: path)
+            #expect(try await store.query("SELECT identifier FROM grdb_migrations ORDER BY identifier") == [["1"], ["2"], ["3"]])
+            #expect(try await store.query("SELECT * FROM events ORDER BY id") == eventsBefore)
+            #expect(try await store.query("SELECT * FROM parcels ORDER BY parcel_id") == parcelsBefore)
+            #expect(try await store.countsByState() == [.delivered: 4])
+            let record = try #require(try await store.record("OLD-0"))
+            #expect(record.status == .delivered)
+            #expect(record.parcel?.recipient.facility == "Station 7")
+            #expect(record.lastError == "scanner offline")
+            let history = try await store.history("OLD-0")
+            #expect(history.map(\.kind) == [.submitted, .queued, .started, .completed, .started, .retrying, .started, .completed,
+                                             .started, .completed, .started, .delivered])
+            #expect(history.first?.at == record.submittedAt)
+            #expect(try await store.audit(idPrefix: "OLD-").appliedTwice.isEmpty)
+            // Rows written before and after sit side by side.
+            _ = try await store.submit([parcel("NEW-1")], at: moment(0))
+            #expect(try await store.countsByState() == [.delivered: 4, .submitted: 1])
+            await store.close()
+        }
+    }
+
+    @Test("text with a NUL in it is stored and read back whole")
+    func textWithNUL() async throws {
+        try await withTemporaryFolder { folder in
+            let store = try await SQLiteStatusStore.open(path: folder.appendingPathComponent("status.db").path)
+            let reason = "poison: broken\u{0}header"
+            _ = try await store.submit([parcel("P-1")], at: moment(0))
+            try await store.applyAll([.queued(.collection), .deadLettered(.collection, reason: reason)], to: "P-1", from: 1)
+            #expect(try await store.record("P-1")?.lastError == reason)
+            #expect(try await store.history("P-1").last?.detail == reason)
+            #expect(try await store.query("SELECT length(CAST(last_error AS BLOB)) FROM parcels") == [["\(reason.utf8.count)"]])
+            await store.close()
+        }
+    }
+
+    @Test("a database with a migration GRDB ran for a newer ParcelFlow is refused, and nothing is written to it")
+    func newerGRDBMigrationRefused() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder.appendingPathComponent("status.db").path
+            let store = try await SQLiteStatusStore.open(path: path)
+            _ = try await store.submit([parcel("P-1")], at: moment(0))
+            try await store.execute(script: "INSERT INTO grdb_migrations (identifier) VALUES ('4')")
+            await store.close()
+            let error = await #expect(throws: StatusStoreError.self) { try await SQLiteStatusStore.open(path: path) }
+            #expect(error?.operation == "open \(path)")
+            #expect(error?.message.contains("schema version 4") == true)
+            #expect(error?.message.contains("a newer ParcelFlow wrote it") == true)
+
+            // A file from before GRDB that a newer ParcelFlow (of before GRDB) migrated further: refused
+            // before its versions are copied anywhere.
+            let oldPath = folder.appendingPathComponent("old.db").path
+            let old = try await Self.fileBeforeGRDB(at: 3, path: oldPath)
+            try await old.execute(script: "INSERT INTO schema_migrations (version, applied_at) VALUES (4, 0)")
+            await old.close()
+            await #expect(throws: StatusStoreError.self) { try await SQLiteStatusStore.open(path: oldPath) }
+            let bare = try await SQLiteStatusStore.open(path: oldPath, migrate: false)
+            #expect(try await bare.query("SELECT count(*) FROM sqlite_master WHERE name = 'grdb_migrations'") == [["0"]])
+            await bare.close()
         }
     }
 

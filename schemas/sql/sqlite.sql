@@ -1,15 +1,21 @@
 -- ParcelFlow status store, SQLite (PARCELFLOW_STORE=sqlite:PATH): the schema that the migrations in
--- Sources/ParcelStoreSQLite/SQLiteMigrations.swift create, for review. A test keeps this file equal to
--- what a new database holds; change the schema with a new migration, then here.
+-- Sources/ParcelStoreSQLite/SQLiteMigrations.swift create (run by GRDB's DatabaseMigrator), for
+-- review. A test keeps this file equal to what a new database holds; change the schema with a new
+-- migration, then here.
 --
 -- The connection runs in WAL mode with synchronous = NORMAL, foreign_keys = ON and a busy timeout,
 -- so several worker processes share one file. Times are INTEGER unix milliseconds.
 
--- One row per applied migration (version 1 ... latest).
+-- One row per applied migration (version 1 ... latest). Kept since GRDB runs the migrations, for
+-- the ParcelFlow releases from before, which read it to refuse a file a newer release migrated.
 CREATE TABLE schema_migrations (
     version    INTEGER NOT NULL PRIMARY KEY,
     applied_at INTEGER NOT NULL
 );
+
+-- GRDB's own record of the migrations its DatabaseMigrator applied: each version, in decimal ('1' ...).
+-- A file from before GRDB has schema_migrations only; each of its versions is recorded here on opening.
+CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
 
 -- Parcels and their append-only history (version 1; version 2 wrote the CHECK lists as chains of OR,
 -- which SQLite checks without building a temporary index per statement).
