@@ -11,7 +11,7 @@ import Testing
 /// limit is raised for a moment (new channels read it), and put back after.
 @Suite("Bodies far over the limit", .serialized)
 struct LargeBodyTests {
-    @Test("20, 50 and 100 MB bodies: each dead-lettered as invalid without its body; the worker's peak RSS stays under 40 MB",
+    @Test("20, 50 and 100 MB bodies: each dead-lettered as invalid without its body; the worker's peak RSS grows by under 8 MB",
           .timeLimit(.minutes(3)))
     func workerMemoryStaysFlat() async throws {
         let node = try #require(Broker.environment["PARCELFLOW_BROKER_NODE"],
@@ -56,7 +56,11 @@ struct LargeBodyTests {
         let megabytes = { (bytes: Int?) in String(format: "%.1f MB", Double(bytes ?? 0) / 1_048_576) }
         print("worker peak RSS: before \(megabytes(before)), after 20 MB \(megabytes(peaks[20])), "
             + "50 MB \(megabytes(peaks[50])), 100 MB \(megabytes(peaks[100]))")
-        for (size, peak) in peaks { #expect(peak < 40 << 20, "after a \(size) MB body: \(megabytes(peak))") }
+        // What a body costs is the growth over the worker's own peak before (a debug build with both
+        // stores' libraries starts near 40 MB): a 20 MB body held even once would show as 20 MB.
+        for (size, peak) in peaks {
+            #expect(peak - before < 8 << 20, "after a \(size) MB body: \(megabytes(peak)), from \(megabytes(before))")
+        }
         #expect(worker.output.contains("lost the broker") == false, "the worker kept its connections")
         await worker.stop()
         try await fixture.tearDown()
