@@ -367,7 +367,7 @@ extension PostgresStatusStore {
     }
 
     /// Writes the batch if every parcel it read still holds what it read; false if not.
-    private func write(_ batch: AppliedBatch, read: [String: StoredRow]) async throws -> Bool {
+    private func write(_ batch: AppliedBatch<StoredRow>, read: [String: StoredRow]) async throws -> Bool {
         let readIDs = Array(read.keys)
         let before = readIDs.map { read[$0]! }
         let after = batch.changed.map(\.row)
@@ -496,47 +496,11 @@ extension PostgresStatusStore {
 }
 
 /// A parcel's row as a batch reads it.
-struct StoredRow: Sendable {
+struct StoredRow: ProgressRow, Sendable {
     var progress: ParcelProgress
     var lastError: String?
     var parcelJSON: String = ""
     var erased = false
-}
-
-/// A batch of changes computed from the rows it read: one outcome per change, each changed parcel's
-/// row as it ends (written once, however many of its changes applied), and the history lines of
-/// the applied ones, in order.
-struct AppliedBatch {
-    var outcomes: [TransitionOutcome] = []
-    var changed: [(parcelID: String, row: StoredRow, at: Int64)] = []
-    var events: [ParcelEvent] = []
-
-    init(_ changes: [StatusChange], from read: [String: StoredRow]) {
-        var current = read
-        var position: [String: Int] = [:]
-        outcomes.reserveCapacity(changes.count)
-        for change in changes {
-            guard var stored = current[change.parcelID] else {
-                outcomes.append(.unknownParcel)
-                continue
-            }
-            // The same pure rules as every store; only an applied transition writes anything.
-            let (next, outcome) = stored.progress.applying(change.transition)
-            outcomes.append(outcome)
-            guard outcome == .applied else { continue }
-            stored.lastError = change.transition.lastError(keeping: stored.lastError)
-            stored.progress = next
-            current[change.parcelID] = stored
-            if let index = position[change.parcelID] {
-                changed[index].row = stored
-                changed[index].at = change.at.unixMilliseconds
-            } else {
-                position[change.parcelID] = changed.count
-                changed.append((change.parcelID, stored, change.at.unixMilliseconds))
-            }
-            events.append(ParcelEvent(change.transition, parcelID: change.parcelID, worker: change.worker, at: change.at))
-        }
-    }
 }
 
 /// What the store last read or wrote of each parcel it touched lately: a worker checks a batch

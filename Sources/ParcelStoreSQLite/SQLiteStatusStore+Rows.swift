@@ -92,7 +92,7 @@ enum SQL {
 }
 
 /// A parcel's progress as its row holds it (columns 0–5 of ``SQL/selectProgress`` and ``SQL/selectRecord``).
-struct StoredProgress {
+struct StoredProgress: ProgressRow {
     var progress: ParcelProgress
     var lastError: String?
     var parcelJSON: String

@@ -193,42 +193,15 @@ public final class SQLiteStatusStore: StatusStore {
     public func apply(_ changes: [StatusChange]) async throws(StatusStoreError) -> [TransitionOutcome] {
         let operation = StatusChange.operation(changes)
         return try await write(operation) { db in
-            // One read for the whole batch; later changes to the same parcel see the earlier ones.
-            var current = try Self.progress(db, of: changes.map(\.parcelID), operation: operation)
-            var outcomes: [TransitionOutcome] = []
-            outcomes.reserveCapacity(changes.count)
-            // Each changed parcel's row is written once, with where it ends and when: a worker's batch
-            // holds two changes per task ("started" and the outcome), and a row update is the dear part.
-            var changed: [(parcelID: String, at: Int64)] = []
-            var changedAt: [String: Int] = [:]
+            // One read for the whole batch; each changed parcel's row written once (AppliedBatch).
+            let batch = AppliedBatch(changes, from: try Self.progress(db, of: changes.map(\.parcelID), operation: operation))
             let insertEvent = try db.cachedStatement(sql: SQL.insertEvent)
-            for change in changes {
-                guard var stored = current[change.parcelID] else {
-                    outcomes.append(.unknownParcel)
-                    continue
-                }
-                // The same pure rules as every store; only an applied transition writes anything.
-                let (next, outcome) = stored.progress.applying(change.transition)
-                outcomes.append(outcome)
-                guard outcome == .applied else { continue }
-                stored.lastError = change.transition.lastError(keeping: stored.lastError)
-                stored.progress = next
-                current[change.parcelID] = stored
-                if let position = changedAt[change.parcelID] {
-                    changed[position].at = change.at.unixMilliseconds
-                } else {
-                    changedAt[change.parcelID] = changed.count
-                    changed.append((change.parcelID, change.at.unixMilliseconds))
-                }
-                let event = ParcelEvent(change.transition, parcelID: change.parcelID, worker: change.worker, at: change.at)
-                try insertEvent.run(event.columns)
-            }
+            for event in batch.events { try insertEvent.run(event.columns) }
             let updateProgress = try db.cachedStatement(sql: SQL.updateProgress)
-            for (parcelID, at) in changed {
-                let stored = current[parcelID]!
+            for (parcelID, stored, at) in batch.changed {
                 try updateProgress.run(StoredProgress.columns(stored.progress, lastError: stored.lastError, at: at, parcelID: parcelID))
             }
-            return outcomes
+            return batch.outcomes
         }
     }
 
