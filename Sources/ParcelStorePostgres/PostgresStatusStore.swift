@@ -374,17 +374,9 @@ extension PostgresStatusStore {
         let events = batch.events
         let query = Self.query(PostgresSQL.applyIfUnchanged) {
             $0.append(readIDs)
-            $0.append(before.map(\.progress.status.state.rawValue))
-            $0.append(NullableArray.texts(before.map { $0.progress.status.stage?.rawValue }))
-            $0.append(before.map { Int64($0.progress.stagesDone) })
-            $0.append(before.map { Int64($0.progress.attempts) })
-            $0.append(NullableArray.texts(before.map(\.lastError)))
+            $0.appendProgress(of: before)
             $0.append(batch.changed.map(\.parcelID))
-            $0.append(after.map(\.progress.status.state.rawValue))
-            $0.append(NullableArray.texts(after.map { $0.progress.status.stage?.rawValue }))
-            $0.append(after.map { Int64($0.progress.stagesDone) })
-            $0.append(after.map { Int64($0.progress.attempts) })
-            $0.append(NullableArray.texts(after.map(\.lastError)))
+            $0.appendProgress(of: after)
             $0.append(batch.changed.map(\.at))
             $0.append(events.map(\.parcelID))
             $0.append(events.map(\.kind.rawValue))
@@ -492,6 +484,17 @@ extension PostgresStatusStore {
         }
         recentRows.remember(rows.map { ($0.key, StoredRow(progress: $0.value.progress, lastError: $0.value.lastError)) })
         return rows
+    }
+}
+
+extension PostgresBindings {
+    /// The rows' progress as five arrays: state, stage, stages_done, attempts, last_error.
+    fileprivate mutating func appendProgress(of rows: [StoredRow]) {
+        append(rows.map(\.progress.status.state.rawValue))
+        append(NullableArray.texts(rows.map { $0.progress.status.stage?.rawValue }))
+        append(rows.map { Int64($0.progress.stagesDone) })
+        append(rows.map { Int64($0.progress.attempts) })
+        append(NullableArray.texts(rows.map(\.lastError)))
     }
 }
 
