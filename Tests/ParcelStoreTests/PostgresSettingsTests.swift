@@ -16,6 +16,23 @@ struct PostgresSettingsTests {
         #expect(try PostgresSettings.parse("postgres://u@h/db", environment: [:]).port == 5432)
     }
 
+    @Test("sslmode: disable on loopback and prefer elsewhere unless the URL says; an unknown mode or parameter is refused by name")
+    func tlsModes() throws {
+        #expect(try PostgresSettings.parse("postgres://u@127.0.0.1:5684/db", environment: [:]).tls == .disable)
+        #expect(try PostgresSettings.parse("postgres://u@localhost/db", environment: [:]).tls == .disable)
+        #expect(try PostgresSettings.parse("postgres://u@db.example/db", environment: [:]).tls == .prefer)
+        #expect(try PostgresSettings.parse("postgres://u@db.example/db?sslmode=require", environment: [:]).tls == .require)
+        #expect(try PostgresSettings.parse("postgres://u@db.example/db?sslmode=verify-full", environment: [:]).tls == .require)
+        #expect(try PostgresSettings.parse("postgres://u@127.0.0.1/db?sslmode=prefer", environment: [:]).tls == .prefer)
+        #expect(try PostgresSettings.parse("postgres://u@db.example/db?sslmode=disable", environment: [:]).tls == .disable)
+        #expect { try PostgresSettings.parse("postgres://u@h/db?sslmode=sometimes", environment: [:]) } throws: {
+            "\($0)".contains("sslmode must be disable, prefer or require")
+        }
+        #expect { try PostgresSettings.parse("postgres://u@h/db?connect_timeout=3", environment: [:]) } throws: {
+            "\($0)".contains("unknown parameter 'connect_timeout'")
+        }
+    }
+
     @Test("no password in the URL: PARCELFLOW_STORE_PASSWORD, else the first line of PARCELFLOW_STORE_PASSWORD_FILE")
     func passwordSources() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pg-settings-\(UUID().uuidString)")
