@@ -72,8 +72,11 @@ extension PublishTests {
                 _ = try await (published, state)
                 besidePublish.append(ContinuousClock.now - began)
             }
-            tries.append("alone \(median(alone)), beside a publish \(median(besidePublish))")
+            tries.append("alone \(median(alone)), beside a publish \(median(besidePublish)) (fastest \(besidePublish.min()!))")
+            // Held back by the cork, every request beside a publish waits the kernel's 200 ms: its
+            // fastest round too. A busy machine (the full suite runs around it) slows rounds, not all.
             answeredAtOnce = median(besidePublish) < median(alone) + .milliseconds(100)
+                || besidePublish.min()! < .milliseconds(120)
         }
         #expect(answeredAtOnce, "medians per try: \(tries)")
         #expect(try await channel.queueState(queue).messageCount == 20 * tries.count)

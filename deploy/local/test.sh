@@ -37,7 +37,10 @@ for v in PARCELFLOW_AMQP_URL PARCELFLOW_AMQPS_URL PARCELFLOW_BROKER_NODE PARCELF
 done
 
 pf_section "PostgreSQL"
-pf_use_postgres
+# A server for tests only: nothing it holds must outlive a crash, so it does not sync to disk. Dozens of
+# tests make databases of their own at once, and their syncs would slow the broker's (its quorum queues
+# sync every confirm) and the timing tests with it. (store-figures.sh runs a durable one.)
+PF_PG_OPTIONS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off" pf_use_postgres
 printf '  %-28s %s\n' PARCELFLOW_TEST_POSTGRES_URL "$(pf_redact_url "$PARCELFLOW_TEST_POSTGRES_URL")"
 
 pf_section "Build: swift build --build-tests"

@@ -120,7 +120,8 @@ pf_pg_start() {
   cluster=$(pf_pg_cluster)
   if ! pf_pg_ready; then
     pf_log "starting PostgreSQL on 127.0.0.1:$(pf_pg_port) (data in $cluster/data)"
-    if ! pf_pg_as_owner "$PF_PG_BIN/pg_ctl" -D "$cluster/data" -l "$cluster/server.log" -w -t "$PF_START_TIMEOUT" start >/dev/null; then
+    if ! pf_pg_as_owner "$PF_PG_BIN/pg_ctl" -D "$cluster/data" -l "$cluster/server.log" -w -t "$PF_START_TIMEOUT" \
+      ${PF_PG_OPTIONS:+-o "$PF_PG_OPTIONS"} start >/dev/null; then
       tail -n 20 "$cluster/server.log" >&2 || true
       pf_die "PostgreSQL did not start (log: $cluster/server.log)"
     fi
