@@ -29,9 +29,9 @@ public struct StoreOptions: ParsableArguments {
         try await StatusStores.open(try resolved(), logger: Logger(label: "parcelflow.store"))
     }
 
-    /// The store for a process with a service group, and the service that runs its connections, if
-    /// it has one (see ``StatusStores/forServiceGroup(_:environment:logger:)``).
-    public func openForServiceGroup(logger: Logger) async throws -> (store: any StatusStore, service: (any Service)?) {
+    /// The store for a process with a service group, the service that runs its connections if it has
+    /// one, and when it is ready (see ``StatusStores/forServiceGroup(_:environment:logger:)``).
+    public func openForServiceGroup(logger: Logger) async throws -> ServiceGroupStore {
         try await StatusStores.forServiceGroup(try resolved(), logger: logger)
     }
 }

@@ -119,6 +119,12 @@ public final class PostgresStatusStore: StatusStore, Service {
         }
     }
 
+    /// Returns once the store has connected and migrated (a worker consumes no task before), or
+    /// throws why it will not.
+    public func waitUntilReady() async throws(StatusStoreError) {
+        try await ready("start")
+    }
+
     private func finishStarting(_ next: Lifecycle) {
         let waiting = lifecycle.withLock { state -> [CheckedContinuation<Void, any Error>] in
             guard case .starting(let waiting) = state else { return [] }

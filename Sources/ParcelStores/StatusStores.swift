@@ -23,19 +23,27 @@ public enum StatusStores {
         }
     }
 
-    /// The store at `location` for a process with a service group: the store, and the service that
-    /// runs its connections (nil when it has none), to go first in the group so that it stops last,
-    /// after everything that writes to it. Calls wait until that service has connected and migrated.
-    /// An SQLite store is opened here, at once.
+    /// The store at `location` for a process with a service group: the store, the service that runs its
+    /// connections (nil when it has none), to go first in the group so that it stops last, after
+    /// everything that writes to it, and `ready`, which returns once that service has connected and
+    /// migrated (calls made earlier wait for it; a worker should not take tasks before). An SQLite
+    /// store is opened here, at once.
     public static func forServiceGroup(_ location: StoreLocation,
                                        environment: [String: String] = ProcessInfo.processInfo.environment,
-                                       logger: Logger) async throws -> (store: any StatusStore, service: (any Service)?) {
+                                       logger: Logger) async throws -> ServiceGroupStore {
         switch location {
         case .sqlite(let path):
-            return (try await SQLiteStatusStore.open(path: path), nil)
+            return ServiceGroupStore(store: try await SQLiteStatusStore.open(path: path), service: nil, ready: {})
         case .postgres(let url):
             let store = PostgresStatusStore(try PostgresSettings.parse(url, environment: environment), logger: logger)
-            return (store, store)
+            return ServiceGroupStore(store: store, service: store, ready: { try await store.waitUntilReady() })
         }
     }
+}
+
+/// A store for a process with a service group (``StatusStores/forServiceGroup(_:environment:logger:)``).
+public struct ServiceGroupStore: Sendable {
+    public let store: any StatusStore
+    public let service: (any Service)?
+    public let ready: @Sendable () async throws -> Void
 }

@@ -122,8 +122,8 @@ struct ParcelWorker: AsyncParsableCommand {
         let target = try targetOptions.setting()
         // Tasks in flight share transactions: one commit per batch, not per task.
         // A PostgreSQL store's connections are a service of the group below (first, so stopped last).
-        let (openedStore, storeService) = try await store.openForServiceGroup(logger: logger)
-        let statusStore = GroupCommitStore(openedStore)
+        let opened = try await store.openForServiceGroup(logger: logger)
+        let statusStore = GroupCommitStore(opened.store)
         let status = WorkerStatus(store: statusStore, path: statusFile, logger: logger)
         let metrics = try metricsPortSetting().map { port in
             MetricsEndpoint.bootstrap(at: HTTPAddress(host: metricsHost, port: port)) { status.isReady }
@@ -146,7 +146,7 @@ struct ParcelWorker: AsyncParsableCommand {
         // Started together; on SIGTERM or SIGINT stopped one at a time, last first: the worker drains,
         // then the watchers stop, then the metrics endpoint, then the store's connections.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        if let storeService { services.append(.init(service: storeService)) }
+        if let storeService = opened.service { services.append(.init(service: storeService)) }
         var listening: Gate<Int>?
         if let metrics {
             let gate = Gate<Int>()
@@ -158,7 +158,7 @@ struct ParcelWorker: AsyncParsableCommand {
         if exitWithParent {
             services.append(.init(service: ParentWatch(logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
         }
-        services.append(.init(service: GatedWorker(gate: listening, worker: worker)))
+        services.append(.init(service: GatedWorker(gate: listening, storeReady: opened.ready, worker: worker)))
         var configuration = ServiceGroupConfiguration(services: services, logger: logger)
         configuration.gracefulShutdownSignals = [.sigterm, .sigint]
         // The group's own lines (at debug) in the keys every other line uses.

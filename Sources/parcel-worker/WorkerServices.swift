@@ -40,10 +40,14 @@ struct GatedWorker: Service, CustomStringConvertible {
     var description: String { "stage worker" }
 
     let gate: Gate<Int>?
+    /// Returns once the store has connected and migrated: a task taken earlier would wait for it,
+    /// unsettled, and every worker killed meanwhile would count against its delivery limit.
+    let storeReady: @Sendable () async throws -> Void
     let worker: StageWorker
 
     func run() async throws {
         if let gate { _ = try await gate.value }
+        try await storeReady()
         try await worker.run()
     }
 }
