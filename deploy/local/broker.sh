@@ -3,6 +3,7 @@
 #
 #   deploy/local/broker.sh start|stop|status|url [--name NAME] [--port P] [--dist-port D]
 #                          [--tls-port T | --no-tls] [--tls]
+#   deploy/local/broker.sh cluster start|stop|status|urls|leaders
 #
 #   start   start the node unless it is running, wait until it has booted, and print its AMQP URL as
 #           the last line of stdout (everything else goes to stderr)
@@ -14,19 +15,41 @@
 # --port 5682 --dist-port 25682, and --tls-port 5683 for the default node only (others get TLS
 # only with --tls-port). Tests start throwaway nodes, e.g.
 #   deploy/local/broker.sh start --name parcelflow-t1 --port 5692 --dist-port 25692
+#
+# cluster: three nodes parcelflow-c1..c3 (AMQP 127.0.0.1:5686-5688, dist 25686-25688) joined with
+# join_cluster. `start` prints the comma-separated URL list (PARCELFLOW_AMQP_URL) as the last line;
+# `status` exits 0 when all three run as one cluster; `leaders` prints "queue<TAB>leader node" for
+# each quorum queue. One node of it stops and starts
+# like any other: `broker.sh stop --name parcelflow-c2`, then `start --name parcelflow-c2` (it rejoins).
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-  sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+  sed -n '2,23s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
   exit 2
 }
 
 [ $# -ge 1 ] || usage
 cmd=$1
 shift
+if [ "$cmd" = cluster ]; then
+  [ $# -eq 1 ] || usage
+  case $1 in
+  start)
+    pf_install_deps >&2
+    pf_cluster_start >&2
+    pf_cluster_urls
+    ;;
+  stop) pf_cluster_stop >&2 ;;
+  status) pf_cluster_status ;;
+  urls) pf_cluster_urls ;;
+  leaders) pf_cluster_leaders ;;
+  *) usage ;;
+  esac
+  exit 0
+fi
 name=$PF_DEFAULT_NODE port='' dist_port='' tls_port='' no_tls=0 want_tls=0
 while [ $# -gt 0 ]; do
   case $1 in

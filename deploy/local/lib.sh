@@ -5,7 +5,8 @@
 # Sourced, never run; callers use `set -euo pipefail`. This file holds the settings, logging and
 # set-up, and sources the rest from lib/: net.sh (ports, URLs, the Erlang cookie), tls.sh (test
 # certificates), node.sh (a node's files, environment and processes), broker.sh (starting and
-# stopping a node) and choose.sh (which broker test.sh and demo.sh use, and stopping at exit).
+# stopping a node), cluster.sh (three nodes joined in a cluster), choose.sh (which broker test.sh
+# and demo.sh use, and stopping at exit) and postgres.sh (a PostgreSQL server of our own).
 
 PF_RMQ_BIN=/usr/lib/rabbitmq/bin
 # The largest message our nodes accept, in bytes (max_message_size).
@@ -80,6 +81,8 @@ pf_install_deps() {
 . "$(dirname "${BASH_SOURCE[0]}")/lib/node.sh"
 # shellcheck source=lib/broker.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/broker.sh"
+# shellcheck source=lib/cluster.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.sh"
 # shellcheck source=lib/choose.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/choose.sh"
 # shellcheck source=lib/postgres.sh

@@ -1,0 +1,107 @@
+# shellcheck shell=bash
+# Part of deploy/local/lib.sh (which sources it): a three-node RabbitMQ cluster on loopback, made of
+# nodes like the single one (lib/broker.sh starts and stops each), joined with `join_cluster`.
+#
+# Nodes parcelflow-c1..c3 (state in .local/rabbitmq/parcelflow-cN), AMQP on PF_CLUSTER_PORT + 0..2,
+# Erlang distribution on PF_CLUSTER_DIST_PORT + 0..2, all with deploy/rabbitmq/advanced.config (which
+# places quorum queue leaders with `queue_leader_locator = balanced`).
+
+: "${PF_CLUSTER_PREFIX:=parcelflow-c}" "${PF_CLUSTER_PORT:=5686}" "${PF_CLUSTER_DIST_PORT:=25686}"
+PF_CLUSTER_SIZE=3
+
+pf_cluster_names() {
+  local i
+  for ((i = 1; i <= PF_CLUSTER_SIZE; i++)); do printf '%s%s\n' "$PF_CLUSTER_PREFIX" "$i"; done
+}
+
+# The comma-separated URL list of the cluster's nodes: what PARCELFLOW_AMQP_URL takes.
+pf_cluster_urls() {
+  local i urls=()
+  for ((i = 0; i < PF_CLUSTER_SIZE; i++)); do urls+=("$(pf_amqp_url $((PF_CLUSTER_PORT + i)))"); done
+  (
+    IFS=,
+    printf '%s\n' "${urls[*]}"
+  )
+}
+
+# The nodes (full names, one per line) node NAME counts as running members of its cluster.
+pf_cluster_members() {
+  pf_ctl "$1" cluster_status --formatter json 2>/dev/null |
+    python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin).get("running_nodes", [])))'
+}
+
+# Start the three nodes (those already running are left alone) and join the new ones to the first.
+# Nodes that were clustered before start together: each waits at boot for the others it knew.
+pf_cluster_start() {
+  local names=() name i pids=() failed=0
+  mapfile -t names < <(pf_cluster_names)
+  for i in "${!names[@]}"; do
+    (pf_broker_start "${names[$i]}" $((PF_CLUSTER_PORT + i)) $((PF_CLUSTER_DIST_PORT + i)) '') &
+    pids+=($!)
+  done
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || {
+      pf_log "node ${names[$i]} did not start"
+      failed=1
+    }
+  done
+  [ $failed -eq 0 ] || return 1
+  local first members
+  first=$(pf_node_full "${names[0]}")
+  members=$(pf_cluster_members "${names[0]}")
+  for name in "${names[@]:1}"; do
+    grep -qxF "$(pf_node_full "$name")" <<<"$members" && continue
+    pf_log "joining $(pf_node_full "$name") to $first"
+    # A node joins with an empty database: it takes the cluster's users, queues and policies.
+    # (rabbitmqctl's chatter, harmless warnings included, is shown only when a step fails.)
+    local out
+    if ! out=$({ pf_ctl "$name" stop_app && pf_ctl "$name" reset && pf_ctl "$name" join_cluster "$first" &&
+      pf_ctl "$name" start_app; } 2>&1); then
+      printf '%s\n' "$out" >&2
+      pf_die "could not join $(pf_node_full "$name") to $first"
+    fi
+  done
+  members=$(pf_cluster_members "${names[0]}")
+  [ "$(grep -c . <<<"$members")" -eq "$PF_CLUSTER_SIZE" ] ||
+    pf_die "the cluster has $(grep -c . <<<"$members") running nodes, expected $PF_CLUSTER_SIZE: $(tr '\n' ' ' <<<"$members")"
+  pf_log "cluster of $PF_CLUSTER_SIZE nodes is up: $(tr '\n' ' ' <<<"$members")"
+}
+
+# Stop every node of the cluster, together (none waits for the others to hand over).
+pf_cluster_stop() {
+  local name pids=()
+  for name in $(pf_cluster_names); do
+    (pf_broker_stop "$name") &
+    pids+=($!)
+  done
+  local pid rc=0
+  for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
+  return $rc
+}
+
+# Each node's state; true when all are running and each sees all as cluster members.
+pf_cluster_status() {
+  local name ok=0
+  for name in $(pf_cluster_names); do
+    if pf_broker_ready "$name"; then
+      pf_log "node $(pf_node_full "$name") is running on 127.0.0.1:$PF_NODE_PORT; running members: $(pf_cluster_members "$name" | tr '\n' ' ')"
+      [ "$(pf_cluster_members "$name" | grep -c .)" -eq "$PF_CLUSTER_SIZE" ] || ok=1
+    else
+      pf_log "node $(pf_node_full "$name") is not running"
+      ok=1
+    fi
+  done
+  return $ok
+}
+
+# "queue<TAB>leader node" for each quorum queue of the vhost, asked of the first running node.
+pf_cluster_leaders() {
+  local name
+  for name in $(pf_cluster_names); do
+    pf_broker_ready "$name" || continue
+    pf_ctl "$name" list_queues -q --no-table-headers name type leader 2>/dev/null |
+      awk -F'\t' '$2 == "quorum" { print $1 "\t" $3 }'
+    return 0
+  done
+  pf_die "no node of the cluster is running"
+}
