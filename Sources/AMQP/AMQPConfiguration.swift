@@ -1,7 +1,10 @@
 /// How to reach the broker and how patient to be with it.
 public struct AMQPConfiguration: Sendable {
-    /// Tried in order until one accepts; a cluster's nodes, or a single broker.
+    /// A cluster's nodes, or a single broker: tried one after the other until one accepts, in the
+    /// order ``endpointSelection`` gives.
     public var endpoints: [AMQPEndpoint]
+    /// Which node a connect tries first: by default the next one along, nodes that failed lately last.
+    public var endpointSelection = EndpointSelection.rotating
     /// Shown by the broker (`rabbitmqctl list_connections name client_properties`) and in its UI.
     public var connectionName: String
     /// Limit for the TCP connect and, separately, for the AMQP handshake, per endpoint.
@@ -17,6 +20,10 @@ public struct AMQPConfiguration: Sendable {
     /// The largest frame to ask the broker for, from 4,096 bytes to ``AMQPLimits/maxFrameSize``
     /// (0 or more asks for that maximum).
     public var frameMax: Int = 131_072
+    /// Told when the broker blocks this connection's publishing (`connection.blocked`: a memory or
+    /// disk alarm) with its reason, and when it unblocks it (nil). Called on the connection's thread:
+    /// keep it quick. Publishes meanwhile wait for their confirms; nothing fails.
+    public var blockedChanged: (@Sendable (_ reason: String?) -> Void)?
 
     /// ``frameMax`` within the bounds the connection thread's stack is sized for.
     var boundedFrameMax: Int {

@@ -36,7 +36,8 @@ public final class AMQPConnection: Sendable {
         driver.submit(.perform(run: { $0.closeByApplication(); return nil }, fail: { _ in }))
     }
 
-    /// Connects to the first endpoint of `configuration` that accepts, trying them in order.
+    /// Connects to the first endpoint of `configuration` that accepts, trying them in the order its
+    /// ``AMQPConfiguration/endpointSelection`` gives.
     ///
     /// Throws ``AMQPError`` with code `.connectionRefused`, `.unreachable`, `.timedOut`,
     /// `.authenticationFailed`, `.tlsFailure` or `.connectionClosedByBroker` (e.g. an unknown vhost),
@@ -76,4 +77,8 @@ public final class AMQPConnection: Sendable {
 
     /// False once the connection has failed or been closed.
     public var isOpen: Bool { driver.closedError == nil }
+
+    /// True while the broker blocks publishing on this connection (`connection.blocked`, sent on a
+    /// memory or disk alarm): publishes are written but wait for their confirms until it unblocks.
+    public var isBlocked: Bool { driver.blockedSince != nil }
 }

@@ -140,18 +140,17 @@ public struct LoadTest: Sendable {
     /// failed stays `submitted` in the store, and the next attempt publishes it again.
     private func submit(_ parcels: [Parcel], to store: any StatusStore, progress: Submitted) async throws {
         var remaining = parcels
+        let publisher = ReconnectingPublisher(configuration: configuration.amqp, resendWithin: .seconds(30))
+        defer { Task { await publisher.close() } }
         while !remaining.isEmpty, !Task.isCancelled {
             do {
-                let connection = try await AMQPConnection.connect(configuration.amqp)
-                defer { Task { await connection.close() } }
-                let channel = try await connection.openChannel()
-                try await channel.enableConfirms()
                 let before = parcels.count - remaining.count
-                let report = try await ParcelSubmitter(channel: channel, store: store, topology: configuration.topology,
+                let report = try await ParcelSubmitter(publisher: publisher, store: store, topology: configuration.topology,
                                                        publishing: progress.publishing)
                     .submit(remaining) { done, _ in progress.set(before + done) }
                 let failed = Set(report.failed.map(\.id))
                 remaining = remaining.filter { failed.contains($0.id) }
+                if !remaining.isEmpty { try await Task.sleep(for: .milliseconds(250)) }
             } catch {
                 try await Task.sleep(for: .milliseconds(250))
             }

@@ -3,13 +3,14 @@ import Foundation
 import ParcelCore
 import ParcelWorkerRuntime
 
-/// Publishes a worker's follow-ups on a confirming channel.
+/// Publishes a worker's follow-ups with confirms, re-sending through a new connection what a lost
+/// one left unconfirmed.
 struct RabbitPublisher: FollowUpPublisher {
-    let channel: AMQPChannel
+    let publisher: ReconnectingPublisher
     let topology: ParcelTopology
 
     func publish(_ followUps: [TaskDecision.Publish]) async -> [(any Error)?] {
-        await channel.publish(contentsOf: followUps.map(topology.message(for:)))
+        await publisher.publish(contentsOf: followUps.map(topology.message(for:)))
     }
 }
 

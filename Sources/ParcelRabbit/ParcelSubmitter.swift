@@ -32,7 +32,7 @@ public struct ParcelSubmitter: Sendable {
         }
     }
 
-    let channel: AMQPChannel
+    let publisher: any ConfirmedPublishing
     let store: any StatusStore
     let topology: ParcelTopology
     /// Parcels per chunk; `window` of them may be in flight at once.
@@ -41,10 +41,11 @@ public struct ParcelSubmitter: Sendable {
     /// Called as each chunk's tasks go to the broker.
     let publishing: @Sendable () -> Void
 
-    /// `channel` must have confirms enabled.
-    public init(channel: AMQPChannel, store: any StatusStore, topology: ParcelTopology = ParcelTopology(),
+    /// `publisher`: a ``ReconnectingPublisher`` (it re-sends what a lost connection left unconfirmed),
+    /// or a channel with confirms enabled.
+    public init(publisher: any ConfirmedPublishing, store: any StatusStore, topology: ParcelTopology = ParcelTopology(),
                 chunkSize: Int = 250, window: Int = 2_000, publishing: @escaping @Sendable () -> Void = {}) {
-        self.channel = channel
+        self.publisher = publisher
         self.store = store
         self.topology = topology
         self.chunkSize = max(1, chunkSize)
@@ -101,7 +102,7 @@ public struct ParcelSubmitter: Sendable {
         }
         guard !toPublish.isEmpty else { return report }
         publishing()
-        let results = await channel.publish(contentsOf: toPublish.map {
+        let results = await publisher.publish(contentsOf: toPublish.map {
             topology.collectionTask($0.parcel, submittedAt: $0.submittedAt, at: now)
         })
         for (entry, error) in zip(toPublish, results) {

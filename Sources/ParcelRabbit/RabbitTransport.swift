@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ParcelCore
 import ParcelWorkerRuntime
+import Synchronization
 
 /// The worker runtime's broker, over AMQP (rabbitmq-c): two connections per session, as RabbitMQ
 /// advises (flow control on the publisher must not stall deliveries), quorum stage queues, follow-ups
@@ -12,6 +13,9 @@ public struct RabbitTransport: WorkerTransport {
     public var topology: ParcelTopology
     /// Deliveries announced larger than this are dead-lettered as invalid without being read.
     public var maxBodySize: Int
+    /// How long follow-ups left unconfirmed by a lost connection are sent again through a new one
+    /// before their tasks go back to their queues and the session starts over.
+    public var resendWithin: Duration = .seconds(10)
     let logger: Logger
 
     public init(amqp: AMQPConfiguration, topology: ParcelTopology, maxBodySize: Int = AMQPLimits.defaultMaxBodySize,
@@ -29,30 +33,36 @@ public struct RabbitTransport: WorkerTransport {
         consumerConfiguration.connectionName += " (consumer)"
         var publisherConfiguration = amqp
         publisherConfiguration.connectionName += " (publisher)"
+        publisherConfiguration.blockedChanged = { reason in ParcelMetrics.recordPublishingBlocked(reason != nil) }
         let consuming = try await AMQPConnection.connect(consumerConfiguration, logger: logger)
-        let publishing: AMQPConnection
+        // Its own connection, which moves to another node when its node is lost and sends again what
+        // was not confirmed: the consumers carry on meanwhile, their tasks waiting for the confirms.
+        let publisher = ReconnectingPublisher(configuration: publisherConfiguration, resendWithin: resendWithin,
+                                              logger: logger, resending: ParcelMetrics.recordResent)
         do {
-            publishing = try await AMQPConnection.connect(publisherConfiguration, logger: logger)
-        } catch {
-            await consuming.close()
-            throw error
-        }
-        do {
-            try await topology.declare(on: try await publishing.openChannel())
-            let publisher = try await publishing.openChannel()
-            try await publisher.enableConfirms()
+            try await publisher.connect()
+            let topology = topology, maxBodySize = maxBodySize
+            try await topology.declare(on: try await consuming.openChannel())
             let channel = try await consuming.openChannel()
             try await channel.setPrefetch(UInt16(clamping: prefetch))
             var consumers: [(stage: Stage, consumer: any TaskConsumer)] = []
             for stage in stages {
-                let consumer = try await channel.consume(queue: topology.stageQueue(stage), maxBodySize: maxBodySize)
-                consumers.append((stage, RabbitConsumer(consumer: consumer)))
+                let queue = topology.stageQueue(stage)
+                let consumer = try await channel.consume(queue: queue, maxBodySize: maxBodySize)
+                consumers.append((stage, RabbitConsumer(stage: stage, first: consumer, logger: logger) {
+                    // The queue may have been deleted (that is one reason for a cancel): declare the
+                    // topology again, on a channel of its own, then subscribe on the same channel.
+                    let scratch = try await consuming.openChannel()
+                    try await topology.declare(on: scratch)
+                    await scratch.close()
+                    return try await channel.consume(queue: queue, maxBodySize: maxBodySize)
+                }))
             }
-            return RabbitSession(consuming: consuming, publishing: publishing, consumers: consumers,
-                                 publisher: RabbitPublisher(channel: publisher, topology: topology))
+            return RabbitSession(consuming: consuming, publishing: publisher, consumers: consumers,
+                                 publisher: RabbitPublisher(publisher: publisher, topology: topology))
         } catch {
             await consuming.close()
-            await publishing.close()
+            await publisher.close()
             throw error
         }
     }
@@ -72,14 +82,19 @@ public struct RabbitTransport: WorkerTransport {
     }
 }
 
-/// One connected period: the consuming and the publishing connection.
+/// One connected period: the consuming connection, and the publisher (which reconnects by itself).
 struct RabbitSession: WorkerSession {
     let consuming: AMQPConnection
-    let publishing: AMQPConnection
+    let publishing: ReconnectingPublisher
     let consumers: [(stage: Stage, consumer: any TaskConsumer)]
     let publisher: any FollowUpPublisher
 
-    func publisherClosed() async -> (any Error)? { await publishing.closed() }
+    /// The publisher does not close by itself (a lost connection is replaced, and a publish that still
+    /// fails returns its error): this waits until the session ends and the wait is cancelled.
+    func publisherClosed() async -> (any Error)? {
+        while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+        return nil
+    }
 
     func closeConsuming() async { await consuming.close() }
 
@@ -89,18 +104,71 @@ struct RabbitSession: WorkerSession {
     }
 }
 
-struct RabbitConsumer: TaskConsumer {
-    let consumer: AMQPConsumer
+/// A stage's consumer. When the broker cancels it (`basic.cancel`: its queue was deleted, or moved
+/// away), it subscribes again on the same channel, so the deliveries it had stay settleable and the
+/// other stages carry on; if that fails, the error ends the session, which reconnects.
+final class RabbitConsumer: TaskConsumer {
+    let stage: Stage
+    let logger: Logger
+    let resubscribe: @Sendable () async throws -> AMQPConsumer
+    private struct State {
+        var current: AMQPConsumer
+        var stopped = false
+    }
+    private let state: Mutex<State>
 
-    func batches() -> any TaskBatches { Batches(iterator: consumer.makeAsyncIterator()) }
+    init(stage: Stage, first: AMQPConsumer, logger: Logger, resubscribe: @escaping @Sendable () async throws -> AMQPConsumer) {
+        self.stage = stage
+        self.logger = logger
+        self.resubscribe = resubscribe
+        state = Mutex(State(current: first))
+    }
 
-    func stop() async { try? await consumer.cancel() }
+    func batches() -> any TaskBatches {
+        Batches(owner: self, iterator: state.withLock { $0.current }.makeAsyncIterator())
+    }
+
+    func stop() async {
+        let current = state.withLock { state in
+            state.stopped = true
+            return state.current
+        }
+        try? await current.cancel()
+    }
+
+    /// A new consumer in place of the cancelled one; nil when stopping meanwhile.
+    fileprivate func replace(after cancel: AMQPError) async throws -> AMQPConsumer.Iterator? {
+        if state.withLock({ $0.stopped }) { return nil }
+        let next = try await resubscribe()
+        let stopped = state.withLock { state in
+            state.current = next
+            return state.stopped
+        }
+        if stopped {
+            try? await next.cancel()
+        }
+        ParcelMetrics.recordConsumerCancelled(stage)
+        logger.warning("the broker cancelled a stage's consumer; subscribed again", metadata: [
+            LogKey.stage: "\(stage.rawValue)", LogKey.error: "\(cancel)"])
+        return next.makeAsyncIterator()
+    }
 
     struct Batches: TaskBatches {
+        let owner: RabbitConsumer
         var iterator: AMQPConsumer.Iterator
 
         mutating func next() async throws -> [any TaskDelivery]? {
-            try await iterator.nextBatch()
+            while true {
+                let failure: AMQPError
+                do {
+                    return try await iterator.nextBatch()
+                } catch {
+                    failure = error
+                }
+                guard failure.code == .consumerCancelled else { throw failure }
+                guard let next = try await owner.replace(after: failure) else { return nil }
+                iterator = next
+            }
         }
     }
 }

@@ -56,18 +56,29 @@ struct SubmitCommand: AsyncParsableCommand {
 
         let topology = try topologyOptions.topology()
         // The broker first: if it cannot be reached, the store is left untouched.
-        let (report, submitting) = try await broker.withConnection(name: "parcelctl submit") { connection in
-            let channel = try await connection.openChannel()
-            try await channel.checkExchange(topology.tasksExchange)
-            try await channel.enableConfirms()
+        try await broker.withConnection(name: "parcelctl submit (check)") { connection in
+            try await connection.openChannel().checkExchange(topology.tasksExchange)
+        }
+        // Publishes go through a connection that, if its node is lost, moves to another and sends
+        // again what was not confirmed (a parcel is still left `submitted` if that fails too).
+        let publisher = ReconnectingPublisher(configuration: try broker.configuration(name: "parcelctl submit"),
+                                              resendWithin: .seconds(30))
+        let report: ParcelSubmitter.Report
+        let submitting: Duration
+        do {
+            try await publisher.connect()
             let store = try await self.store.open()
             let bar = ProgressBar(label: "queued")
             let ready = ContinuousClock.now
-            let report = try await ParcelSubmitter(channel: channel, store: store, topology: topology).submit(parcels) { done, total in
+            report = try await ParcelSubmitter(publisher: publisher, store: store, topology: topology).submit(parcels) { done, total in
                 bar.update(done, of: total)
             }
             bar.finish()
-            return (report, ContinuousClock.now - ready)
+            submitting = ContinuousClock.now - ready
+            await publisher.close()
+        } catch {
+            await publisher.close()
+            throw error
         }
         try explain(report, checking: checked - started, submitting: submitting, total: ContinuousClock.now - started)
     }

@@ -9,6 +9,8 @@ import Testing
 /// A namespace of its own on the shared broker and a fresh SQLite file, removed afterwards.
 struct SubmitFixture {
     var topology = ParcelTopology(namespace: "test.submit.\(UInt32.random(in: 0...UInt32.max))")
+    /// The broker the topology is declared on and removed from.
+    var url = Broker.url
     let directory: URL
     var storePath: String { directory.appendingPathComponent("status.db").path }
 
@@ -18,7 +20,7 @@ struct SubmitFixture {
     }
 
     func declare() async throws {
-        let connection = try await Broker.connect()
+        let connection = try await AMQPConnection.connect(AMQPConfiguration(url: url, connectionName: "test declare"))
         try await topology.declare(on: try await connection.openChannel())
         await connection.close()
     }
@@ -30,7 +32,7 @@ struct SubmitFixture {
     }
 
     func tearDown() async throws {
-        let connection = try await Broker.connect()
+        let connection = try await AMQPConnection.connect(AMQPConfiguration(url: url, connectionName: "test tear-down"))
         try await topology.delete(on: try await connection.openChannel())
         await connection.close()
         try? FileManager.default.removeItem(at: directory)
@@ -71,7 +73,7 @@ struct SubmitTests {
         try await channel.enableConfirms()
         // Told as each chunk goes to the broker (the load test's clock starts at the first).
         let publishes = Events()
-        let submitter = ParcelSubmitter(channel: channel, store: store, topology: fixture.topology,
+        let submitter = ParcelSubmitter(publisher: channel, store: store, topology: fixture.topology,
                                         publishing: { publishes.append("chunk") })
         let parcels = SubmitFixture.parcels(1_000)
 
@@ -113,7 +115,7 @@ struct SubmitTests {
         let connection = try await Broker.connect()
         let channel = try await connection.openChannel()
         try await channel.enableConfirms()
-        let report = try await ParcelSubmitter(channel: channel, store: store, topology: fixture.topology).submit(parcels)
+        let report = try await ParcelSubmitter(publisher: channel, store: store, topology: fixture.topology).submit(parcels)
         #expect(report.queued == ["P-0", "P-1", "P-2"])
         #expect(try await fixture.collectionDepth() == 3)
         #expect(try await store.countsByState() == [.queued: 3])

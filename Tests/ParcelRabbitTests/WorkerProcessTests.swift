@@ -53,7 +53,7 @@ extension SubmitFixture {
         let connection = try await Broker.connect()
         let channel = try await connection.openChannel()
         try await channel.enableConfirms()
-        _ = try await ParcelSubmitter(channel: channel, store: store, topology: topology).submit(parcels)
+        _ = try await ParcelSubmitter(publisher: channel, store: store, topology: topology).submit(parcels)
         await connection.close()
         await store.close()
     }

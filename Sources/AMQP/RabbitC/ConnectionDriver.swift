@@ -32,6 +32,8 @@ final class ConnectionDriver: Sendable {
         var closedError: AMQPError?
         var finished = false
         var finishWaiters: [CheckedContinuation<AMQPError?, Never>] = []
+        /// Since when the broker has blocked publishing (`connection.blocked`), while it does.
+        var blockedSince: ContinuousClock.Instant?
     }
 
     private let shared = Mutex(Shared())
@@ -49,6 +51,18 @@ final class ConnectionDriver: Sendable {
         // Closed here, not by the thread: a submitter may still be about to write to it.
         close(wakeFD)
     }
+
+    /// Records that the broker blocked (`since` a time) or unblocked (nil) publishing; returns since
+    /// when it had been blocked.
+    @discardableResult
+    func setBlocked(since: ContinuousClock.Instant?) -> ContinuousClock.Instant? {
+        shared.withLock { shared in
+            defer { shared.blockedSince = since }
+            return shared.blockedSince
+        }
+    }
+
+    var blockedSince: ContinuousClock.Instant? { shared.withLock { $0.blockedSince } }
 
     /// Queues work for the connection thread, or fails it at once if the connection is gone.
     func submit(_ command: Command) {

@@ -132,10 +132,18 @@ extension ConnectionLoop {
             throw error
         case AMQP_CONNECTION_BLOCKED_METHOD:
             let blocked = decoded!.assumingMemoryBound(to: amqp_connection_blocked_t.self).pointee
-            logger.warning("the broker blocked publishing on this connection",
-                           metadata: ["reason": "\(blocked.reason.string)"])
+            // The broker's words, but bounded: it is still bytes from the network.
+            let reason = String(blocked.reason.string.prefix(200))
+            driver.setBlocked(since: .now)
+            logger.warning("the broker blocked publishing on this connection; publishes wait until it unblocks",
+                           metadata: ["amqp.endpoint": "\(endpoint)", "reason": "\(reason)"])
+            blockedChanged?(reason)
         case AMQP_CONNECTION_UNBLOCKED_METHOD:
-            logger.info("the broker unblocked this connection")
+            let since = driver.setBlocked(since: nil)
+            logger.notice("the broker unblocked publishing on this connection", metadata: [
+                "amqp.endpoint": "\(endpoint)",
+                "blocked_ms": "\(since.map { (ContinuousClock.now - $0).milliseconds } ?? 0)"])
+            blockedChanged?(nil)
         case AMQP_CHANNEL_FLOW_METHOD:
             let flow = decoded!.assumingMemoryBound(to: amqp_channel_flow_t.self).pointee
             var ok = amqp_channel_flow_ok_t(active: flow.active)

@@ -20,6 +20,7 @@ final class ConnectionLoop {
     let heartbeatSeconds: Int
     let channelMax: UInt16
     let requestTimeoutMilliseconds: Int
+    let blockedChanged: (@Sendable (String?) -> Void)?
     let arena = CArena()
     var channels: [UInt16: ChannelState] = [:]
     private var nextChannelID: UInt16 = 1
@@ -34,9 +35,10 @@ final class ConnectionLoop {
     var lastWrite = ContinuousClock.now
 
     private init(driver: ConnectionDriver, connection: amqp_connection_state_t, endpoint: AMQPEndpoint,
-                 requestTimeout: Duration) {
+                 configuration: AMQPConfiguration) {
         self.driver = driver
-        self.requestTimeoutMilliseconds = requestTimeout.milliseconds
+        self.requestTimeoutMilliseconds = configuration.requestTimeout.milliseconds
+        self.blockedChanged = configuration.blockedChanged
         self.connection = connection
         self.endpoint = endpoint
         self.logger = driver.logger
@@ -88,16 +90,19 @@ final class ConnectionLoop {
 
     private static func connectFirst(driver: ConnectionDriver, configuration: AMQPConfiguration) throws(AMQPError) -> ConnectionLoop {
         var failures: [AMQPError] = []
-        for (index, endpoint) in configuration.endpoints.enumerated() {
+        let endpoints = EndpointOrder.shared.order(configuration.endpoints, configuration.endpointSelection)
+        for (index, endpoint) in endpoints.enumerated() {
             do {
                 let connection = try open(endpoint, configuration)
+                EndpointOrder.shared.succeeded(endpoint)
                 driver.logger.info("AMQP connection open", metadata: [
                     "amqp.endpoint": "\(endpoint)", "amqp.connection_name": "\(configuration.connectionName)"])
                 return ConnectionLoop(driver: driver, connection: connection, endpoint: endpoint,
-                                      requestTimeout: configuration.requestTimeout)
+                                      configuration: configuration)
             } catch {
+                if error.code != .authenticationFailed { EndpointOrder.shared.failed(endpoint) }
                 // The caller gets the error; a warning only when another node is tried next.
-                let more = index + 1 < configuration.endpoints.count
+                let more = index + 1 < endpoints.count
                 driver.logger.log(level: more ? .warning : .debug, "AMQP connect failed",
                                   metadata: ["error": "\(error)"])
                 failures.append(error)
@@ -130,6 +135,8 @@ final class ConnectionLoop {
             }
         } catch {
             reason = error
+            // The next connects of this process try the other nodes first.
+            EndpointOrder.shared.failed(endpoint)
             logger.warning("AMQP connection lost", metadata: ["amqp.endpoint": "\(endpoint)", "error": "\(error)"])
         }
         shutdown(reason)

@@ -20,6 +20,9 @@ public enum ParcelMetrics {
     public static let queueMessages = "parcelflow_queue_messages"
     public static let queueConsumers = "parcelflow_queue_consumers"
     public static let reconnects = "parcelflow_reconnects_total"
+    public static let publishesResent = "parcelflow_publishes_resent_total"
+    public static let consumerCancels = "parcelflow_consumer_cancels_total"
+    public static let publishingBlocked = "parcelflow_publishing_blocked"
     public static let storeErrors = "parcelflow_store_errors_total"
     public static let ready = "parcelflow_worker_ready"
     public static let periodDelivered = "parcelflow_period_delivered"
@@ -38,6 +41,12 @@ public enum ParcelMetrics {
         Description(name: queueMessages, help: "Messages ready in a queue: the stage queues and the dead-letter queue."),
         Description(name: queueConsumers, help: "Consumers on a queue."),
         Description(name: reconnects, help: "Times the worker reconnected to the broker."),
+        Description(name: publishesResent,
+                    help: "Follow-ups published again, through a new connection, after the one they went out on was lost unconfirmed."),
+        Description(name: consumerCancels,
+                    help: "Times the broker cancelled a stage's consumer (basic.cancel) and the worker subscribed again, by stage."),
+        Description(name: publishingBlocked,
+                    help: "1 while the broker blocks the worker's publishing (connection.blocked: a memory or disk alarm); its tasks wait."),
         Description(name: storeErrors,
                     help: "Status store operations that failed and were tried again (their tasks wait, unacknowledged)."),
         Description(name: ready, help: "1 while the worker is connected, its topology declared and consuming."),
@@ -48,6 +57,21 @@ public enum ParcelMetrics {
         Description(name: periodRemainingSeconds, help: "Seconds left in the current target period."),
     ]
 
+
+    /// The broker blocked (true) or unblocked the worker's publishing connection.
+    public static func recordPublishingBlocked(_ blocked: Bool) {
+        Gauge(label: publishingBlocked).record(blocked ? 1 : 0)
+    }
+
+    /// Follow-ups sent again after their connection was lost.
+    public static func recordResent(_ count: Int) {
+        Counter(label: publishesResent).increment(by: count)
+    }
+
+    /// The broker cancelled `stage`'s consumer; it subscribed again.
+    public static func recordConsumerCancelled(_ stage: Stage) {
+        Counter(label: consumerCancels, dimensions: [("stage", stage.rawValue)]).increment()
+    }
 
     /// What the broker said of one queue.
     public static func recordQueue(_ name: String, messages: Int, consumers: Int) {
