@@ -13,6 +13,8 @@
 #   PARCELFLOW_TLS_DIR        .local/tls: ca.pem, server.pem/.key, client.pem/.key, rogue-ca.pem,
 #                             rogue-client.pem/.key
 #   PARCELFLOW_BROKER_SCRIPT  deploy/local/broker.sh, to start/stop throwaway nodes
+#   PARCELFLOW_CLUSTER_URLS   the three-node cluster's URL list (broker.sh cluster), for the failover
+#                             tests only; PARCELFLOW_CLUSTER_NODES its node names (parcelflow-c1,…)
 #   PARCELFLOW_TEST_POSTGRES_URL  the PostgreSQL server for the stores' tests: the one it already names
 #                             when that answers, else our own (deploy/local/postgres.sh, 127.0.0.1:5684)
 # Nodes this run started (ours, or any a test left running) and our PostgreSQL, if this run started
@@ -32,7 +34,13 @@ export PARCELFLOW_TLS_DIR PARCELFLOW_BROKER_SCRIPT
 PARCELFLOW_TLS_DIR=$(pf_tls_dir)
 PARCELFLOW_BROKER_SCRIPT="$ROOT/deploy/local/broker.sh"
 pf_use_broker
-for v in PARCELFLOW_AMQP_URL PARCELFLOW_AMQPS_URL PARCELFLOW_BROKER_NODE PARCELFLOW_TLS_DIR PARCELFLOW_BROKER_SCRIPT; do
+pf_section "Cluster: three nodes for the failover tests"
+pf_cluster_start
+export PARCELFLOW_CLUSTER_URLS PARCELFLOW_CLUSTER_NODES
+PARCELFLOW_CLUSTER_URLS=$(pf_cluster_urls)
+PARCELFLOW_CLUSTER_NODES=$(pf_cluster_names | paste -sd, -)
+for v in PARCELFLOW_AMQP_URL PARCELFLOW_AMQPS_URL PARCELFLOW_BROKER_NODE PARCELFLOW_TLS_DIR PARCELFLOW_BROKER_SCRIPT \
+  PARCELFLOW_CLUSTER_URLS PARCELFLOW_CLUSTER_NODES; do
   printf '  %-25s %s\n' "$v" "$(pf_redact_url "${!v:-(not set)}")"
 done
 
