@@ -94,4 +94,47 @@ struct FailoverTests {
             try await fixture.stop()
         }
     }
+
+    @Test("a memory alarm blocks a worker's publishing: its tasks wait, its log and /metrics say so, and they finish once the alarm clears",
+          .timeLimit(.minutes(2)))
+    func blockedWorker() async throws {
+        try await TestCluster.exclusive {
+            var fixture = try SubmitFixture()
+            fixture.url = try TestCluster.urls()
+            try await fixture.declare()
+            let worker = try await ObservedWorker(fixture, name: "blocked", arguments: ["--stage-time", "200ms"], url: fixture.url)
+            let parcels = SubmitFixture.parcels(20, prefix: "B")
+            try await fixture.submitWithLibrary(parcels, url: fixture.url)
+
+            let rabbitmqctl = URL(fileURLWithPath: "/usr/lib/rabbitmq/bin/rabbitmqctl")
+            func watermark(_ value: String) async throws {
+                for node in try TestCluster.nodes() {
+                    let exit = try await runChild(rabbitmqctl, ["-n", node.erlangName, "set_vm_memory_high_watermark", value])
+                    try #require(exit.status == 0, "\(exit.errors)")
+                }
+            }
+            try await watermark("0.000001")
+            do {
+                let blocked = try await eventually(timeout: .seconds(30)) {
+                    ObservedWorker.sum(try await worker.metrics(), ParcelMetrics.publishingBlocked) == 1
+                }
+                #expect(blocked, "parcelflow_publishing_blocked 1 while the alarm lasts")
+                #expect(worker.process.output.contains("the broker blocked publishing"), "\(worker.process.output.suffix(2000))")
+                let final = ParcelStatus.State.finalCount(try await fixture.statesCount())
+                try await Task.sleep(for: .seconds(1))
+                #expect(ParcelStatus.State.finalCount(try await fixture.statesCount()) == final, "no parcel moves on while blocked")
+            } catch {
+                try? await watermark("0.4")
+                throw error
+            }
+            try await watermark("0.4")
+            #expect(try await eventually(timeout: .seconds(60)) {
+                ParcelStatus.State.finalCount(try await fixture.statesCount()) == parcels.count
+            })
+            #expect(ObservedWorker.sum(try await worker.metrics(), ParcelMetrics.publishingBlocked) == 0)
+            try await fixture.checkAllFinalAndAppliedOnce(parcels)
+            await worker.process.stop()
+            try await fixture.tearDown()
+        }
+    }
 }

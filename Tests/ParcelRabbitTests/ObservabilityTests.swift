@@ -20,9 +20,10 @@ struct ObservedWorker {
     let process: WorkerProcess
     let port: Int
 
-    init(_ fixture: SubmitFixture, name: String, arguments: [String] = []) async throws {
+    init(_ fixture: SubmitFixture, name: String, arguments: [String] = [], url: String = Broker.url) async throws {
         port = try freePort()
-        process = try WorkerProcess(fixture, arguments: ["--metrics-port", "\(port)", "--target", "2000"] + arguments, name: name)
+        process = try WorkerProcess(fixture, arguments: ["--metrics-port", "\(port)", "--target", "2000"] + arguments, name: name,
+                                    url: url)
         let port = self.port
         let ready = try await eventually(timeout: .seconds(20)) { try await httpGet("http://127.0.0.1:\(port)/ready").status == 200 }
         try #require(ready, "the worker never said /ready: \(process.output)")

@@ -48,9 +48,9 @@ extension SubmitFixture {
         return fixture
     }
 
-    func submitWithLibrary(_ parcels: [Parcel]) async throws {
+    func submitWithLibrary(_ parcels: [Parcel], url: String = Broker.url) async throws {
         let store = try await SQLiteStatusStore.open(path: storePath)
-        let connection = try await Broker.connect()
+        let connection = try await AMQPConnection.connect(AMQPConfiguration(url: url, connectionName: "test submit"))
         let channel = try await connection.openChannel()
         try await channel.enableConfirms()
         _ = try await ParcelSubmitter(publisher: channel, store: store, topology: topology).submit(parcels)
