@@ -46,8 +46,9 @@ pf_ensure_swift_path() {
 # Arguments name further packages a script needs beyond these (test.sh: postgresql).
 pf_install_deps() {
   # prometheus (and its promtool) and chromium: the observability tests scrape a worker and render the dashboard.
+  # systemd (systemd-analyze) and python3-venv (for pf_python_tools): the deployment recipes' tests.
   local pkgs=(librabbitmq-dev rabbitmq-server libsqlite3-dev openssl python3 python3-jsonschema python3-yaml pkg-config gcc procps curl
-    prometheus chromium "$@")
+    prometheus chromium systemd python3-venv "$@")
   local missing=() p
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -70,6 +71,33 @@ pf_install_deps() {
   fi
   rm -f "$log"
   pf_log "installed: ${missing[*]}"
+}
+
+# pf_python_tools: the Python tools from PyPI that deploy/k8s/validate.py needs (kubernetes-validate,
+# jsonschema, PyYAML), at the versions deploy/k8s/requirements.txt pins, in a venv of the project's own
+# (.local/venv: Debian refuses pip installs into the system's Python). Made when missing or when the
+# pins changed, else left alone. Exports PARCELFLOW_PYTHON_TOOLS, the venv's bin folder, for the tests.
+pf_python_tools() {
+  local root venv requirements python log
+  root=$(pf_root)
+  venv="$root/.local/venv"
+  requirements="$root/deploy/k8s/requirements.txt"
+  if ! [ -x "$venv/bin/python" ] || ! cmp -s "$requirements" "$venv/requirements.txt"; then
+    # Debian's own Python, which python3-venv completes, before any other on PATH.
+    python=/usr/bin/python3
+    [ -x "$python" ] || python=$(command -v python3) || pf_die "python3 is not installed"
+    pf_log "installing the Python tools of deploy/k8s/requirements.txt into .local/venv"
+    log=$(mktemp)
+    if ! { rm -rf "$venv" && "$python" -m venv "$venv" &&
+      "$venv/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$requirements"; } >"$log" 2>&1; then
+      cat "$log" >&2
+      rm -f "$log"
+      pf_die "could not install the Python tools into $venv"
+    fi
+    rm -f "$log"
+    cp "$requirements" "$venv/requirements.txt"
+  fi
+  export PARCELFLOW_PYTHON_TOOLS="$venv/bin"
 }
 
 # The rest, by concern, in deploy/local/lib/ (each file only defines functions).

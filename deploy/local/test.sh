@@ -17,6 +17,8 @@
 #                             tests only; PARCELFLOW_CLUSTER_NODES its node names (parcelflow-c1,…)
 #   PARCELFLOW_TEST_POSTGRES_URL  the PostgreSQL server for the stores' tests: the one it already names
 #                             when that answers, else our own (deploy/local/postgres.sh, 127.0.0.1:5684)
+#   PARCELFLOW_PYTHON_TOOLS   .local/venv/bin: kubernetes-validate and jsonschema from PyPI, for
+#                             deploy/k8s/validate.py (pf_python_tools)
 # Nodes this run started (ours, or any a test left running) and our PostgreSQL, if this run started
 # it, are stopped at the end; PARCELFLOW_KEEP_BROKER=1 keeps them running for the next run.
 set -euo pipefail
@@ -26,6 +28,7 @@ ROOT=$(pf_root)
 cd "$ROOT"
 
 pf_begin postgresql
+pf_python_tools
 
 pf_section "Broker"
 trap pf_cleanup EXIT
