@@ -87,7 +87,8 @@ public struct LoadTest: Sendable {
         }
 
         let parcels = ParcelGenerator(seed: UInt64.random(in: 0...UInt64.max), idPrefix: config.idPrefix).parcels(config.parcels)
-        let brokerCPU = CPUUsage(of: "beam.smp")
+        // The run's nodes only (those of the URL list), when they can be told apart from others.
+        let brokerCPU = CPUUsage(of: "beam.smp", ports: Set(config.amqp.endpoints.map(\.port)))
         let ownCPU = ProcessStats.current?.cpuSeconds ?? 0
         let started = Date()
         let clock = ContinuousClock.now
