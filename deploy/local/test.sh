@@ -13,6 +13,9 @@
 #   PARCELFLOW_TLS_DIR        .local/tls: ca.pem, server.pem/.key, client.pem/.key, rogue-ca.pem,
 #                             rogue-client.pem/.key
 #   PARCELFLOW_BROKER_SCRIPT  deploy/local/broker.sh, to start/stop throwaway nodes
+#   PARCELFLOW_CLUSTER_URLS   the URL list of a three-node cluster of our own (broker.sh cluster start; nodes
+#                             PF_CLUSTER_PREFIX1..3, parcelflow-c1..3 by default), for the cluster load
+#                             tests alone: they stop and start its nodes
 #   PARCELFLOW_TEST_POSTGRES_URL  the PostgreSQL server for the stores' tests: the one it already names
 #                             when that answers, else our own (deploy/local/postgres.sh, 127.0.0.1:5684)
 # Nodes this run started (ours, or any a test left running) and our PostgreSQL, if this run started
@@ -32,7 +35,12 @@ export PARCELFLOW_TLS_DIR PARCELFLOW_BROKER_SCRIPT
 PARCELFLOW_TLS_DIR=$(pf_tls_dir)
 PARCELFLOW_BROKER_SCRIPT="$ROOT/deploy/local/broker.sh"
 pf_use_broker
-for v in PARCELFLOW_AMQP_URL PARCELFLOW_AMQPS_URL PARCELFLOW_BROKER_NODE PARCELFLOW_TLS_DIR PARCELFLOW_BROKER_SCRIPT; do
+# Always our own nodes, never a cluster found running elsewhere: the tests stop and start them.
+pf_cluster_start
+export PARCELFLOW_CLUSTER_URLS
+PARCELFLOW_CLUSTER_URLS=$(pf_cluster_urls)
+for v in PARCELFLOW_AMQP_URL PARCELFLOW_AMQPS_URL PARCELFLOW_BROKER_NODE PARCELFLOW_TLS_DIR PARCELFLOW_BROKER_SCRIPT \
+  PARCELFLOW_CLUSTER_URLS; do
   printf '  %-25s %s\n' "$v" "$(pf_redact_url "${!v:-(not set)}")"
 done
 
