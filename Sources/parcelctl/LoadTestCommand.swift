@@ -265,6 +265,5 @@ final class Interruption: @unchecked Sendable {
 
     func stop() {
         for source in sources { source.cancel() }
-        for number in [SIGINT, SIGTERM] { signal(number, SIG_DFL) }
     }
 }
