@@ -32,6 +32,9 @@ public struct LoadTest: Sendable {
         /// The commands that stop and start the broker node, for `restartBrokerAt`.
         public var brokerStop: [String] = []
         public var brokerStart: [String] = []
+        /// A cluster node stopped, or every node restarted, through `brokerScript` (``ClusterChaos``).
+        public var clusterFault: ClusterFault?
+        public var brokerScript: String?
         public var timeout: Duration = .seconds(600)
         public var logFolder: URL
         /// Parcel ids are PREFIX-000001…: unique per run, so a shared store never sees one twice.
@@ -72,44 +75,74 @@ public struct LoadTest: Sendable {
         try await config.topology.declare(on: try await setup.openChannel())
         await setup.close()
 
+        // Before the workers: the node to stop is chosen by the stage queues' leaders, and the probe
+        // is publishing to it.
+        var cluster: ClusterChaos?
+        if let fault = config.clusterFault, let script = config.brokerScript {
+            cluster = try await ClusterChaos.prepare(
+                fault, script: BrokerScript(path: script, log: config.logFolder.appendingPathComponent("chaos.log")),
+                amqp: config.amqp, topology: config.topology)
+        }
+
         let fleet = WorkerFleet(.init(
             binary: config.workerBinary, arguments: ["--concurrency", "\(config.concurrency)"] + config.workerArguments,
             environment: ["PARCELFLOW_AMQP_URL": config.amqpURL, "PARCELFLOW_STORE": config.store.environmentValue,
                           "PARCELFLOW_NAMESPACE": config.topology.namespace,
                           "PARCELFLOW_RETRY_DELAYS": config.topology.retryDelays.map(ParcelTopology.delayName).joined(separator: ",")],
             logFolder: config.logFolder))
-        for _ in 0..<config.workers { try fleet.start() }
         do {
+            for _ in 0..<config.workers { try fleet.start() }
             try await fleet.waitUntilWorking(timeout: .seconds(60))
         } catch {
-            await fleet.stop()
+            await Task.detached { [cluster] in
+                await fleet.stop()
+                await cluster?.finish()
+            }.value
             throw error
         }
 
         let parcels = ParcelGenerator(seed: UInt64.random(in: 0...UInt64.max), idPrefix: config.idPrefix).parcels(config.parcels)
-        let brokerCPU = CPUUsage(of: "beam.smp")
+        // The run's nodes only (those of the URL list), when they can be told apart from others.
+        let brokerCPU = CPUUsage(of: "beam.smp", ports: Set(config.amqp.endpoints.map(\.port)))
         let ownCPU = ProcessStats.current?.cpuSeconds ?? 0
         let started = Date()
         let clock = ContinuousClock.now
-        let chaos = Chaos(config, fleet: fleet)
-        let chaosTask = Task { await chaos.run() }
+        let chaos = Chaos(config, fleet: fleet, cluster: cluster)
+        let chaosTask = Task { await chaos.run(from: clock) }
 
         let submitted = Submitted()
         let submitting = Task { try await submit(parcels, to: store, progress: submitted) }
         let deadline = clock + config.timeout
-        while ContinuousClock.now < deadline {
-            let finals = ParcelStatus.State.finalCount(try await store.countsByState(idPrefix: config.idPrefix + "-"))
-            fleet.sample()
-            brokerCPU.sample()
-            progress(Progress(queued: submitted.value, final: finals, total: parcels.count, elapsed: ContinuousClock.now - clock))
-            if finals >= parcels.count { break }
-            // Polling does not set the time measured (the store has when each parcel became final).
-            try await Task.sleep(for: .milliseconds(250))
+        do {
+            while ContinuousClock.now < deadline {
+                let finals = ParcelStatus.State.finalCount(try await store.countsByState(idPrefix: config.idPrefix + "-"))
+                cluster?.noteFinal(finals)
+                fleet.sample()
+                brokerCPU.sample()
+                progress(Progress(queued: submitted.value, final: finals, total: parcels.count, elapsed: ContinuousClock.now - clock))
+                if finals >= parcels.count { break }
+                // Polling does not set the time measured (the store has when each parcel became final).
+                try await Task.sleep(for: .milliseconds(250))
+            }
+        } catch {
+            // Interrupted, or the store failed: no node is left stopped, no worker running (waited for
+            // outside this cancelled task, whose sleeps would return at once).
+            submitting.cancel()
+            chaosTask.cancel()
+            await Task.detached { [cluster] in
+                await chaosTask.value
+                await cluster?.finish()
+                await fleet.stop()
+            }.value
+            throw error
         }
         submitting.cancel()
         chaosTask.cancel()
         await chaosTask.value  // a broker restart under way finishes first
         _ = try? await submitting.value
+        // A node still stopped starts before the verdict reads the queues.
+        await cluster?.finish()
+        let clusterReport = cluster?.report
 
         brokerCPU.sample()
         let brokerCPUUsed = brokerCPU.seconds
@@ -133,7 +166,8 @@ public struct LoadTest: Sendable {
             cpu: .init(workers: usage.cpuSeconds, broker: brokerCPUUsed, parcelctl: ownCPUUsed,
                        storeWriting: fleet.storeSeconds, storeTransactions: fleet.storeTransactions, wall: seconds),
             workerPeakResidentBytes: usage.peakResidentBytes,
-            workerExits: exits, workerCrashes: fleet.crashes, chaosFailures: chaos.failures)
+            workerExits: exits, workerCrashes: fleet.crashes, chaosFailures: chaos.failures + (clusterReport?.failures ?? []),
+            nodeRestarts: clusterReport?.restarts ?? [], probeUsualGapSeconds: clusterReport?.usualProbeGap)
     }
 
     /// Submits until every parcel is confirmed queued, through broker restarts: a parcel whose publish
@@ -163,7 +197,7 @@ public struct LoadTest: Sendable {
     private func settledQueues() async -> LoadTestReport.Queues {
         var result = LoadTestReport.Queues(readable: false, leftInWorkQueues: [:], deadLetters: 0)
         let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline {
+        while ContinuousClock.now < deadline, !Task.isCancelled {
             if let connection = try? await AMQPConnection.connect(configuration.amqp) {
                 var left: [String: Int] = [:]
                 var deadLetters = 0
@@ -202,16 +236,19 @@ final class Submitted: Sendable {
     var firstPublishAt: Date? { firstPublish.withLock { $0 } }
 }
 
-/// The faults a run injects: a worker killed every few seconds, the broker stopped and started once.
+/// The faults a run injects: a worker killed every few seconds, the broker stopped and started once,
+/// cluster nodes stopped (``ClusterChaos``).
 final class Chaos: Sendable {
     let configuration: LoadTest.Configuration
     let fleet: WorkerFleet
+    let cluster: ClusterChaos?
     private let restartCount = Atomic<Int>(0)
     private let failed = Mutex<[String]>([])
 
-    init(_ configuration: LoadTest.Configuration, fleet: WorkerFleet) {
+    init(_ configuration: LoadTest.Configuration, fleet: WorkerFleet, cluster: ClusterChaos? = nil) {
         self.configuration = configuration
         self.fleet = fleet
+        self.cluster = cluster
     }
 
     /// Broker restarts that happened: both the stop and the start command succeeded.
@@ -220,8 +257,11 @@ final class Chaos: Sendable {
     /// Chaos that was asked for and could not be injected (a run without it proves less).
     var failures: [String] { failed.withLock { $0 } }
 
-    func run() async {
+    func run(from started: ContinuousClock.Instant) async {
         await withTaskGroup(of: Void.self) { group in
+            if let cluster {
+                group.addTask { await cluster.run(from: started) }
+            }
             if let every = configuration.killWorkerEvery {
                 group.addTask {
                     while !Task.isCancelled {
@@ -251,25 +291,8 @@ final class Chaos: Sendable {
         }
     }
 
-    /// Runs a command to its end, waiting on a thread of its own (a broker takes seconds to stop and
-    /// start; that wait must not hold a thread of Swift's small cooperative pool); its exit status.
+    /// Runs a command to its end; its exit status.
     static func runCommand(_ command: [String]) async -> Int32 {
-        guard let program = command.first else { return -1 }
-        return await withCheckedContinuation { continuation in
-            Thread {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: program)
-                process.arguments = Array(command.dropFirst())
-                process.standardOutput = FileHandle.nullDevice
-                process.standardError = FileHandle.nullDevice
-                do {
-                    try process.run()
-                    process.waitUntilExit()
-                    continuation.resume(returning: process.terminationStatus)
-                } catch {
-                    continuation.resume(returning: -1)
-                }
-            }.start()
-        }
+        await BrokerScript.execute(command, log: nil).status
     }
 }

@@ -72,6 +72,12 @@ public struct LoadTestReport: Sendable {
     public let workerExits: [Int32]
     /// Workers that ended on their own (replaced; each one is a violation).
     public let workerCrashes: [String]
+    /// Cluster nodes stopped and started again, with the recovery probe's figures.
+    public let nodeRestarts: [NodeRestart]
+    /// The probe's median time between confirms, for reading its pauses against.
+    public let probeUsualGapSeconds: Double?
+    /// Chaos asked for that could not be injected, or not measured (each one is a violation too).
+    public let chaosFailures: [String]
     /// Each broken invariant, in words; empty when the run holds.
     public let violations: [String]
 
@@ -81,7 +87,8 @@ public struct LoadTestReport: Sendable {
 
     init(parcels: Int, counts: [ParcelStatus.State: Int], audit: StoreAudit, snapshot: StoreSnapshot, queues: Queues,
          seconds: Double, workers: Int, concurrency: Int = 0, kills: Int, brokerRestarts: Int, cpu: CPU, workerPeakResidentBytes: Int,
-         workerExits: [Int32], workerCrashes: [String] = [], chaosFailures: [String] = []) {
+         workerExits: [Int32], workerCrashes: [String] = [], chaosFailures: [String] = [],
+         nodeRestarts: [NodeRestart] = [], probeUsualGapSeconds: Double? = nil) {
         self.parcels = parcels
         delivered = counts[.delivered] ?? 0
         held = counts[.held] ?? 0
@@ -104,6 +111,9 @@ public struct LoadTestReport: Sendable {
         self.workerPeakResidentBytes = workerPeakResidentBytes
         self.workerExits = workerExits
         self.workerCrashes = workerCrashes
+        self.nodeRestarts = nodeRestarts
+        self.probeUsualGapSeconds = probeUsualGapSeconds
+        self.chaosFailures = chaosFailures
 
         var violations: [String] = []
         if inStore != parcels { violations.append("the store holds \(inStore) parcels, \(parcels) were submitted") }
@@ -141,7 +151,7 @@ extension LoadTestReport {
         func latency(_ l: Latency) -> JSONValue {
             .object(["count": .int(l.count), "p50": number(l.p50), "p90": number(l.p90), "p99": number(l.p99), "max": number(l.max)])
         }
-        return .object([
+        return .object(clusterJSON.merging([
             "ok": .bool(passed),
             "violations": .array(violations.map { .string($0) }),
             "parcels": .int(parcels), "delivered": .int(delivered), "held": .int(held), "dead_lettered": .int(deadLettered),
@@ -160,7 +170,7 @@ extension LoadTestReport {
             "worker_peak_rss_mb": number(Double(workerPeakResidentBytes) / 1_048_576, places: 10),
             "worker_exit_statuses": .array(workerExits.map { .integer(Int64($0)) }),
             "worker_crashes": .array(workerCrashes.map { .string($0) }),
-        ])
+        ]) { $1 })
     }
 
     /// The report for a person.
@@ -179,6 +189,7 @@ extension LoadTestReport {
             + "\(NumberText.decimal(parcelsPerSecond)) parcels/s, \(NumberText.decimal(tasksPerSecond)) tasks/s "
             + "(\(NumberText.integer(tasks)) tasks, \(NumberText.integer(retries)) retries)")
         out.append("  \(workers) worker(s); \(kills) killed and replaced; broker restarted \(brokerRestarts) time(s)")
+        out += clusterLines
         out.append("Latency (HdrHistogram): queued → done per stage; submitted → delivered end to end:")
         for stage in Stage.allCases { out.append(row(stage.rawValue, stageLatency[stage]!)) }
         out.append(row("end to end", endToEnd))

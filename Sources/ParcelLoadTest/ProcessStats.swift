@@ -41,6 +41,17 @@ public struct ProcessStats: Sendable, Hashable {
         }
     }
 
+    /// The value of `variable` in the environment `pid` was started with (`/proc/PID/environ`); nil
+    /// when it has none, or the process is another user's.
+    public static func environmentValue(of pid: Int32, _ variable: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return nil }
+        let prefix = Array((variable + "=").utf8)
+        for entry in data.split(separator: 0) where entry.starts(with: prefix) {
+            return String(decoding: entry.dropFirst(prefix.count), as: UTF8.self)
+        }
+        return nil
+    }
+
     /// Clock ticks per second for /proc times (USER_HZ; 100 on Linux).
     static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
 
@@ -50,6 +61,11 @@ public struct ProcessStats: Sendable, Hashable {
 
 /// CPU used by every process of one name over a span, across restarts: a process that was there at
 /// the start counts from then, one that appears later (a restarted broker) counts from its birth.
+///
+/// With `ports`, only the brokers of the run count: the `beam.smp` processes started with
+/// `RABBITMQ_NODE_PORT` one of them (as `deploy/local/broker.sh` starts its nodes), when any is at the
+/// start; other nodes on the machine (a second cluster, a test's node) are left out. Without any such
+/// process at the start, every process of the name counts.
 public final class CPUUsage: Sendable {
     private struct Readings {
         var first: [Int32: Double] = [:]
@@ -59,11 +75,15 @@ public final class CPUUsage: Sendable {
     }
 
     public let name: String
+    /// The ports a process's `RABBITMQ_NODE_PORT` must be one of; empty: every process of the name.
+    private let ports: Set<Int>
     private let readings = Mutex(Readings())
 
-    public init(of name: String) {
+    public init(of name: String, ports: Set<Int> = []) {
         self.name = name
-        let now = Self.read(name)
+        let matching = ProcessStats.pids(named: name).contains { Self.started(pid: $0, on: ports) }
+        self.ports = matching ? ports : []
+        let now = Self.read(name, ports: self.ports)
         readings.withLock { $0.first = now; $0.last = now; $0.alive = Array(now.keys) }
     }
 
@@ -74,7 +94,7 @@ public final class CPUUsage: Sendable {
         var now: [Int32: Double] = [:]
         for pid in alive { now[pid] = ProcessStats.cpuSeconds(of: pid) }
         let rescanned = alive.isEmpty || now.count < alive.count
-        if rescanned { now = Self.read(name) }
+        if rescanned { now = Self.read(name, ports: ports) }
         readings.withLock { readings in
             if rescanned { readings.alive = Array(now.keys) }
             for (pid, cpu) in now {
@@ -91,9 +111,15 @@ public final class CPUUsage: Sendable {
         }
     }
 
-    private static func read(_ name: String) -> [Int32: Double] {
+    private static func read(_ name: String, ports: Set<Int>) -> [Int32: Double] {
         var cpu: [Int32: Double] = [:]
-        for pid in ProcessStats.pids(named: name) { cpu[pid] = ProcessStats.cpuSeconds(of: pid) }
+        for pid in ProcessStats.pids(named: name) where ports.isEmpty || started(pid: pid, on: ports) {
+            cpu[pid] = ProcessStats.cpuSeconds(of: pid)
+        }
         return cpu
+    }
+
+    private static func started(pid: Int32, on ports: Set<Int>) -> Bool {
+        ProcessStats.environmentValue(of: pid, "RABBITMQ_NODE_PORT").flatMap { Int($0) }.map(ports.contains) ?? false
     }
 }

@@ -72,7 +72,13 @@ public final class WorkerFleet: Sendable {
         let status = launch.logFolder.appendingPathComponent("worker-\(number).status.json")
         try? FileManager.default.removeItem(at: status)
         process.arguments = launch.arguments + ["--status-file", status.path]
-        process.environment = ProcessInfo.processInfo.environment.merging(launch.environment) { $1 }
+        var environment = launch.environment
+        // A cluster's URL list: each worker starts at the next node, as a cluster's clients spread over it.
+        if let list = environment["PARCELFLOW_AMQP_URL"]?.split(separator: ","), list.count > 1 {
+            let first = (number - 1) % list.count
+            environment["PARCELFLOW_AMQP_URL"] = (list[first...] + list[..<first]).joined(separator: ",")
+        }
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let log = launch.logFolder.appendingPathComponent("worker-\(number).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)

@@ -1,3 +1,4 @@
+import AMQP
 import ArgumentParser
 import Foundation
 import ParcelCommandLine
@@ -19,6 +20,12 @@ struct LoadTestCommand: AsyncParsableCommand {
             where the time went. The time runs from the first submit publish to the last parcel final. \
             Exit status 1 when any invariant is broken. With --workers 0 it uses workers already running \
             (on the usual --namespace and --store).
+
+            On a cluster (--url with every node's URL, comma-separated) --stop-node-at stops the node leading \
+            most of the run's stage queues and --start-node-at starts it again; --rolling-restart-at restarts \
+            every node one by one. A probe publishing with confirms through that node measures how long each \
+            stop held publishing up (recovery). No node is left stopped when the command ends, even on a failure \
+            or an interrupt.
             """)
 
     @OptionGroup var broker: BrokerOptions
@@ -39,8 +46,21 @@ struct LoadTestCommand: AsyncParsableCommand {
     var killWorkerEvery: Double?
     @Option(help: ArgumentHelp("Stop and start the broker node this many seconds into the run.", valueName: "seconds"))
     var restartBrokerAt: Double?
-    @Option(help: ArgumentHelp("The script that stops and starts the broker node (with stop / start).",
-                               discussion: "Default: PARCELFLOW_BROKER_SCRIPT, else deploy/local/broker.sh here.",
+    @Option(help: ArgumentHelp("Stop a cluster node this many seconds into the run: the one leading most of the run's stage queues.",
+                               valueName: "seconds"))
+    var stopNodeAt: Double?
+    @Option(help: ArgumentHelp("Start the stopped node again this many seconds into the run.",
+                               discussion: "Default: once every parcel is final, before the verdict.", valueName: "seconds"))
+    var startNodeAt: Double?
+    @Option(help: ArgumentHelp("From this many seconds into the run, restart every cluster node one by one.",
+                               discussion: "Each node is stopped, started, and waited for until the cluster is whole again, then the next.",
+                               valueName: "seconds"))
+    var rollingRestartAt: Double?
+    @Option(help: ArgumentHelp("The script that stops and starts broker nodes.",
+                               discussion: """
+                                   Default: PARCELFLOW_BROKER_SCRIPT, else deploy/local/broker.sh here. Called as `stop|start \
+                                   [--name NODE]`; for a cluster also `cluster nodes|leaders|status`.
+                                   """,
                                valueName: "path"))
     var brokerScript: String?
     @Option(help: ArgumentHelp("The broker node's name for the script (its --name), when not the default node.",
@@ -60,7 +80,28 @@ struct LoadTestCommand: AsyncParsableCommand {
             throw ValidationError("--kill-worker-every needs workers the test starts (--workers 1 or more)")
         }
         if let every = killWorkerEvery, every <= 0 { throw ValidationError("--kill-worker-every must be above 0") }
-        if let at = restartBrokerAt, at < 0 { throw ValidationError("--restart-broker-at must be 0 or more") }
+        for (flag, value) in [("--restart-broker-at", restartBrokerAt), ("--stop-node-at", stopNodeAt),
+                              ("--start-node-at", startNodeAt), ("--rolling-restart-at", rollingRestartAt)] {
+            if let value, !(value.isFinite && value >= 0 && value <= 86_400) {
+                throw ValidationError("\(flag) must be from 0 to 86,400 seconds")
+            }
+        }
+        if [restartBrokerAt, stopNodeAt, rollingRestartAt].compactMap({ $0 }).count > 1 {
+            throw ValidationError("give one of --restart-broker-at, --stop-node-at and --rolling-restart-at")
+        }
+        if let start = startNodeAt {
+            guard let stop = stopNodeAt else { throw ValidationError("--start-node-at needs --stop-node-at") }
+            guard start > stop else { throw ValidationError("--start-node-at must be later than --stop-node-at") }
+        }
+        let clusterFlag = stopNodeAt != nil ? "--stop-node-at" : rollingRestartAt != nil ? "--rolling-restart-at" : nil
+        if let clusterFlag {
+            let url = BrokerSettings.url(flag: broker.url, environment: ProcessInfo.processInfo.environment)
+            let nodes = (try? AMQPEndpoint.list(url).count) ?? 0
+            if nodes < 2 {
+                throw ValidationError("\(clusterFlag) needs a cluster: give every node's URL, comma-separated, with --url or "
+                    + "PARCELFLOW_AMQP_URL (at least 2; \(nodes == 0 ? "the URL is not valid" : "it names 1"))")
+            }
+        }
     }
 
     func run() async throws {
@@ -100,20 +141,36 @@ struct LoadTestCommand: AsyncParsableCommand {
             configuration.brokerStop = [script, "stop"] + node
             configuration.brokerStart = [script, "start"] + node
         }
+        if let at = stopNodeAt {
+            configuration.clusterFault = .stopNode(at: .seconds(at), startAt: startNodeAt.map { .seconds($0) })
+        } else if let at = rollingRestartAt {
+            configuration.clusterFault = .rollingRestart(at: .seconds(at))
+        }
+        if configuration.clusterFault != nil { configuration.brokerScript = try brokerScriptPath() }
         configuration.timeout = .seconds(timeout)
 
         let bar = ProgressBar(label: "final")
         // Off a terminal (a log, CI), a line every few seconds instead of the bar.
         let lines = Terminal.standardErrorIsTerminal || json ? nil : ProgressLines()
         let report: LoadTestReport
-        do {
-            report = try await LoadTest(configuration).run { progress in
+        let running = Task { [configuration] in
+            try await LoadTest(configuration).run { progress in
                 bar.update(progress.final, of: progress.total)
                 lines?.update(progress)
             }
+        }
+        // SIGINT or SIGTERM ends the run as a failure would: workers stopped, stopped nodes started.
+        let interruption = Interruption { running.cancel() }
+        defer { interruption.stop() }
+        do {
+            report = try await running.value
         } catch {
             bar.finish()
             if !keep { try? FileManager.default.removeItem(at: folder) }
+            if interruption.happened {
+                Terminal.error("parcelctl loadtest: interrupted; the workers were stopped and no node was left stopped")
+                throw ExitCode(130)
+            }
             throw CommandFailure("the load test could not run: \(error)")
         }
         bar.finish()
@@ -152,7 +209,7 @@ struct LoadTestCommand: AsyncParsableCommand {
     private func brokerScriptPath() throws -> String {
         let path = brokerScript ?? ProcessInfo.processInfo.environment["PARCELFLOW_BROKER_SCRIPT"] ?? "deploy/local/broker.sh"
         guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw CommandFailure("--restart-broker-at needs the broker's stop/start script: \(path) is not there "
+            throw CommandFailure("stopping broker nodes needs the broker's script: \(path) is not there "
                 + "(give --broker-script or PARCELFLOW_BROKER_SCRIPT)")
         }
         return URL(fileURLWithPath: path).standardizedFileURL.path
@@ -173,5 +230,40 @@ final class ProgressLines: Sendable {
             Terminal.error("  \(Terminal.count(progress.queued)) queued, \(Terminal.count(progress.final)) of "
                 + "\(Terminal.count(progress.total)) final after \(Terminal.seconds(progress.elapsed))")
         }
+    }
+}
+
+/// The first SIGINT or SIGTERM during a run calls `interrupt` (the run then ends as on a failure:
+/// workers stopped, stopped nodes started again); a second exits at once with 130.
+///
+/// `@unchecked Sendable`: `sources` is set once in `init` and never changed; dispatch sources are
+/// thread-safe to cancel, and their handlers run on one serial queue.
+final class Interruption: @unchecked Sendable {
+    private let sources: [any DispatchSourceSignal]
+    private let count = Atomic<Int>(0)
+
+    init(_ interrupt: @escaping @Sendable () -> Void) {
+        let queue = DispatchQueue(label: "parcelflow.loadtest.signals")
+        sources = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            return DispatchSource.makeSignalSource(signal: number, queue: queue)
+        }
+        for source in sources {
+            source.setEventHandler { [unowned self] in
+                if count.add(1, ordering: .sequentiallyConsistent).newValue == 1 {
+                    Terminal.error("parcelctl loadtest: stopping (starting any stopped node again; a second signal exits at once)")
+                    interrupt()
+                } else {
+                    Foundation.exit(130)
+                }
+            }
+            source.resume()
+        }
+    }
+
+    var happened: Bool { count.load(ordering: .sequentiallyConsistent) > 0 }
+
+    func stop() {
+        for source in sources { source.cancel() }
     }
 }

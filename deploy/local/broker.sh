@@ -3,7 +3,7 @@
 #
 #   deploy/local/broker.sh start|stop|status|url [--name NAME] [--port P] [--dist-port D]
 #                          [--tls-port T | --no-tls] [--tls]
-#   deploy/local/broker.sh cluster start|stop|status|urls|leaders
+#   deploy/local/broker.sh cluster start|stop|status|urls|nodes|leaders
 #
 #   start   start the node unless it is running, wait until it has booted, and print its AMQP URL as
 #           the last line of stdout (everything else goes to stderr)
@@ -18,8 +18,8 @@
 #
 # cluster: three nodes parcelflow-c1..c3 (AMQP 127.0.0.1:5686-5688, dist 25686-25688) joined with
 # join_cluster. `start` prints the comma-separated URL list (PARCELFLOW_AMQP_URL) as the last line;
-# `status` exits 0 when all three run as one cluster; `leaders` prints "queue<TAB>leader node" for
-# each quorum queue. One node of it stops and starts
+# `status` exits 0 when all three run as one cluster; `nodes` prints "node<TAB>URL" for each node;
+# `leaders` prints "queue<TAB>leader node" for each quorum queue. One node of it stops and starts
 # like any other: `broker.sh stop --name parcelflow-c2`, then `start --name parcelflow-c2` (it rejoins).
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
@@ -45,6 +45,7 @@ if [ "$cmd" = cluster ]; then
   stop) pf_cluster_stop >&2 ;;
   status) pf_cluster_status ;;
   urls) pf_cluster_urls ;;
+  nodes) pf_cluster_nodes ;;
   leaders) pf_cluster_leaders ;;
   *) usage ;;
   esac

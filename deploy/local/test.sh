@@ -13,8 +13,9 @@
 #   PARCELFLOW_TLS_DIR        .local/tls: ca.pem, server.pem/.key, client.pem/.key, rogue-ca.pem,
 #                             rogue-client.pem/.key
 #   PARCELFLOW_BROKER_SCRIPT  deploy/local/broker.sh, to start/stop throwaway nodes
-#   PARCELFLOW_CLUSTER_URLS   the three-node cluster's URL list (broker.sh cluster), for the failover
-#                             tests only; PARCELFLOW_CLUSTER_NODES its node names (parcelflow-c1,…)
+#   PARCELFLOW_CLUSTER_URLS   the URL list of a three-node cluster of our own (broker.sh cluster start),
+#                             for the failover tests alone (they stop and start its nodes);
+#                             PARCELFLOW_CLUSTER_NODES its node names (parcelflow-c1,… by default)
 #   PARCELFLOW_TEST_POSTGRES_URL  the PostgreSQL server for the stores' tests: the one it already names
 #                             when that answers, else our own (deploy/local/postgres.sh, 127.0.0.1:5684)
 #   PARCELFLOW_PYTHON_TOOLS   .local/venv/bin: kubernetes-validate and jsonschema from PyPI, for
@@ -37,7 +38,7 @@ export PARCELFLOW_TLS_DIR PARCELFLOW_BROKER_SCRIPT
 PARCELFLOW_TLS_DIR=$(pf_tls_dir)
 PARCELFLOW_BROKER_SCRIPT="$ROOT/deploy/local/broker.sh"
 pf_use_broker
-pf_section "Cluster: three nodes for the failover tests"
+# Always our own nodes, never a cluster found running elsewhere: the tests stop and start them.
 pf_cluster_start
 export PARCELFLOW_CLUSTER_URLS PARCELFLOW_CLUSTER_NODES
 PARCELFLOW_CLUSTER_URLS=$(pf_cluster_urls)

@@ -1,0 +1,281 @@
+import AMQP
+import Foundation
+import ParcelCore
+import ParcelRabbit
+import Synchronization
+
+/// The cluster fault a load test injects (``ClusterChaos``).
+public enum ClusterFault: Sendable, Hashable {
+    /// Stop the node leading most stage queues at `at`; start it at `startAt`, else after the run.
+    case stopNode(at: Duration, startAt: Duration?)
+    /// Restart every node one by one, from `at`.
+    case rollingRestart(at: Duration)
+}
+
+/// Cluster nodes stopped under load, through the broker script: the node leading most of the run's
+/// stage queues stopped at a time and started again, or every node restarted one after another. The
+/// recovery probe measures how long each stop held up confirmed publishing.
+///
+/// 1. Before the workers start: the script names the nodes (`cluster nodes`), each matched to its URL
+///    in the run's list, and the stage queues' leaders (`cluster leaders`); the probe aims at the
+///    node to be stopped.
+/// 2. At `stopNodeAt`: `stop --name NODE`; at `startNodeAt`: `start --name NODE`, then `cluster
+///    status` until the cluster is whole again. A rolling restart does stop, start and that wait for
+///    each node in turn, the probe moved to each node before its stop.
+/// 3. ``finish()`` (after the run, on every path out of it): a node still stopped is started, so none is
+///    left stopped; the probe stops; what was asked for and not done is a chaos failure. ``report``
+///    then reads the probe's pause across each stop.
+final class ClusterChaos: Sendable {
+
+    /// A node: its Erlang name and its place in the run's URL list.
+    struct Node: Sendable, Hashable {
+        let name: String
+        let endpoint: Int
+    }
+
+    /// One node's stop and start, as it happened.
+    private struct Restart {
+        var node: String
+        var stageQueuesLed: Int?
+        var stopBegan: ContinuousClock.Instant
+        var stopEnded: ContinuousClock.Instant?
+        var startBegan: ContinuousClock.Instant?
+        var back: ContinuousClock.Instant?
+        var finalAtStop: Int
+    }
+
+    private struct State {
+        var restarts: [Restart] = []
+        /// Nodes whose stop command ran and that were not started again since.
+        var stopped: Set<String> = []
+        var failures: [String] = []
+        var probeTask: Task<Void, Never>?
+        var runStarted: ContinuousClock.Instant?
+        var finished = false
+    }
+
+    let fault: ClusterFault
+    let script: BrokerScript
+    let nodes: [Node]
+    /// The node to stop (`stopNode`), with the number of stage queues it led when chosen.
+    let victim: (node: Node, led: Int)?
+    let probe: RecoveryProbe
+    private let finals = Atomic<Int>(0)
+    private let state = Mutex(State())
+
+    private init(fault: ClusterFault, script: BrokerScript, nodes: [Node], victim: (node: Node, led: Int)?,
+                 probe: RecoveryProbe) {
+        self.fault = fault
+        self.script = script
+        self.nodes = nodes
+        self.victim = victim
+        self.probe = probe
+    }
+
+    /// Finds the nodes and the node to stop, and starts the probe (aimed at that node).
+    static func prepare(_ fault: ClusterFault, script: BrokerScript, amqp: AMQPConfiguration, topology: ParcelTopology,
+                        probeOpen: @escaping RecoveryProbe.Open = ChannelPublisher.open) async throws -> ClusterChaos {
+        let listed = try await script.nodes()
+        let nodes = try listed.map { node, url in
+            guard let index = try Self.endpointIndex(of: url, in: amqp.endpoints) else {
+                throw LoadTestError("the cluster's node \(node) (\(try AMQPEndpoint(url: url))) is not in the URL list: "
+                    + "give every node's URL with --url or PARCELFLOW_AMQP_URL")
+            }
+            return Node(name: node, endpoint: index)
+        }
+        guard nodes.count >= 2 else {
+            throw LoadTestError("`\(script.path) cluster nodes` named \(nodes.count) node(s); a cluster has 2 or more")
+        }
+        var victim: (node: Node, led: Int)?
+        if case .stopNode = fault {
+            let stageQueues = Stage.allCases.map(topology.stageQueue)
+            let leaders = try await script.leaders()
+            guard let busiest = Self.busiestLeader(leaders: leaders, stageQueues: stageQueues, nodes: nodes.map(\.name)),
+                  let node = nodes.first(where: { $0.name == busiest.node })
+            else {
+                throw LoadTestError("`\(script.path) cluster leaders` named no leader for the stage queues "
+                    + stageQueues.joined(separator: ", "))
+            }
+            victim = (node, busiest.count)
+        }
+        let chaos = ClusterChaos(fault: fault, script: script, nodes: nodes, victim: victim,
+                                 probe: RecoveryProbe(configuration: amqp, namespace: topology.namespace, open: probeOpen))
+        chaos.state.withLock { $0.probeTask = Task { await chaos.probe.run() } }
+        if let victim {
+            do {
+                try await chaos.probe.aim(at: victim.node.endpoint)
+            } catch {
+                await chaos.finish()
+                throw LoadTestError("the recovery probe could not publish to a queue led by \(victim.node.name): \(error)")
+            }
+        }
+        return chaos
+    }
+
+    /// The node leading most of `stageQueues` (the first of `nodes` on a tie), and how many it leads.
+    static func busiestLeader(leaders: [String: String], stageQueues: [String],
+                              nodes: [String]) -> (node: String, count: Int)? {
+        let led = stageQueues.compactMap { leaders[$0] }
+        let counts = nodes.map { node in led.filter { $0 == node }.count }
+        guard let most = counts.max(), most > 0, let index = counts.firstIndex(of: most) else { return nil }
+        return (nodes[index], most)
+    }
+
+    /// Where `url` (a node's URL from the script) is in `endpoints`: the same port, and the same host
+    /// or both loopback (the script may say 127.0.0.1 where the list says localhost).
+    static func endpointIndex(of url: String, in endpoints: [AMQPEndpoint]) throws -> Int? {
+        let node = try AMQPEndpoint(url: url)
+        let loopback: Set<String> = ["127.0.0.1", "localhost", "::1"]
+        return endpoints.firstIndex { endpoint in
+            endpoint.port == node.port
+                && (endpoint.host == node.host || (loopback.contains(endpoint.host) && loopback.contains(node.host)))
+        }
+    }
+
+    /// Parcels final so far, from the run's progress: recorded with each stop (under load or not).
+    func noteFinal(_ count: Int) { finals.store(count, ordering: .relaxed) }
+
+    /// Injects the fault, from `started` (the run's start); cancelled when the run ends, it finishes
+    /// the stop or restart under way and leaves the rest to ``finish()``.
+    func run(from started: ContinuousClock.Instant) async {
+        state.withLock { $0.runStarted = started }
+        switch fault {
+        case .stopNode(let at, let startAt):
+            guard let victim, await Self.sleep(until: started + at) else { return }
+            await uncancelled { await self.stop(victim.node.name, led: victim.led) }
+            guard let startAt, await Self.sleep(until: started + startAt) else { return }
+            await uncancelled { await self.start(victim.node.name) }
+        case .rollingRestart(let at):
+            guard await Self.sleep(until: started + at) else { return }
+            for node in nodes where !Task.isCancelled {
+                await uncancelled {
+                    do {
+                        try await self.probe.aim(at: node.endpoint)
+                    } catch {
+                        self.fail("the recovery probe could not publish to a queue led by \(node.name): \(error)")
+                    }
+                    await self.stop(node.name, led: nil)
+                    await self.start(node.name)
+                }
+            }
+        }
+    }
+
+    /// Starts every node still stopped, waits until the cluster is whole, stops the probe and deletes
+    /// its queues; notes what was asked for and not done. Once: later calls return at once.
+    func finish() async {
+        let (first, stillStopped, probeTask, runStarted) = state.withLock { state in
+            defer {
+                state.finished = true
+                state.probeTask = nil
+            }
+            return (!state.finished, state.stopped, state.probeTask, state.runStarted)
+        }
+        guard first else { return }
+        if case .stopNode(_, let startAt?) = fault, !stillStopped.isEmpty {
+            fail("\(stillStopped.sorted().joined(separator: ", ")) was still stopped when the run ended (--start-node-at "
+                + "\(Self.seconds(startAt)): the run ended first, or the start failed); it was started after the run")
+        }
+        for node in nodes where stillStopped.contains(node.name) { await start(node.name) }
+        probeTask?.cancel()
+        await probeTask?.value
+        await probe.deleteQueues()
+
+        // Started, and what was asked for not done: a run without it proves less.
+        guard runStarted != nil else { return }
+        let restarted = state.withLock { $0.restarts.count }
+        switch fault {
+        case .stopNode(let at, _):
+            if restarted == 0 { fail("the run ended before --stop-node-at \(Self.seconds(at)): no node was stopped") }
+        case .rollingRestart(let at):
+            if restarted < nodes.count {
+                fail("the run ended before the rolling restart from \(Self.seconds(at)) was done: \(restarted) of "
+                    + "\(nodes.count) nodes restarted (submit more parcels, or start it earlier)")
+            }
+        }
+    }
+
+    /// What happened, for the report.
+    var report: (restarts: [LoadTestReport.NodeRestart], usualProbeGap: Double?, failures: [String]) {
+        let (restarts, runStarted, failures) = state.withLock { ($0.restarts, $0.runStarted, $0.failures) }
+        let confirms = probe.confirms
+        var lines = failures
+        let measured = restarts.map { restart -> LoadTestReport.NodeRestart in
+            func at(_ instant: ContinuousClock.Instant?) -> Double? {
+                guard let instant, let runStarted else { return nil }
+                return Self.seconds(instant - runStarted)
+            }
+            let pause = restart.stopEnded.flatMap { RecoveryProbe.longestPause(confirms, from: restart.stopBegan, to: $0) }
+            if pause == nil, restart.stopEnded != nil {
+                lines.append("the recovery probe had no confirm before and after \(restart.node) stopped")
+            }
+            return LoadTestReport.NodeRestart(
+                node: restart.node, stageQueuesLed: restart.stageQueuesLed, stageQueues: Stage.allCases.count,
+                stoppedAt: at(restart.stopBegan) ?? 0, stopSeconds: restart.stopEnded.map { Self.seconds($0 - restart.stopBegan) },
+                startedAt: at(restart.startBegan), backAt: at(restart.back), finalAtStop: restart.finalAtStop,
+                recoverySeconds: pause.map(Self.seconds))
+        }
+        return (measured, RecoveryProbe.usualGap(confirms).map(Self.seconds), lines)
+    }
+
+    // MARK: - Steps
+
+    private func stop(_ node: String, led: Int?) async {
+        let began = ContinuousClock.now
+        state.withLock { state in
+            state.stopped.insert(node)
+            state.restarts.append(Restart(node: node, stageQueuesLed: led, stopBegan: began,
+                                          finalAtStop: finals.load(ordering: .relaxed)))
+        }
+        let status = await script.stop(node: node)
+        let ended = ContinuousClock.now
+        if status == 0 {
+            state.withLock { $0.restarts[$0.restarts.count - 1].stopEnded = ended }
+        } else {
+            fail("`\(script.path) stop --name \(BrokerScript.shortName(node))` exited with status \(status)")
+        }
+    }
+
+    /// Starts `node`, then waits (up to two minutes) until every node runs as a member of the cluster.
+    private func start(_ node: String) async {
+        let began = ContinuousClock.now
+        state.withLock { state in
+            if let last = state.restarts.lastIndex(where: { $0.node == node }) { state.restarts[last].startBegan = began }
+        }
+        let status = await script.start(node: node)
+        guard status == 0 else {
+            fail("`\(script.path) start --name \(BrokerScript.shortName(node))` exited with status \(status): the node may be left stopped")
+            return
+        }
+        state.withLock { _ = $0.stopped.remove(node) }
+        let deadline = ContinuousClock.now + .seconds(120)
+        while !(await script.clusterIsWhole()) {
+            guard ContinuousClock.now < deadline else {
+                fail("the cluster was not whole again within 120 s of starting \(node) (`\(script.path) cluster status`)")
+                return
+            }
+            _ = await Task.detached { try? await Task.sleep(for: .seconds(1)) }.value
+        }
+        let back = ContinuousClock.now
+        state.withLock { state in
+            if let last = state.restarts.lastIndex(where: { $0.node == node }) { state.restarts[last].back = back }
+        }
+    }
+
+    private func fail(_ why: String) { state.withLock { $0.failures.append(why) } }
+
+    /// Runs `body` to its end even when the caller is cancelled: a node left half-way would fail
+    /// everything after it.
+    private func uncancelled(_ body: @escaping @Sendable () async -> Void) async {
+        await Task.detached(operation: body).value
+    }
+
+    /// Sleeps until `instant`; false when cancelled first (the run ended).
+    private static func sleep(until instant: ContinuousClock.Instant) async -> Bool {
+        (try? await Task.sleep(until: instant)) != nil
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,287 @@
+import AMQP
+import Foundation
+@testable import ParcelLoadTest
+import ParcelTestSupport
+import Testing
+
+/// The three-node cluster `deploy/local/test.sh` starts for the failover tests, through the same
+/// script. The tests that run load on it or stop its nodes take turns with the other failover tests
+/// (`TestCluster.exclusive`), so that stopping a node disturbs nobody else.
+enum ClusterScript {
+    /// The cluster's URL list; a test without it fails, saying how to get one.
+    static func urls() throws -> String {
+        try #require(ProcessInfo.processInfo.environment["PARCELFLOW_CLUSTER_URLS"].flatMap { $0.isEmpty ? nil : $0 },
+                     """
+                     PARCELFLOW_CLUSTER_URLS is not set: run the suite through deploy/local/test.sh (it starts the cluster), \
+                     or start one with `deploy/local/broker.sh cluster start` and export the URL list it prints
+                     """)
+    }
+
+    /// Each node's Erlang name (`cluster nodes`).
+    static func nodes() async throws -> [String] {
+        let exit = try await runChild(URL(fileURLWithPath: "/bin/bash"), [TestNode.script, "cluster", "nodes"])
+        try #require(exit.status == 0, "broker.sh cluster nodes failed: \(exit.errors)")
+        return exit.lines.compactMap { $0.split(separator: "\t").first.map(String.init) }
+    }
+
+    /// The process id of each node's Erlang VM now, from the pid file the script's nodes write: a node
+    /// stopped and started has a new one.
+    static func pids(_ nodes: [String]) -> [String: String] {
+        let root = URL(fileURLWithPath: TestNode.script).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        var pids: [String: String] = [:]
+        for node in nodes {
+            let file = root.appendingPathComponent(".local/rabbitmq/\(BrokerScript.shortName(node))/rabbitmq.pid")
+            pids[node] = (try? String(contentsOf: file, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return pids
+    }
+}
+
+@Suite("Load test on a cluster: nodes stopped under load", .serialized)
+struct ClusterLoadTests {
+    @Test("2,000 parcels with faults, a worker killed every 2 s, the node leading most stage queues stopped and started again: every parcel final, none lost, none applied twice; recovery measured",
+          .timeLimit(.minutes(3)))
+    func nodeStoppedUnderLoad() async throws {
+        try await TestCluster.exclusive {
+            let urls = try ClusterScript.urls()
+            let nodes = try await ClusterScript.nodes()
+            let before = ClusterScript.pids(nodes)
+            // The faults of the store figures' run, at a pace the stage time bounds (eight tasks in flight,
+            // 10-20 ms each: 16 s at least), so the stop at 2 s and the start at 6 s both come under load.
+            let (status, report) = try await loadtest([
+                "--parcels", "2000", "--workers", "2", "--concurrency", "4", "--stage-time", "10ms-20ms",
+                "--transient-rate", "0.05", "--permanent-rate", "0.005", "--hold-rate", "0.02",
+                "--kill-worker-every", "2", "--stop-node-at", "2", "--start-node-at", "6", "--timeout", "120",
+            ], url: urls)
+            #expect(status == 0, "violations: \(report["violations"] ?? "")")
+            #expect(report["ok"] as? Bool == true)
+            #expect(report["lost"] as? Int == 0 && report["duplicated"] as? Int == 0)
+            #expect(["delivered", "held", "dead_lettered"].compactMap { report[$0] as? Int }.reduce(0, +) == 2000)
+            #expect((report["workers_killed"] as? Int ?? 0) >= 1, "no worker was killed")
+            #expect((report["chaos_failures"] as? [String]) == [])
+
+            let restarts = try #require(report["node_restarts"] as? [[String: Any]])
+            try #require(restarts.count == 1, "\(restarts)")
+            let restart = restarts[0]
+            let node = try #require(restart["node"] as? String)
+            #expect(nodes.contains(node))
+            // Four stage queues on three nodes: the busiest leads two at least.
+            #expect((restart["stage_queues_led"] as? Int ?? 0) >= 2, "\(restart)")
+            #expect((restart["final_at_stop"] as? Int ?? 2000) < 2000, "the node was stopped after the load: \(restart)")
+            #expect((restart["started_at_s"] as? Double ?? 0) >= 6)
+            #expect(restart["back_at_s"] as? Double != nil)
+            // The probe lost its connection and its queue's leader: a pause beyond its usual cadence (20 ms),
+            // but not one that lasted the whole stop and start.
+            let recovery = try #require(restart["recovery_ms"] as? Double, "no recovery figure: \(restart)")
+            let gap = try #require(report["probe_usual_gap_ms"] as? Double)
+            #expect(recovery > 2 * gap && recovery < 30_000, "recovery \(recovery) ms against a usual gap of \(gap) ms")
+            #expect(report["recovery_ms_max"] as? Double == recovery)
+
+            // That node, and only it, was stopped and started: its VM is a new process.
+            let after = ClusterScript.pids(nodes)
+            #expect(Set(nodes.filter { before[$0] != after[$0] }) == [node], "before \(before), after \(after)")
+        }
+    }
+
+    @Test("a rolling restart of all three nodes, one by one, under load: every parcel final, none lost, none applied twice",
+          .timeLimit(.minutes(3)))
+    func rollingRestartUnderLoad() async throws {
+        try await TestCluster.exclusive {
+            let urls = try ClusterScript.urls()
+            let nodes = try await ClusterScript.nodes()
+            let before = ClusterScript.pids(nodes)
+            // Stage time bounds the pace (eight tasks in flight, 40-60 ms each: 50 s at least), so the load
+            // outlasts the three restarts (about 30 s) however fast the machine.
+            let (status, report) = try await loadtest([
+                "--parcels", "2000", "--workers", "2", "--concurrency", "4", "--stage-time", "40ms-60ms",
+                "--transient-rate", "0.05", "--rolling-restart-at", "1", "--timeout", "150",
+            ], url: urls)
+            #expect(status == 0, "violations: \(report["violations"] ?? "")")
+            #expect(report["ok"] as? Bool == true)
+            #expect(report["lost"] as? Int == 0 && report["duplicated"] as? Int == 0)
+            #expect(["delivered", "held", "dead_lettered"].compactMap { report[$0] as? Int }.reduce(0, +) == 2000)
+            #expect((report["chaos_failures"] as? [String]) == [])
+
+            let restarts = try #require(report["node_restarts"] as? [[String: Any]])
+            #expect(restarts.compactMap { $0["node"] as? String } == nodes, "\(restarts)")
+            for restart in restarts {
+                #expect((restart["final_at_stop"] as? Int ?? 2000) < 2000, "restarted after the load: \(restart)")
+                #expect(restart["back_at_s"] as? Double != nil, "\(restart)")
+                #expect(restart["recovery_ms"] as? Double != nil, "no recovery figure: \(restart)")
+            }
+            // One by one: each node stopped only once the one before was back.
+            for (earlier, later) in zip(restarts, restarts.dropFirst()) {
+                #expect((later["stopped_at_s"] as? Double ?? 0) >= (earlier["back_at_s"] as? Double ?? .infinity))
+            }
+            let longest = restarts.compactMap { $0["recovery_ms"] as? Double }.max()
+            #expect(report["recovery_ms_max"] as? Double == longest)
+            let after = ClusterScript.pids(nodes)
+            #expect(nodes.allSatisfy { before[$0] != nil && before[$0] != after[$0] }, "before \(before), after \(after)")
+        }
+    }
+}
+
+extension ClusterLoadTests {
+    @Test("a run that times out with the node stopped: the node is started before the command exits, and the verdict fails",
+          .timeLimit(.minutes(2)))
+    func nodeStartedAfterATimeout() async throws {
+        try await TestCluster.exclusive {
+            let urls = try ClusterScript.urls()
+            let nodes = try await ClusterScript.nodes()
+            let before = ClusterScript.pids(nodes)
+            // (Not through `loadtest`, which counts a failed verdict as the test's failure.)
+            let result = try await Parcelctl(environment: ["PARCELFLOW_AMQP_URL": urls]).run([
+                "loadtest", "--json", "--parcels", "200", "--workers", "1", "--concurrency", "1", "--stage-time", "100ms",
+                "--stop-node-at", "0.5", "--timeout", "4",
+            ])
+            #expect(result.status == 1, "\(result.stderr)")
+            let report = try #require(try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
+                                      "no JSON report: \(result.stdout.suffix(1500)) \(result.stderr.suffix(1500))")
+            let violations = (report["violations"] as? [String] ?? []).joined(separator: "; ")
+            #expect(violations.contains("never reached a final state"), "\(violations)")
+            let restart = try #require((report["node_restarts"] as? [[String: Any]])?.first)
+            #expect(restart["started_at_s"] as? Double != nil && restart["back_at_s"] as? Double != nil, "\(restart)")
+            try await ClusterScript.expectWhole()
+            let after = ClusterScript.pids(nodes)
+            #expect(nodes.filter { before[$0] != after[$0] } == [restart["node"] as? String], "before \(before), after \(after)")
+            ClusterScript.removeKeptLogs(result.stderr)
+        }
+    }
+
+    @Test("parcelctl loadtest stopped by SIGTERM while the node is down: it starts the node again and exits 130",
+          .timeLimit(.minutes(2)))
+    func nodeStartedAfterAnInterrupt() async throws {
+        try await TestCluster.exclusive {
+            let urls = try ClusterScript.urls()
+            let nodes = try await ClusterScript.nodes()
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parcelflow-interrupt-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let run = try BackgroundProcess(
+                URL(fileURLWithPath: Parcelctl.binary),
+                ["loadtest", "--parcels", "200", "--workers", "1", "--concurrency", "1", "--stage-time", "100ms",
+                 "--stop-node-at", "0.5", "--timeout", "120"],
+                environment: ["PARCELFLOW_AMQP_URL": urls], log: folder.appendingPathComponent("parcelctl.log"))
+            let down = try await eventually(timeout: .seconds(60)) {
+                for node in nodes {
+                    if try await ClusterScript.status(node) != 0 { return true }
+                }
+                return false
+            }
+            try #require(down, "no node went down: \(run.output)")
+            run.signal(SIGTERM)
+            #expect(await run.exitStatus(timeout: .seconds(90)) == 130, "\(run.output)")
+            #expect(run.output.contains("no node was left stopped"), "\(run.output)")
+            try await ClusterScript.expectWhole()
+        }
+    }
+}
+
+extension ClusterLoadTests {
+    @Test("a node stop asked for after the run ended: the verdict fails and says so (a run without it proves less)",
+          .timeLimit(.minutes(1)))
+    func stopAfterTheRun() async throws {
+        try await TestCluster.exclusive {
+            let urls = try ClusterScript.urls()
+            let result = try await Parcelctl(environment: ["PARCELFLOW_AMQP_URL": urls]).run([
+                "loadtest", "--json", "--parcels", "20", "--workers", "1", "--stop-node-at", "600",
+            ])
+            #expect(result.status == 1, "\(result.stderr)")
+            let report = try #require(try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
+                                      "no JSON report: \(result.stdout.suffix(1500)) \(result.stderr.suffix(1500))")
+            #expect(report["lost"] as? Int == 0)
+            #expect((report["chaos_failures"] as? [String]) == ["the run ended before --stop-node-at 600.0: no node was stopped"])
+            #expect((report["violations"] as? [String] ?? []).contains("the run ended before --stop-node-at 600.0: no node was stopped"))
+            #expect((report["node_restarts"] as? [Any])?.isEmpty == true)
+            ClusterScript.removeKeptLogs(result.stderr)
+        }
+    }
+}
+
+extension ClusterScript {
+    /// Removes the folder a failed verdict left (its path is in parcelctl's error output).
+    static func removeKeptLogs(_ errors: String) {
+        guard let kept = errors.range(of: "logs are kept in ") else { return }
+        let logs = URL(fileURLWithPath: String(errors[kept.upperBound...].prefix { $0 != "\n" }))
+        try? FileManager.default.removeItem(at: logs.deletingLastPathComponent())
+    }
+
+    /// `broker.sh status --name NODE`: 0 when the node runs and takes connections.
+    static func status(_ node: String) async throws -> Int32 {
+        try await runChild(URL(fileURLWithPath: "/bin/bash"),
+                           [TestNode.script, "status", "--name", BrokerScript.shortName(node)]).status
+    }
+
+    /// Every node running, each a member of the cluster (`cluster status`).
+    static func expectWhole() async throws {
+        let exit = try await runChild(URL(fileURLWithPath: "/bin/bash"), [TestNode.script, "cluster", "status"])
+        #expect(exit.status == 0, "the cluster is not whole: \(exit.errors)")
+    }
+}
+
+@Suite("Cluster chaos: choosing the node, reading the probe, checking the flags")
+struct ClusterChaosRulesTests {
+    @Test("the node stopped is the one leading most of the run's stage queues, the first named on a tie")
+    func busiestLeader() {
+        let stages = ["lt.collection", "lt.packaging", "lt.inspection", "lt.delivery"]
+        let nodes = ["c1@h", "c2@h", "c3@h"]
+        let leaders = ["lt.collection": "c2@h", "lt.packaging": "c3@h", "lt.inspection": "c2@h", "lt.delivery": "c1@h",
+                       // Not stage queues: never counted.
+                       "lt.retry.collection.100ms": "c3@h", "lt.dead": "c3@h", "other.collection": "c3@h"]
+        let busiest = ClusterChaos.busiestLeader(leaders: leaders, stageQueues: stages, nodes: nodes)
+        #expect(busiest?.node == "c2@h" && busiest?.count == 2)
+        let tie = ClusterChaos.busiestLeader(leaders: ["lt.collection": "c3@h", "lt.packaging": "c2@h"],
+                                             stageQueues: stages, nodes: nodes)
+        #expect(tie?.node == "c2@h" && tie?.count == 1)
+        #expect(ClusterChaos.busiestLeader(leaders: ["x": "c1@h"], stageQueues: stages, nodes: nodes) == nil)
+        #expect(BrokerScript.shortName("parcelflow-c2@localhost") == "parcelflow-c2")
+    }
+
+    @Test("a node's URL from the script is found in the run's list by port, 127.0.0.1 and localhost alike")
+    func endpointMatching() throws {
+        let list = try AMQPEndpoint.list("amqp://u:p@localhost:5716/%2f,amqp://u:p@localhost:5717/%2f")
+        #expect(try ClusterChaos.endpointIndex(of: "amqp://guest:guest@127.0.0.1:5717/%2f", in: list) == 1)
+        #expect(try ClusterChaos.endpointIndex(of: "amqp://guest:guest@127.0.0.1:5718/%2f", in: list) == nil)
+        #expect(try ClusterChaos.endpointIndex(of: "amqp://guest:guest@10.0.0.1:5716/%2f", in: list) == nil)
+    }
+
+    @Test("recovery is the longest pause between confirms across the stop; none without confirms on both sides")
+    func longestPause() {
+        let zero = ContinuousClock.now
+        func at(_ ms: Int) -> ContinuousClock.Instant { zero + .milliseconds(ms) }
+        // Every 20 ms, a 1.5 s hole from 1,000 ms (the stop ran from 900 to 1,400 ms), then every 20 ms again.
+        let confirms = stride(from: 0, through: 1000, by: 20).map(at) + stride(from: 2500, through: 3000, by: 20).map(at)
+        #expect(RecoveryProbe.longestPause(confirms, from: at(900), to: at(1400)) == .milliseconds(1500))
+        #expect(RecoveryProbe.usualGap(confirms) == .milliseconds(20))
+        // A hole outside the stop is not its pause.
+        #expect(RecoveryProbe.longestPause(confirms, from: at(2600), to: at(2700)) == .milliseconds(20))
+        // No confirm after the stop (never recovered), or none before it: not measured.
+        #expect(RecoveryProbe.longestPause(confirms, from: at(2900), to: at(3100)) == nil)
+        #expect(RecoveryProbe.longestPause(confirms, from: at(-100), to: at(50)) == nil)
+    }
+
+    @Test("a process's environment is read from /proc: how the brokers of a run are told from other nodes")
+    func processEnvironment() {
+        #expect(ProcessStats.environmentValue(of: getpid(), "PATH") == ProcessInfo.processInfo.environment["PATH"])
+        #expect(ProcessStats.environmentValue(of: getpid(), "PARCELFLOW_NO_SUCH_VARIABLE") == nil)
+    }
+
+    @Test("the flags: --start-node-at after --stop-node-at, a URL list of two nodes or more, one node fault at a time")
+    func flagChecks() async throws {
+        let single = "amqp://guest:guest@127.0.0.1:1/%2f"
+        let pair = "amqp://guest:guest@127.0.0.1:1/%2f,amqp://guest:guest@127.0.0.1:2/%2f"
+        for (arguments, url, message) in [
+            (["--stop-node-at", "3"], single, "--stop-node-at needs a cluster: give every node's URL"),
+            (["--rolling-restart-at", "3"], single, "--rolling-restart-at needs a cluster"),
+            (["--stop-node-at", "5", "--start-node-at", "5"], pair, "--start-node-at must be later than --stop-node-at"),
+            (["--start-node-at", "5"], pair, "--start-node-at needs --stop-node-at"),
+            (["--stop-node-at", "1", "--rolling-restart-at", "5"], pair, "give one of"),
+            (["--stop-node-at=-1"], pair, "--stop-node-at must be from 0"),
+        ] {
+            let result = try await Parcelctl(environment: ["PARCELFLOW_AMQP_URL": url]).run(["loadtest"] + arguments)
+            #expect(result.status != 0, "\(arguments)")
+            #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
+        }
+    }
+}
