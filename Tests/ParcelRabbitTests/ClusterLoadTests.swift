@@ -38,7 +38,8 @@ enum ClusterScript {
     }
 }
 
-@Suite("Load test on a cluster: nodes stopped under load", .serialized)
+extension OnTheCluster {
+@Suite("Load test on a cluster: nodes stopped under load")
 struct ClusterLoadTests {
     @Test("2,000 parcels with faults, a worker killed every 2 s, the node leading most stage queues stopped and started again: every parcel final, none lost, none applied twice; recovery measured",
           .timeLimit(.minutes(3)))
@@ -121,8 +122,9 @@ struct ClusterLoadTests {
         }
     }
 }
+}
 
-extension ClusterLoadTests {
+extension OnTheCluster.ClusterLoadTests {
     @Test("a run that times out with the node stopped: the node is started before the command exits, and the verdict fails",
           .timeLimit(.minutes(2)))
     func nodeStartedAfterATimeout() async throws {
@@ -178,7 +180,7 @@ extension ClusterLoadTests {
     }
 }
 
-extension ClusterLoadTests {
+extension OnTheCluster.ClusterLoadTests {
     @Test("a node stop asked for after the run ended: the verdict fails and says so (a run without it proves less)",
           .timeLimit(.minutes(1)))
     func stopAfterTheRun() async throws {

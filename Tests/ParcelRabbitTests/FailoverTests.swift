@@ -7,8 +7,9 @@ import ParcelTestSupport
 import Synchronization
 import Testing
 
+extension OnTheCluster {
 /// Workers losing part of the broker: a consumer the broker cancels, a cluster node that stops.
-@Suite("Failover", .serialized)
+@Suite("Failover")
 struct FailoverTests {
     static func handlers() -> [Stage: any StageHandler] {
         var handlers: [Stage: any StageHandler] = [:]
@@ -137,4 +138,5 @@ struct FailoverTests {
             try await fixture.tearDown()
         }
     }
+}
 }

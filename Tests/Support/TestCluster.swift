@@ -59,9 +59,14 @@ public enum TestCluster {
         guard exit.status == 0 else { throw ScriptFailure(command: "start \(node.name)", exit: exit) }
     }
 
-    /// Starts whichever nodes are not running (a test that failed midway may have left one stopped).
+    /// Starts whichever nodes are not running (a test that failed midway may have left one stopped),
+    /// and clears any memory alarm a test raised (the nodes' default watermark).
     public static func startAll() async throws {
-        for node in try nodes() { try await start(node) }
+        for node in try nodes() {
+            try await start(node)
+            _ = try await runChild(URL(fileURLWithPath: "/usr/lib/rabbitmq/bin/rabbitmqctl"),
+                                   ["-n", node.erlangName, "set_vm_memory_high_watermark", "0.4"])
+        }
     }
 
     /// The leader node (Erlang name) of each quorum queue.

@@ -4,8 +4,15 @@ import ParcelTestSupport
 import Synchronization
 import Testing
 
-/// The reconnecting publisher on the three-node cluster deploy/local/test.sh starts.
-@Suite("Publishing to a cluster", .serialized)
+/// Every test that uses the three-node cluster deploy/local/test.sh starts is a suite nested in this
+/// one, so that they run one at a time (they stop its nodes, or raise alarms on them), each within its
+/// own time limit. (`TestCluster.exclusive` also makes them take turns, and puts the nodes right after.)
+@Suite("On the three-node cluster", .serialized)
+enum OnTheCluster {}
+
+extension OnTheCluster {
+/// The reconnecting publisher on the cluster.
+@Suite("Publishing to a cluster")
 struct ClusterPublishTests {
     @Test("a node stopped under a publisher: it carries on through another node, re-sending what was unconfirmed, and loses nothing",
           .timeLimit(.minutes(3)))
@@ -120,6 +127,14 @@ struct ClusterPublishTests {
     }
 }
 
+}
+
 extension AMQPEndpoint {
     static func parse(_ url: String) -> AMQPEndpoint { try! AMQPEndpoint(url: url) }
+}
+
+extension AMQPOutboundMessage {
+    static func text(_ text: String, to queue: String) -> AMQPOutboundMessage {
+        AMQPOutboundMessage(routingKey: queue, body: Data(text.utf8), properties: AMQPProperties(deliveryMode: 2))
+    }
 }
