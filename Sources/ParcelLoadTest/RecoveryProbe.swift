@@ -1,5 +1,6 @@
 import AMQP
 import Foundation
+import Logging
 import Synchronization
 
 /// What the recovery probe needs of a publisher: publishes with confirms, and a close. A plain
@@ -17,9 +18,12 @@ public struct ChannelPublisher: ConfirmedPublisher {
     let connection: AMQPConnection
     let channel: AMQPChannel
 
-    /// Connects to the first endpoint of `configuration` that accepts, and turns confirms on.
+    /// Connects to the first endpoint of `configuration` that accepts, and turns confirms on. The
+    /// connection logs errors only: the probe is there to lose it.
     public static func open(_ configuration: AMQPConfiguration) async throws -> any ConfirmedPublisher {
-        let connection = try await AMQPConnection.connect(configuration)
+        var logger = Logger(label: "parcelflow.loadtest.probe")
+        logger.logLevel = .error
+        let connection = try await AMQPConnection.connect(configuration, logger: logger)
         do {
             let channel = try await connection.openChannel()
             try await channel.enableConfirms()

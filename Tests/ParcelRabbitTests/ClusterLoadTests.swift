@@ -75,6 +75,9 @@ struct ClusterLoadTests {
         let gap = try #require(report["probe_usual_gap_ms"] as? Double)
         #expect(recovery > 2 * gap && recovery < 30_000, "recovery \(recovery) ms against a usual gap of \(gap) ms")
         #expect(report["recovery_ms_max"] as? Double == recovery)
+        print("node stop under load: \(node) leading \(restart["stage_queues_led"] ?? "?") stage queues, stopped at "
+            + "\(restart["stopped_at_s"] ?? "?") s, started at \(restart["started_at_s"] ?? "?") s; recovery \(recovery) ms "
+            + "(usual gap \(gap) ms); \(report["seconds"] ?? "?") s, \(report["workers_killed"] ?? "?") workers killed")
 
         // That node, and only it, was stopped and started: its VM is a new process.
         let after = TestCluster.pids(nodes)
@@ -112,6 +115,9 @@ struct ClusterLoadTests {
         }
         let longest = restarts.compactMap { $0["recovery_ms"] as? Double }.max()
         #expect(report["recovery_ms_max"] as? Double == longest)
+        print("rolling restart under load: recovery " + restarts.map { "\($0["node"] ?? "?") \($0["recovery_ms"] ?? "?") ms" }
+            .joined(separator: ", ") + "; back at " + restarts.map { "\($0["back_at_s"] ?? "?") s" }.joined(separator: ", ")
+            + "; \(report["seconds"] ?? "?") s")
         let after = TestCluster.pids(nodes)
         #expect(nodes.allSatisfy { before[$0] != nil && before[$0] != after[$0] }, "before \(before), after \(after)")
     }
