@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 @testable import ParcelLoadTest
 import ParcelTestSupport
+import Synchronization
 import Testing
 
 /// The three-node cluster `deploy/local/test.sh` starts for these tests alone (nothing else in the
@@ -278,5 +279,82 @@ struct ClusterChaosRulesTests {
             #expect(result.status != 0, "\(arguments)")
             #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
         }
+    }
+}
+
+@Suite("The recovery probe, through publishers of the test's own")
+struct RecoveryProbeTests {
+    /// What each publisher the probe opens does with its publishes.
+    enum Behaviour: Sendable { case hang, fail, confirm }
+
+    /// Opens fake publishers, one behaviour per opening (the last repeats), noting the endpoints each
+    /// opening was given, first to try first.
+    final class Publishers: Sendable {
+        let behaviours: [Behaviour]
+        let opened = Mutex<[[AMQPEndpoint]]>([])
+        let closedHanging = Atomic<Bool>(false)
+
+        init(_ behaviours: [Behaviour]) { self.behaviours = behaviours }
+
+        func open(_ configuration: AMQPConfiguration) async throws -> any ConfirmedPublisher {
+            let index = opened.withLock { opened in
+                opened.append(configuration.endpoints)
+                return opened.count - 1
+            }
+            return Fake(behaviour: behaviours[min(index, behaviours.count - 1)], publishers: self)
+        }
+
+        struct Fake: ConfirmedPublisher {
+            let behaviour: Behaviour
+            let publishers: Publishers
+            let closed = Closed()
+
+            func publish(contentsOf messages: [AMQPOutboundMessage]) async -> [AMQPError?] {
+                switch behaviour {
+                case .confirm: return messages.map { _ in nil }
+                case .fail: return messages.map { _ in AMQPError(.connectionLost, "the fake's node went away") }
+                case .hang:
+                    while !closed.value.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(10)) }
+                    return messages.map { _ in AMQPError(.closedByApplication, "closed") }
+                }
+            }
+
+            func close() async {
+                closed.value.store(true, ordering: .relaxed)
+                if behaviour == .hang { publishers.closedHanging.store(true, ordering: .relaxed) }
+            }
+        }
+
+        final class Closed: Sendable { let value = Atomic<Bool>(false) }
+    }
+
+    @Test("a publish that fails or waits past its timeout: the probe closes that publisher and opens another, the next node first",
+          .timeLimit(.minutes(1)))
+    func reconnectsNextNodeFirst() async throws {
+        // One node named two ways: two endpoints for the probe to go round.
+        let first = Broker.endpoint
+        var second = first
+        second.host = first.host == "localhost" ? "127.0.0.1" : "localhost"
+        let publishers = Publishers([.hang, .fail, .confirm])
+        let probe = RecoveryProbe(configuration: AMQPConfiguration(endpoints: [first, second], connectionName: "test probe"),
+                                  namespace: Broker.unique("probe"), open: publishers.open, publishTimeout: .milliseconds(300))
+        let running = Task { await probe.run() }
+        var failure: String?
+        do {
+            try await probe.aim(at: 0)
+        } catch {
+            failure = "\(error)"
+        }
+        running.cancel()
+        await running.value
+        await probe.deleteQueues()
+
+        #expect(failure == nil)
+
+        let firstTried = publishers.opened.withLock { $0.map { $0.first!.host } }
+        #expect(Array(firstTried.prefix(3)) == [first.host, second.host, first.host], "\(firstTried)")
+        let hangingClosed = publishers.closedHanging.load(ordering: .relaxed)
+        #expect(hangingClosed, "the publisher that hung was never closed")
+        #expect(!probe.confirms.isEmpty)
     }
 }
