@@ -74,7 +74,7 @@ final class ClusterChaos: Sendable {
 
     /// Finds the nodes and the node to stop, and starts the probe (aimed at that node).
     static func prepare(_ fault: ClusterFault, script: BrokerScript, amqp: AMQPConfiguration, topology: ParcelTopology,
-                        probeOpen: @escaping RecoveryProbe.Open = ChannelPublisher.open) async throws -> ClusterChaos {
+                        probePublisher: @escaping ConfirmedPublisherFactory = ChannelPublisher.open) async throws -> ClusterChaos {
         let listed = try await script.nodes()
         let nodes = try listed.map { node, url in
             guard let index = try Self.endpointIndex(of: url, in: amqp.endpoints) else {
@@ -99,7 +99,7 @@ final class ClusterChaos: Sendable {
             victim = (node, busiest.count)
         }
         let chaos = ClusterChaos(fault: fault, script: script, nodes: nodes, victim: victim,
-                                 probe: RecoveryProbe(configuration: amqp, namespace: topology.namespace, open: probeOpen))
+                                 probe: RecoveryProbe(configuration: amqp, namespace: topology.namespace, open: probePublisher))
         chaos.state.withLock { $0.probeTask = Task { await chaos.probe.run() } }
         if let victim {
             do {

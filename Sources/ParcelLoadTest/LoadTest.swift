@@ -35,6 +35,8 @@ public struct LoadTest: Sendable {
         /// A cluster node stopped, or every node restarted, through `brokerScript` (``ClusterChaos``).
         public var clusterFault: ClusterFault?
         public var brokerScript: String?
+        /// What the recovery probe publishes through: a channel of its own by default.
+        public var probePublisher: ConfirmedPublisherFactory = ChannelPublisher.open
         public var timeout: Duration = .seconds(600)
         public var logFolder: URL
         /// Parcel ids are PREFIX-000001…: unique per run, so a shared store never sees one twice.
@@ -81,7 +83,7 @@ public struct LoadTest: Sendable {
         if let fault = config.clusterFault, let script = config.brokerScript {
             cluster = try await ClusterChaos.prepare(
                 fault, script: BrokerScript(path: script, log: config.logFolder.appendingPathComponent("chaos.log")),
-                amqp: config.amqp, topology: config.topology)
+                amqp: config.amqp, topology: config.topology, probePublisher: config.probePublisher)
         }
 
         let fleet = WorkerFleet(.init(

@@ -1,5 +1,6 @@
 import AMQP
 import Foundation
+import Logging
 import Synchronization
 
 /// What the recovery probe needs of a publisher: publishes with confirms, and a close. A plain
@@ -12,14 +13,20 @@ public protocol ConfirmedPublisher: Sendable {
     func close() async
 }
 
+/// Opens a ``ConfirmedPublisher`` for a configuration (its endpoints in the order to try them).
+public typealias ConfirmedPublisherFactory = @Sendable (AMQPConfiguration) async throws -> any ConfirmedPublisher
+
 /// A channel in confirm mode on a connection of its own.
 public struct ChannelPublisher: ConfirmedPublisher {
     let connection: AMQPConnection
     let channel: AMQPChannel
 
-    /// Connects to the first endpoint of `configuration` that accepts, and turns confirms on.
+    /// Connects to the first endpoint of `configuration` that accepts, and turns confirms on. The
+    /// connection logs errors only: the probe is there to lose it.
     public static func open(_ configuration: AMQPConfiguration) async throws -> any ConfirmedPublisher {
-        let connection = try await AMQPConnection.connect(configuration)
+        var logger = Logger(label: "parcelflow.loadtest.probe")
+        logger.logLevel = .error
+        let connection = try await AMQPConnection.connect(configuration, logger: logger)
         do {
             let channel = try await connection.openChannel()
             try await channel.enableConfirms()
@@ -46,8 +53,6 @@ public struct ChannelPublisher: ConfirmedPublisher {
 /// is confirmed; when a publish fails or waits past `publishTimeout` it reconnects, trying the next
 /// node first, and goes on. The pause a stop caused is ``longestPause(_:from:to:)``.
 final class RecoveryProbe: Sendable {
-    typealias Open = @Sendable (AMQPConfiguration) async throws -> any ConfirmedPublisher
-
     private struct State {
         /// Where to publish, and the endpoints in the order to try them; `generation` counts changes.
         var queue: String?
@@ -60,12 +65,12 @@ final class RecoveryProbe: Sendable {
 
     let configuration: AMQPConfiguration
     let namespace: String
-    let open: Open
+    let open: ConfirmedPublisherFactory
     let interval: Duration
     let publishTimeout: Duration
     private let state = Mutex(State())
 
-    init(configuration: AMQPConfiguration, namespace: String, open: @escaping Open = ChannelPublisher.open,
+    init(configuration: AMQPConfiguration, namespace: String, open: @escaping ConfirmedPublisherFactory = ChannelPublisher.open,
          interval: Duration = .milliseconds(20), publishTimeout: Duration = .seconds(5)) {
         var configuration = configuration
         configuration.connectionName = "parcelctl loadtest probe"

@@ -166,7 +166,14 @@ struct LoadTestCommand: AsyncParsableCommand {
             report = try await running.value
         } catch {
             bar.finish()
-            if !keep { try? FileManager.default.removeItem(at: folder) }
+            if !keep {
+                try? FileManager.default.removeItem(at: folder)
+                if own, interruption.happened {
+                    try? await broker.withConnection(name: "parcelctl loadtest cleanup") { connection in
+                        try await topology.delete(on: try await connection.openChannel())
+                    }
+                }
+            }
             if interruption.happened {
                 Terminal.error("parcelctl loadtest: interrupted; the workers were stopped and no node was left stopped")
                 throw ExitCode(130)

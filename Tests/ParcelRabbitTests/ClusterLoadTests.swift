@@ -2,11 +2,12 @@ import AMQP
 import Foundation
 @testable import ParcelLoadTest
 import ParcelTestSupport
+import Synchronization
 import Testing
 
 /// The three-node cluster `deploy/local/test.sh` starts for the failover tests, through the same
-/// script. The tests that run load on it or stop its nodes take turns with the other failover tests
-/// (`TestCluster.exclusive`), so that stopping a node disturbs nobody else.
+/// script. These tests are nested in `OnTheCluster`, which runs them one at a time with the other
+/// failover tests, and take turns through `TestCluster.exclusive`, which puts the nodes right after.
 enum ClusterScript {
     /// The cluster's URL list; a test without it fails, saying how to get one.
     static func urls() throws -> String {
@@ -78,6 +79,9 @@ struct ClusterLoadTests {
             let gap = try #require(report["probe_usual_gap_ms"] as? Double)
             #expect(recovery > 2 * gap && recovery < 30_000, "recovery \(recovery) ms against a usual gap of \(gap) ms")
             #expect(report["recovery_ms_max"] as? Double == recovery)
+            print("node stop under load: \(node) leading \(restart["stage_queues_led"] ?? "?") stage queues, stopped at "
+                + "\(restart["stopped_at_s"] ?? "?") s, started at \(restart["started_at_s"] ?? "?") s; recovery \(recovery) ms "
+                + "(usual gap \(gap) ms); \(report["seconds"] ?? "?") s, \(report["workers_killed"] ?? "?") workers killed")
 
             // That node, and only it, was stopped and started: its VM is a new process.
             let after = ClusterScript.pids(nodes)
@@ -92,10 +96,10 @@ struct ClusterLoadTests {
             let urls = try ClusterScript.urls()
             let nodes = try await ClusterScript.nodes()
             let before = ClusterScript.pids(nodes)
-            // Stage time bounds the pace (eight tasks in flight, 40-60 ms each: 50 s at least), so the load
-            // outlasts the three restarts (about 30 s) however fast the machine.
+            // Stage time bounds the pace (eight tasks in flight, 60-80 ms each: 74 s at least), so the load
+            // outlasts the three restarts (35 to 50 s on a busy 2-core machine) however fast the machine.
             let (status, report) = try await loadtest([
-                "--parcels", "2000", "--workers", "2", "--concurrency", "4", "--stage-time", "40ms-60ms",
+                "--parcels", "2000", "--workers", "2", "--concurrency", "4", "--stage-time", "60ms-80ms",
                 "--transient-rate", "0.05", "--rolling-restart-at", "1", "--timeout", "150",
             ], url: urls)
             #expect(status == 0, "violations: \(report["violations"] ?? "")")
@@ -117,6 +121,9 @@ struct ClusterLoadTests {
             }
             let longest = restarts.compactMap { $0["recovery_ms"] as? Double }.max()
             #expect(report["recovery_ms_max"] as? Double == longest)
+            print("rolling restart under load: recovery " + restarts.map { "\($0["node"] ?? "?") \($0["recovery_ms"] ?? "?") ms" }
+                .joined(separator: ", ") + "; back at " + restarts.map { "\($0["back_at_s"] ?? "?") s" }.joined(separator: ", ")
+                + "; \(report["seconds"] ?? "?") s")
             let after = ClusterScript.pids(nodes)
             #expect(nodes.allSatisfy { before[$0] != nil && before[$0] != after[$0] }, "before \(before), after \(after)")
         }
@@ -285,5 +292,82 @@ struct ClusterChaosRulesTests {
             #expect(result.status != 0, "\(arguments)")
             #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
         }
+    }
+}
+
+@Suite("The recovery probe, through publishers of the test's own")
+struct RecoveryProbeTests {
+    /// What each publisher the probe opens does with its publishes.
+    enum Behaviour: Sendable { case hang, fail, confirm }
+
+    /// Opens fake publishers, one behaviour per opening (the last repeats), noting the endpoints each
+    /// opening was given, first to try first.
+    final class Publishers: Sendable {
+        let behaviours: [Behaviour]
+        let opened = Mutex<[[AMQPEndpoint]]>([])
+        let closedHanging = Atomic<Bool>(false)
+
+        init(_ behaviours: [Behaviour]) { self.behaviours = behaviours }
+
+        func open(_ configuration: AMQPConfiguration) async throws -> any ConfirmedPublisher {
+            let index = opened.withLock { opened in
+                opened.append(configuration.endpoints)
+                return opened.count - 1
+            }
+            return Fake(behaviour: behaviours[min(index, behaviours.count - 1)], publishers: self)
+        }
+
+        struct Fake: ConfirmedPublisher {
+            let behaviour: Behaviour
+            let publishers: Publishers
+            let closed = Closed()
+
+            func publish(contentsOf messages: [AMQPOutboundMessage]) async -> [AMQPError?] {
+                switch behaviour {
+                case .confirm: return messages.map { _ in nil }
+                case .fail: return messages.map { _ in AMQPError(.connectionLost, "the fake's node went away") }
+                case .hang:
+                    while !closed.value.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(10)) }
+                    return messages.map { _ in AMQPError(.closedByApplication, "closed") }
+                }
+            }
+
+            func close() async {
+                closed.value.store(true, ordering: .relaxed)
+                if behaviour == .hang { publishers.closedHanging.store(true, ordering: .relaxed) }
+            }
+        }
+
+        final class Closed: Sendable { let value = Atomic<Bool>(false) }
+    }
+
+    @Test("a publish that fails or waits past its timeout: the probe closes that publisher and opens another, the next node first",
+          .timeLimit(.minutes(1)))
+    func reconnectsNextNodeFirst() async throws {
+        // One node named two ways: two endpoints for the probe to go round.
+        let first = Broker.endpoint
+        var second = first
+        second.host = first.host == "localhost" ? "127.0.0.1" : "localhost"
+        let publishers = Publishers([.hang, .fail, .confirm])
+        let probe = RecoveryProbe(configuration: AMQPConfiguration(endpoints: [first, second], connectionName: "test probe"),
+                                  namespace: Broker.unique("probe"), open: publishers.open, publishTimeout: .milliseconds(300))
+        let running = Task { await probe.run() }
+        var failure: String?
+        do {
+            try await probe.aim(at: 0)
+        } catch {
+            failure = "\(error)"
+        }
+        running.cancel()
+        await running.value
+        await probe.deleteQueues()
+
+        #expect(failure == nil)
+
+        let firstTried = publishers.opened.withLock { $0.map { $0.first!.host } }
+        #expect(Array(firstTried.prefix(3)) == [first.host, second.host, first.host], "\(firstTried)")
+        let hangingClosed = publishers.closedHanging.load(ordering: .relaxed)
+        #expect(hangingClosed, "the publisher that hung was never closed")
+        #expect(!probe.confirms.isEmpty)
     }
 }
