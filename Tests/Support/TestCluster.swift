@@ -60,13 +60,17 @@ public enum TestCluster {
     }
 
     /// Starts whichever nodes are not running (a test that failed midway may have left one stopped),
-    /// and clears any memory alarm a test raised (the nodes' default watermark).
+    /// clears any memory alarm a test raised (the nodes' default watermark), and spreads the quorum
+    /// queues' leaders again (a restarted node leads none), as ops do after a rolling restart.
     public static func startAll() async throws {
-        for node in try nodes() {
+        let all = try nodes()
+        for node in all {
             try await start(node)
             _ = try await runChild(URL(fileURLWithPath: "/usr/lib/rabbitmq/bin/rabbitmqctl"),
                                    ["-n", node.erlangName, "set_vm_memory_high_watermark", "0.4"])
         }
+        _ = try await runChild(URL(fileURLWithPath: "/usr/lib/rabbitmq/bin/rabbitmq-queues"),
+                               ["-n", all[0].erlangName, "rebalance", "quorum"])
     }
 
     /// The leader node (Erlang name) of each quorum queue.
