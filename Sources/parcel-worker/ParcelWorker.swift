@@ -168,7 +168,10 @@ struct ParcelWorker: AsyncParsableCommand {
         configuration.logging.keys.gracefulShutdownSignalsKey = "signals.graceful"
         configuration.logging.keys.cancellationSignalsKey = "signals.cancel"
         configuration.logging.keys.errorKey = LogKey.error
-        let escalation = SignalEscalation(logger: logger)
+        // The group traps the first SIGTERM or SIGINT (a graceful shutdown); a second means "now".
+        let escalation = SignalEscalation(
+            first: { logger.info("signal received: stopping gracefully (a second signal exits at once)") },
+            second: { logger.warning("stopping at once; unfinished tasks go back to their queues") })
         defer { escalation.stop() }
         try await ServiceGroup(configuration: configuration).run()
         await statusStore.close()

@@ -167,36 +167,3 @@ final class Gate<Value: Sendable>: Sendable {
         }
     }
 }
-
-/// The second SIGTERM or SIGINT: the first starts the group's graceful shutdown (the group traps it);
-/// a second means "now", and exits with status 130 while unfinished tasks go back to their queues.
-///
-/// `@unchecked Sendable`: `sources` is set once in `init` and never changed; dispatch sources are
-/// thread-safe to cancel, and their handlers run on one serial queue.
-final class SignalEscalation: @unchecked Sendable {
-    private let sources: [any DispatchSourceSignal]
-    private let count = Atomic<Int>(0)
-
-    init(logger: Logger) {
-        let queue = DispatchQueue(label: "parcelflow.signals")
-        sources = [SIGTERM, SIGINT].map { number in
-            signal(number, SIG_IGN)
-            return DispatchSource.makeSignalSource(signal: number, queue: queue)
-        }
-        for source in sources {
-            source.setEventHandler { [unowned self] in
-                if count.add(1, ordering: .sequentiallyConsistent).newValue == 1 {
-                    logger.info("signal received: stopping gracefully (a second signal exits at once)")
-                } else {
-                    logger.warning("stopping at once; unfinished tasks go back to their queues")
-                    Foundation.exit(130)
-                }
-            }
-            source.resume()
-        }
-    }
-
-    func stop() {
-        for source in sources { source.cancel() }
-    }
-}

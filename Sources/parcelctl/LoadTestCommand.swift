@@ -160,7 +160,12 @@ struct LoadTestCommand: AsyncParsableCommand {
             }
         }
         // SIGINT or SIGTERM ends the run as a failure would: workers stopped, stopped nodes started.
-        let interruption = Interruption { running.cancel() }
+        // The first SIGINT or SIGTERM ends the run as a failure would (workers stopped, any stopped
+        // node started again); a second exits at once with 130.
+        let interruption = SignalEscalation(first: {
+            Terminal.error("parcelctl loadtest: stopping (starting any stopped node again; a second signal exits at once)")
+            running.cancel()
+        })
         defer { interruption.stop() }
         do {
             report = try await running.value
@@ -237,40 +242,5 @@ final class ProgressLines: Sendable {
             Terminal.error("  \(Terminal.count(progress.queued)) queued, \(Terminal.count(progress.final)) of "
                 + "\(Terminal.count(progress.total)) final after \(Terminal.seconds(progress.elapsed))")
         }
-    }
-}
-
-/// The first SIGINT or SIGTERM during a run calls `interrupt` (the run then ends as on a failure:
-/// workers stopped, stopped nodes started again); a second exits at once with 130.
-///
-/// `@unchecked Sendable`: `sources` is set once in `init` and never changed; dispatch sources are
-/// thread-safe to cancel, and their handlers run on one serial queue.
-final class Interruption: @unchecked Sendable {
-    private let sources: [any DispatchSourceSignal]
-    private let count = Atomic<Int>(0)
-
-    init(_ interrupt: @escaping @Sendable () -> Void) {
-        let queue = DispatchQueue(label: "parcelflow.loadtest.signals")
-        sources = [SIGINT, SIGTERM].map { number in
-            signal(number, SIG_IGN)
-            return DispatchSource.makeSignalSource(signal: number, queue: queue)
-        }
-        for source in sources {
-            source.setEventHandler { [unowned self] in
-                if count.add(1, ordering: .sequentiallyConsistent).newValue == 1 {
-                    Terminal.error("parcelctl loadtest: stopping (starting any stopped node again; a second signal exits at once)")
-                    interrupt()
-                } else {
-                    Foundation.exit(130)
-                }
-            }
-            source.resume()
-        }
-    }
-
-    var happened: Bool { count.load(ordering: .sequentiallyConsistent) > 0 }
-
-    func stop() {
-        for source in sources { source.cancel() }
     }
 }
