@@ -53,7 +53,8 @@ public final class ReconnectingPublisher: Sendable {
         self.logger = logger
     }
 
-    /// Times it connected again after losing its connection, and messages it re-sent.
+    /// Times it connected again after losing its connection, and messages it re-sent (after a lost
+    /// connection or a nack).
     public var reconnects: Int { state.withLock { $0.reconnects } }
     public var resent: Int { state.withLock { $0.resent } }
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # Set up this machine and run the whole test suite: install what is missing, use the broker at
-# PARCELFLOW_AMQP_URL or start the project's own node (with TLS), build, run `swift test`, then the
-# fuzzers (deploy/local/fuzz.sh: PARCELFLOW_FUZZ_SECONDS per target, default 30; 0 skips them).
-# Extra arguments go to `swift test` (e.g. --filter AMQPTests). Exits non-zero when swift test or the
+# PARCELFLOW_AMQP_URL or start the project's own node (with TLS) and the three-node cluster, build,
+# run `swift test` (the cluster's tests, OnTheCluster, after the rest, alone), then the fuzzers
+# (deploy/local/fuzz.sh: PARCELFLOW_FUZZ_SECONDS per target, default 30; 0 skips them).
+# Extra arguments go to one `swift test` (e.g. --filter AMQPTests). Exits non-zero when swift test or the
 # fuzzing failed (with swift test's status if it failed).
 #
 # Exported for the tests:
@@ -61,9 +62,18 @@ if ! swift build --build-tests; then
   exit 1
 fi
 
-pf_section "Tests: swift test${*:+ $*}"
 rc=0
-swift test "$@" || rc=$?
+if [ $# -eq 0 ]; then
+  # The cluster's tests stop its nodes and keep both cores busy for minutes: they run after the rest,
+  # on their own, so that neither pushes the other's tests past their time limits.
+  pf_section "Tests: swift test --skip OnTheCluster"
+  swift test --skip OnTheCluster || rc=$?
+  pf_section "Tests on the three-node cluster: swift test --filter OnTheCluster"
+  swift test --skip-build --filter OnTheCluster || rc=$?
+else
+  pf_section "Tests: swift test $*"
+  swift test "$@" || rc=$?
+fi
 if [ $rc -eq 0 ]; then
   pf_section "Result: tests passed"
 else

@@ -42,7 +42,7 @@ public enum ParcelMetrics {
         Description(name: queueConsumers, help: "Consumers on a queue."),
         Description(name: reconnects, help: "Times the worker reconnected to the broker."),
         Description(name: publishesResent,
-                    help: "Follow-ups published again, through a new connection, after the one they went out on was lost unconfirmed."),
+                    help: "Follow-ups published again: their connection was lost before the broker confirmed them (sent through a new one), or the broker nacked them."),
         Description(name: consumerCancels,
                     help: "Times the broker cancelled a stage's consumer (basic.cancel) and the worker subscribed again, by stage."),
         Description(name: publishingBlocked,

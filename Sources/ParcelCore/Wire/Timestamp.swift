@@ -11,8 +11,11 @@ public enum Timestamp {
     }
 
     /// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ` digit by digit (no formatter: a worker writes several per task).
+    /// To the nearest millisecond, as the stores keep times: a parsed time is the nearest double to
+    /// its milliseconds, which may lie just below them (before 1970, always), and rounding down would
+    /// write it a millisecond early — and earlier on every round trip.
     static func write(_ date: Date, to bytes: inout [UInt8]) {
-        let totalMilliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        let totalMilliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
         var seconds = time_t(totalMilliseconds.floorDiv(1000))
         let milliseconds = Int(totalMilliseconds - Int64(seconds) * 1000)
         var parts = tm()
