@@ -3,15 +3,15 @@ import Foundation
 import Logging
 import Synchronization
 
-/// What the recovery probe needs of a publisher: publishes with confirms, and a close. A plain
-/// channel on a connection of its own is one (``ChannelPublisher``); a publisher that reconnects by
-/// itself can stand in for it.
-public protocol ConfirmedPublisher: Sendable {
-    /// One entry per message: nil once the broker confirmed it, else why not.
-    func publish(contentsOf messages: [AMQPOutboundMessage]) async -> [AMQPError?]
+/// What the recovery probe needs of a publisher: AMQP's confirmed publishing, and a close. A plain
+/// channel on a connection of its own is one (``ChannelPublisher``); a `ReconnectingPublisher` is
+/// another.
+public protocol ConfirmedPublisher: ConfirmedPublishing {
     /// Ends the publisher; publishes still waiting for their confirm end with an error.
     func close() async
 }
+
+extension ReconnectingPublisher: ConfirmedPublisher {}
 
 /// Opens a ``ConfirmedPublisher`` for a configuration (its endpoints in the order to try them).
 public typealias ConfirmedPublisherFactory = @Sendable (AMQPConfiguration) async throws -> any ConfirmedPublisher

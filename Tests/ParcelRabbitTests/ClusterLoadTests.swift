@@ -5,26 +5,10 @@ import ParcelTestSupport
 import Synchronization
 import Testing
 
-/// The three-node cluster `deploy/local/test.sh` starts for the failover tests, through the same
-/// script. These tests are nested in `OnTheCluster`, which runs them one at a time with the other
-/// failover tests, and take turns through `TestCluster.exclusive`, which puts the nodes right after.
-enum ClusterScript {
-    /// The cluster's URL list; a test without it fails, saying how to get one.
-    static func urls() throws -> String {
-        try #require(ProcessInfo.processInfo.environment["PARCELFLOW_CLUSTER_URLS"].flatMap { $0.isEmpty ? nil : $0 },
-                     """
-                     PARCELFLOW_CLUSTER_URLS is not set: run the suite through deploy/local/test.sh (it starts the cluster), \
-                     or start one with `deploy/local/broker.sh cluster start` and export the URL list it prints
-                     """)
-    }
-
-    /// Each node's Erlang name (`cluster nodes`).
-    static func nodes() async throws -> [String] {
-        let exit = try await runChild(URL(fileURLWithPath: "/bin/bash"), [TestNode.script, "cluster", "nodes"])
-        try #require(exit.status == 0, "broker.sh cluster nodes failed: \(exit.errors)")
-        return exit.lines.compactMap { $0.split(separator: "\t").first.map(String.init) }
-    }
-
+/// What these tests read of the cluster beyond ParcelTestSupport's `TestCluster`: its nodes' processes and
+/// states, through the same script. The tests are nested in `OnTheCluster`, which runs them one at a
+/// time with the other failover tests, and take turns through `TestCluster.exclusive`.
+extension TestCluster {
     /// The process id of each node's Erlang VM now, from the pid file the script's nodes write: a node
     /// stopped and started has a new one.
     static func pids(_ nodes: [String]) -> [String: String] {
@@ -46,9 +30,9 @@ struct ClusterLoadTests {
           .timeLimit(.minutes(3)))
     func nodeStoppedUnderLoad() async throws {
         try await TestCluster.exclusive {
-            let urls = try ClusterScript.urls()
-            let nodes = try await ClusterScript.nodes()
-            let before = ClusterScript.pids(nodes)
+            let urls = try TestCluster.urls()
+            let nodes = try TestCluster.nodes().map(\.erlangName)
+            let before = TestCluster.pids(nodes)
             // The faults of the store figures' run, at a pace the stage time bounds (eight tasks in flight,
             // 10-20 ms each: 16 s at least), so the stop at 2 s and the start at 6 s both come under load.
             let (status, report) = try await loadtest([
@@ -84,7 +68,7 @@ struct ClusterLoadTests {
                 + "(usual gap \(gap) ms); \(report["seconds"] ?? "?") s, \(report["workers_killed"] ?? "?") workers killed")
 
             // That node, and only it, was stopped and started: its VM is a new process.
-            let after = ClusterScript.pids(nodes)
+            let after = TestCluster.pids(nodes)
             #expect(Set(nodes.filter { before[$0] != after[$0] }) == [node], "before \(before), after \(after)")
         }
     }
@@ -93,9 +77,9 @@ struct ClusterLoadTests {
           .timeLimit(.minutes(3)))
     func rollingRestartUnderLoad() async throws {
         try await TestCluster.exclusive {
-            let urls = try ClusterScript.urls()
-            let nodes = try await ClusterScript.nodes()
-            let before = ClusterScript.pids(nodes)
+            let urls = try TestCluster.urls()
+            let nodes = try TestCluster.nodes().map(\.erlangName)
+            let before = TestCluster.pids(nodes)
             // Stage time bounds the pace (eight tasks in flight, 60-80 ms each: 74 s at least), so the load
             // outlasts the three restarts (35 to 50 s on a busy 2-core machine) however fast the machine.
             let (status, report) = try await loadtest([
@@ -124,7 +108,7 @@ struct ClusterLoadTests {
             print("rolling restart under load: recovery " + restarts.map { "\($0["node"] ?? "?") \($0["recovery_ms"] ?? "?") ms" }
                 .joined(separator: ", ") + "; back at " + restarts.map { "\($0["back_at_s"] ?? "?") s" }.joined(separator: ", ")
                 + "; \(report["seconds"] ?? "?") s")
-            let after = ClusterScript.pids(nodes)
+            let after = TestCluster.pids(nodes)
             #expect(nodes.allSatisfy { before[$0] != nil && before[$0] != after[$0] }, "before \(before), after \(after)")
         }
     }
@@ -136,9 +120,9 @@ extension OnTheCluster.ClusterLoadTests {
           .timeLimit(.minutes(2)))
     func nodeStartedAfterATimeout() async throws {
         try await TestCluster.exclusive {
-            let urls = try ClusterScript.urls()
-            let nodes = try await ClusterScript.nodes()
-            let before = ClusterScript.pids(nodes)
+            let urls = try TestCluster.urls()
+            let nodes = try TestCluster.nodes().map(\.erlangName)
+            let before = TestCluster.pids(nodes)
             // (Not through `loadtest`, which counts a failed verdict as the test's failure.)
             let result = try await Parcelctl(environment: ["PARCELFLOW_AMQP_URL": urls]).run([
                 "loadtest", "--json", "--parcels", "200", "--workers", "1", "--concurrency", "1", "--stage-time", "100ms",
@@ -151,10 +135,10 @@ extension OnTheCluster.ClusterLoadTests {
             #expect(violations.contains("never reached a final state"), "\(violations)")
             let restart = try #require((report["node_restarts"] as? [[String: Any]])?.first)
             #expect(restart["started_at_s"] as? Double != nil && restart["back_at_s"] as? Double != nil, "\(restart)")
-            try await ClusterScript.expectWhole()
-            let after = ClusterScript.pids(nodes)
+            try await TestCluster.expectWhole()
+            let after = TestCluster.pids(nodes)
             #expect(nodes.filter { before[$0] != after[$0] } == [restart["node"] as? String], "before \(before), after \(after)")
-            ClusterScript.removeKeptLogs(result.stderr)
+            TestCluster.removeKeptLogs(result.stderr)
         }
     }
 
@@ -162,8 +146,8 @@ extension OnTheCluster.ClusterLoadTests {
           .timeLimit(.minutes(2)))
     func nodeStartedAfterAnInterrupt() async throws {
         try await TestCluster.exclusive {
-            let urls = try ClusterScript.urls()
-            let nodes = try await ClusterScript.nodes()
+            let urls = try TestCluster.urls()
+            let nodes = try TestCluster.nodes().map(\.erlangName)
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parcelflow-interrupt-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: folder) }
@@ -174,7 +158,7 @@ extension OnTheCluster.ClusterLoadTests {
                 environment: ["PARCELFLOW_AMQP_URL": urls], log: folder.appendingPathComponent("parcelctl.log"))
             let down = try await eventually(timeout: .seconds(60)) {
                 for node in nodes {
-                    if try await ClusterScript.status(node) != 0 { return true }
+                    if try await TestCluster.status(node) != 0 { return true }
                 }
                 return false
             }
@@ -182,7 +166,7 @@ extension OnTheCluster.ClusterLoadTests {
             run.signal(SIGTERM)
             #expect(await run.exitStatus(timeout: .seconds(90)) == 130, "\(run.output)")
             #expect(run.output.contains("no node was left stopped"), "\(run.output)")
-            try await ClusterScript.expectWhole()
+            try await TestCluster.expectWhole()
         }
     }
 }
@@ -192,7 +176,7 @@ extension OnTheCluster.ClusterLoadTests {
           .timeLimit(.minutes(1)))
     func stopAfterTheRun() async throws {
         try await TestCluster.exclusive {
-            let urls = try ClusterScript.urls()
+            let urls = try TestCluster.urls()
             let result = try await Parcelctl(environment: ["PARCELFLOW_AMQP_URL": urls]).run([
                 "loadtest", "--json", "--parcels", "20", "--workers", "1", "--stop-node-at", "600",
             ])
@@ -203,12 +187,12 @@ extension OnTheCluster.ClusterLoadTests {
             #expect((report["chaos_failures"] as? [String]) == ["the run ended before --stop-node-at 600.0: no node was stopped"])
             #expect((report["violations"] as? [String] ?? []).contains("the run ended before --stop-node-at 600.0: no node was stopped"))
             #expect((report["node_restarts"] as? [Any])?.isEmpty == true)
-            ClusterScript.removeKeptLogs(result.stderr)
+            TestCluster.removeKeptLogs(result.stderr)
         }
     }
 }
 
-extension ClusterScript {
+extension TestCluster {
     /// Removes the folder a failed verdict left (its path is in parcelctl's error output).
     static func removeKeptLogs(_ errors: String) {
         guard let kept = errors.range(of: "logs are kept in ") else { return }
