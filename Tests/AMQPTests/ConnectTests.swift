@@ -75,6 +75,23 @@ struct ConnectTests {
         #expect(error?.context == "connecting to 2 brokers")
     }
 
+    @Test("a node that refused a connect is tried after the others by the next connects, not first again")
+    func failedNodeTriedLast() async throws {
+        let dead = try freePort()
+        var configuration = try AMQPConfiguration(
+            url: "amqp://guest:guest@127.0.0.1:\(dead)/%2f, \(TestBroker.url)", connectionName: "failed node last")
+        configuration.endpointSelection = .rotating
+        let logs = CapturedLogs()
+        for _ in 0..<10 {
+            let connection = try await AMQPConnection.connect(configuration, logger: logs.logger(label: "test"))
+            #expect(connection.endpoint == TestBroker.endpoint)
+            await connection.close()
+        }
+        // Rotation alone would start at the dead node about every other time.
+        let refused = logs.all.filter { $0.message == "AMQP connect failed" }
+        #expect(refused.count <= 1, "connects that tried the dead node first: \(refused.count) of 10")
+    }
+
     @Test("the broker shows the connection's name")
     func connectionName() async throws {
         let node = try #require(TestBroker.environment["PARCELFLOW_BROKER_NODE"],
