@@ -39,7 +39,9 @@ export PARCELFLOW_TLS_DIR PARCELFLOW_BROKER_SCRIPT
 PARCELFLOW_TLS_DIR=$(pf_tls_dir)
 PARCELFLOW_BROKER_SCRIPT="$ROOT/deploy/local/broker.sh"
 pf_use_broker
-# Always our own nodes, never a cluster found running elsewhere: the tests stop and start them.
+# Always our own nodes, never a cluster found running elsewhere: the tests stop and start them. A new
+# cluster each run (pf_cluster_wipe says why).
+pf_cluster_wipe
 pf_cluster_start
 export PARCELFLOW_CLUSTER_URLS PARCELFLOW_CLUSTER_NODES
 PARCELFLOW_CLUSTER_URLS=$(pf_cluster_urls)

@@ -75,6 +75,15 @@ pf_cluster_start() {
   pf_log "cluster of $PF_CLUSTER_SIZE nodes is up: $(tr '\n' ' ' <<<"$members")"
 }
 
+# Stop the cluster and remove its nodes' data, so that the next start makes a new one. test.sh does
+# this first: its tests stop nodes under load, and queues a run interrupted midway left behind (a
+# few hundred quorum queues, each recovering at boot) slowed the next run's nodes to INTERNAL_ERRORs.
+pf_cluster_wipe() {
+  pf_cluster_stop
+  local name
+  for name in $(pf_cluster_names); do rm -rf "$(pf_node_dir "$name")"; done
+}
+
 # Stop every node of the cluster, together (none waits for the others to hand over).
 pf_cluster_stop() {
   local name pids=()
