@@ -303,7 +303,10 @@ struct CSVParser {
                     record.problem = record.problem ?? "a quoted field that opens on this line is never closed"
                     return record
                 }
-                if index < bytes.count, bytes[index] != comma, bytes[index] != newline, bytes[index] != cr {
+                // A CR ends the record only as part of CRLF (or at the end): a lone one would end a
+                // record without ending a line, and every line number after it would be wrong.
+                let lineEnd = index < bytes.count && bytes[index] == cr && (index + 1 == bytes.count || bytes[index + 1] == newline)
+                if index < bytes.count, bytes[index] != comma, bytes[index] != newline, !lineEnd {
                     record.problem = record.problem ?? "unexpected text after a closing quote (write a quote inside a field as \"\")"
                     while index < bytes.count, bytes[index] != comma, bytes[index] != newline { index += 1 }
                 }
