@@ -53,6 +53,15 @@ struct ParcelWorker: AsyncParsableCommand {
         valueName: "seconds"))
     var brokerWait: Double = 60
 
+    @Option(help: ArgumentHelp(
+        "A stage's handler: [STAGE=]simulated, [STAGE=]rules:FILE or [STAGE=]http:URL (repeatable).",
+        discussion: "Without a stage, every stage's; a stage nobody names is simulated. Default: PARCELFLOW_HANDLERS (the same words, separated by spaces).",
+        valueName: "handler"))
+    var handler: [String] = []
+
+    @Option(help: ArgumentHelp("Seconds a handler has for one task (its deadline).", valueName: "seconds"))
+    var handlerTimeout: Double = 30
+
     @Option(help: ArgumentHelp("Simulated work per task: a time (5ms) or a range (5ms-20ms).", valueName: "time"))
     var stageTime = "0ms"
 
@@ -115,9 +124,10 @@ struct ParcelWorker: AsyncParsableCommand {
         try validateFaultRates(transient: transientRate, permanent: permanentRate, hold: holdRate)
         let faults = SimulatedStageHandler.Faults(transientRate: transientRate, permanentRate: permanentRate, holdRate: holdRate,
                                                   crashOn: Set(crashOn))
-        var handlers: [Stage: any StageHandler] = [:]
-        for stage in Stage.allCases {
-            handlers[stage] = SimulatedStageHandler(stage: stage, workTime: workTime, faults: faults)
+        try Self.check("--handler-timeout", handlerTimeout, within: 0.001...86_400)
+        let choice = try handlerChoice()
+        let built = try WorkerHandlers(choice: choice, logger: logger) { stage in
+            SimulatedStageHandler(stage: stage, workTime: workTime, faults: faults)
         }
         let target = try targetOptions.setting()
         // Tasks in flight share transactions: one commit per batch, not per task.
@@ -130,9 +140,9 @@ struct ParcelWorker: AsyncParsableCommand {
         }
         let host = ProcessInfo.processInfo.hostName
         let processor = TaskProcessor(
-            store: statusStore, handlers: handlers,
+            store: statusStore, handlers: built.handlers,
             retry: RetryPolicy(maxAttempts: maxAttempts, delays: topology.retryDelays),
-            worker: "\(host)/\(ProcessInfo.processInfo.processIdentifier)")
+            worker: "\(host)/\(ProcessInfo.processInfo.processIdentifier)", handlerTimeout: .seconds(handlerTimeout))
         let worker = StageWorker(
             transport: RabbitTransport(amqp: amqp, topology: topology, maxBodySize: maxBodySize, logger: logger),
             configuration: .init(stages: chosen, concurrency: concurrency,
@@ -155,6 +165,8 @@ struct ParcelWorker: AsyncParsableCommand {
             services.append(.init(service: PeriodGauges(target: target, store: statusStore, logger: logger)))
             services.append(.init(service: QueueGauges(amqp: amqp, topology: topology, interval: .seconds(2), logger: logger)))
         }
+        // Before the worker, so stopped after it: a handler's connections outlive the last task.
+        for service in built.services { services.append(.init(service: service)) }
         if exitWithParent {
             services.append(.init(service: ParentWatch(logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
         }
@@ -181,6 +193,18 @@ struct ParcelWorker: AsyncParsableCommand {
             "requeued": "\(counts.requeued)", "reconnects": "\(counts.reconnects)",
             "store.transactions": "\(statusStore.written.transactions)", "store.changes": "\(statusStore.written.changes)",
             "store.seconds": "\(String(format: "%.3f", statusStore.writingTime / .seconds(1)))"])
+    }
+
+    /// `--handler`, else PARCELFLOW_HANDLERS, else the simulator everywhere.
+    private func handlerChoice() throws -> HandlerChoice {
+        do {
+            if !handler.isEmpty { return try HandlerChoice(parsing: handler, source: "--handler") }
+            let words = (ProcessInfo.processInfo.environment["PARCELFLOW_HANDLERS"] ?? "")
+                .split(whereSeparator: \.isWhitespace).map(String.init)
+            return try HandlerChoice(parsing: words, source: "PARCELFLOW_HANDLERS")
+        } catch {
+            throw ValidationError(error.description)
+        }
     }
 
     private func metricsPortSetting() throws -> Int? {

@@ -15,9 +15,9 @@ final class JammedPackaging: StageHandler {
 
     func fix() { jammed.withLock { $0 = false } }
 
-    func handle(_ task: TaskEnvelope) async throws(TaskFailure) -> StageOutcome {
+    func handle(_ task: TaskEnvelope, context: HandlerContext) async throws(TaskFailure) -> StageOutcome {
         if jammed.withLock({ $0 }) { throw .transient("the packing machine is jammed") }
-        return try await working.handle(task)
+        return try await working.handle(task, context: context)
     }
 }
 

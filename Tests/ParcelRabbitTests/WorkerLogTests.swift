@@ -11,9 +11,9 @@ struct RefusingHandler: StageHandler {
     let refuse: String
     let inner: any StageHandler
 
-    func handle(_ task: TaskEnvelope) async throws(TaskFailure) -> StageOutcome {
+    func handle(_ task: TaskEnvelope, context: HandlerContext) async throws(TaskFailure) -> StageOutcome {
         if task.parcelID == refuse { throw .permanent("the depot refuses parcel \(task.parcelID)") }
-        return try await inner.handle(task)
+        return try await inner.handle(task, context: context)
     }
 }
 

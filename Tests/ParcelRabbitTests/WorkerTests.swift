@@ -16,7 +16,7 @@ final class FlakyHandler: StageHandler {
     init(succeedAt: Int) { self.succeedAt = succeedAt }
     let attempts = Mutex<[(attempt: Int, at: ContinuousClock.Instant)]>([])
 
-    func handle(_ task: TaskEnvelope) async throws(TaskFailure) -> StageOutcome {
+    func handle(_ task: TaskEnvelope, context: HandlerContext) async throws(TaskFailure) -> StageOutcome {
         attempts.withLock { $0.append((task.attempt, ContinuousClock.now)) }
         if task.attempt < succeedAt { throw .transient("depot closed (attempt \(task.attempt))") }
         return .completed(StagePayload(collectedAt: Date(), collectionPoint: task.parcel.origin))

@@ -9,8 +9,21 @@ import Testing
 struct ScriptedHandler: StageHandler {
     let script: @Sendable (TaskEnvelope) throws(TaskFailure) -> StageOutcome
 
-    func handle(_ task: TaskEnvelope) async throws(TaskFailure) -> StageOutcome {
+    func handle(_ task: TaskEnvelope, context: HandlerContext) async throws(TaskFailure) -> StageOutcome {
         try script(task)
+    }
+}
+
+/// A handler that keeps the context it was given and fails as told.
+final class ContextRecorder: StageHandler {
+    let seen = Mutex<HandlerContext?>(nil)
+    let failure: TaskFailure
+
+    init(failure: TaskFailure) { self.failure = failure }
+
+    func handle(_ task: TaskEnvelope, context: HandlerContext) async throws(TaskFailure) -> StageOutcome {
+        seen.withLock { $0 = context }
+        throw failure
     }
 }
 
@@ -215,6 +228,36 @@ struct TaskProcessorTests {
         #expect(policy.expiration(afterAttempt: 1, unit: 0) == .seconds(1))
         #expect(policy.expiration(afterAttempt: 2, unit: 0.5) == .seconds(4.5))
         #expect(policy.expiration(afterAttempt: 3, unit: 0.999) > .seconds(24))
+    }
+
+    @Test("a wait the other side asks for picks the shortest tier that long, and the copy expires no sooner")
+    func retryAfterTier() {
+        let policy = RetryPolicy(maxAttempts: 5, delays: [.seconds(1), .seconds(5), .seconds(30)])
+        #expect(policy.delay(honouring: .milliseconds(200)) == (tier: .seconds(1), expiration: .milliseconds(200)))
+        #expect(policy.delay(honouring: .seconds(5)) == (tier: .seconds(5), expiration: .seconds(5)))
+        #expect(policy.delay(honouring: .seconds(7)) == (tier: .seconds(30), expiration: .seconds(7)))
+        // Longer than the longest tier: the longest tier is as long as a retry can wait.
+        #expect(policy.delay(honouring: .seconds(600)) == (tier: .seconds(30), expiration: .seconds(30)))
+        #expect(policy.delay(honouring: .seconds(-3)) == (tier: .seconds(1), expiration: .zero))
+    }
+
+    @Test("a transient failure with a retry-after is retried after that wait, and the handler is told its key and deadline")
+    func retryAfterDecision() async throws {
+        let task = try await submitted()
+        let recorder = ContextRecorder(failure: .transient("busy", retryAfter: .milliseconds(700)))
+        let processor = TaskProcessor(
+            store: store, handlers: [.collection: recorder],
+            retry: retry, worker: "test/1", handlerTimeout: .seconds(12))
+        let before = ContinuousClock.now
+        let decision = try await processor.process(body: task.encoded(), queueStage: .collection)
+        guard case .retry(let copy, let delay, let expiration) = decision.publish else {
+            Issue.record("expected a retry, got \(decision)")
+            return
+        }
+        #expect(copy.attempt == 2 && delay == .seconds(1) && expiration == .milliseconds(700))
+        let context = try #require(recorder.seen.withLock { $0 })
+        #expect(context.idempotencyKey == "\(sampleParcel.id):collection" && context.attempt == 1)
+        #expect(context.deadline >= before + .seconds(12) && context.deadline <= ContinuousClock.now + .seconds(12))
     }
 
     @Test("on its last allowed delivery a task is quarantined without running; a stage already done is not")

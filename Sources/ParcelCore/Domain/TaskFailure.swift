@@ -14,13 +14,19 @@ public struct TaskFailure: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var kind: Kind
     public var reason: String
+    /// For a transient failure: the earliest time to try again that the other side asked for (an HTTP
+    /// `Retry-After`); nil leaves it to the retry policy's backoff.
+    public var retryAfter: Duration?
 
-    public init(_ kind: Kind, _ reason: String) {
+    public init(_ kind: Kind, _ reason: String, retryAfter: Duration? = nil) {
         self.kind = kind
         self.reason = reason
+        self.retryAfter = retryAfter
     }
 
-    public static func transient(_ reason: String) -> TaskFailure { TaskFailure(.transient, reason) }
+    public static func transient(_ reason: String, retryAfter: Duration? = nil) -> TaskFailure {
+        TaskFailure(.transient, reason, retryAfter: retryAfter)
+    }
     public static func permanent(_ reason: String) -> TaskFailure { TaskFailure(.permanent, reason) }
 
     public var description: String { "\(kind): \(reason)" }

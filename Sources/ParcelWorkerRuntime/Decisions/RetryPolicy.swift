@@ -32,6 +32,15 @@ public struct RetryPolicy: Sendable, Hashable {
         delay(afterAttempt: attempt) * (1 - jitter * min(max(unit, 0), 1))
     }
 
+    /// Where a retry the other side asked to wait `retryAfter` for goes: the shortest tier at least that
+    /// long (the longest when none is), and the copy's expiration within it — never shorter than
+    /// `retryAfter` unless even the longest tier is, then that tier.
+    public func delay(honouring retryAfter: Duration) -> (tier: Duration, expiration: Duration) {
+        let wanted = max(retryAfter, .zero)
+        let tier = delays.first { $0 >= wanted } ?? delays[delays.count - 1]
+        return (tier, min(wanted, tier))
+    }
+
     /// True when attempt `attempt` (1-based) failed transiently and another attempt is allowed.
     public func shouldRetry(afterAttempt attempt: Int) -> Bool {
         attempt < maxAttempts

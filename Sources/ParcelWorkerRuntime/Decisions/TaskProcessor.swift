@@ -41,14 +41,17 @@ public struct TaskProcessor: Sendable {
     let handlers: [Stage: any StageHandler]
     let retry: RetryPolicy
     let worker: String
+    /// How long a handler has for one task: its context's deadline.
+    let handlerTimeout: Duration
     let now: @Sendable () -> Date
 
     public init(store: any StatusStore, handlers: [Stage: any StageHandler], retry: RetryPolicy, worker: String,
-                now: @escaping @Sendable () -> Date = Date.init) {
+                handlerTimeout: Duration = .seconds(30), now: @escaping @Sendable () -> Date = Date.init) {
         self.store = store
         self.handlers = handlers
         self.retry = retry
         self.worker = worker
+        self.handlerTimeout = handlerTimeout
         self.now = now
     }
 
@@ -147,7 +150,7 @@ public struct TaskProcessor: Sendable {
     /// Step 3: the stage's handler.
     public func run(_ task: TaskEnvelope) async -> Result<StageOutcome, TaskFailure> {
         do throws(TaskFailure) {
-            return .success(try await handlers[task.stage]!.handle(task))
+            return .success(try await handlers[task.stage]!.handle(task, context: HandlerContext(task, timeout: handlerTimeout)))
         } catch {
             return .failure(error)
         }
@@ -213,9 +216,11 @@ public struct TaskProcessor: Sendable {
                 var copy = task
                 copy.attempt += 1
                 copy.createdAt = time
-                let publish = TaskDecision.Publish.retry(
-                    copy, delay: retry.delay(afterAttempt: task.attempt),
-                    expiration: retry.expiration(afterAttempt: task.attempt, unit: Double.random(in: 0..<1)))
+                // A wait the other side asked for is honoured (within the longest tier); else backoff.
+                let wait = failure.retryAfter.map(retry.delay(honouring:))
+                    ?? (tier: retry.delay(afterAttempt: task.attempt),
+                        expiration: retry.expiration(afterAttempt: task.attempt, unit: Double.random(in: 0..<1)))
+                let publish = TaskDecision.Publish.retry(copy, delay: wait.tier, expiration: wait.expiration)
                 decisions.append { _ in TaskDecision(outcome: .retried, publish: publish) }
             case .failure(let failure):
                 let reason = failure.kind == .transient

@@ -42,7 +42,7 @@ public struct SimulatedStageHandler: StageHandler {
         self.now = now
     }
 
-    public func handle(_ task: TaskEnvelope) async throws(TaskFailure) -> StageOutcome {
+    public func handle(_ task: TaskEnvelope, context: HandlerContext) async throws(TaskFailure) -> StageOutcome {
         if faults.crashOn.contains(task.parcelID) {
             // Simulated: a bug that takes the whole process down with it.
             fatalError("simulated crash while processing parcel \(task.parcelID) at \(stage)")
