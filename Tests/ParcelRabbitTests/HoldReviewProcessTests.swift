@@ -52,7 +52,7 @@ struct HoldReviewProcessTests {
         let hostile = SubmitFixture.parcels(1, prefix: "E")[0]
         _ = try await store.submit([hostile, SubmitFixture.parcels(1, prefix: "S")[0]], at: Date())
         for transition: Transition in [.queued(.collection), .started(.collection, attempt: 1), .completed(.collection),
-                                       .started(.packaging, attempt: 1), .held(.packaging, reason: "box\u{1B}[2J torn\u{202E}evil")] {
+                                       .started(.packaging, attempt: 1), .held(.packaging, reason: "box\u{1B}[2J torn\u{202E}evil\nP-9  forged line")] {
             #expect(try await store.apply(transition, to: hostile.id, worker: "test") == .applied)
         }
         await store.close()
@@ -66,8 +66,9 @@ struct HoldReviewProcessTests {
                 $0.contains(parcel.id) && $0.contains("inspection") && $0.contains("simulated: inspection found an item")
             }, "\(parcel.id) is not listed: \(holds.stdout)")
         }
-        #expect(holds.stdout.contains("E-0") && holds.stdout.contains("packaging") && holds.stdout.contains("box\\e[2J torn\\u{202E}evil"))
+        #expect(holds.stdout.contains("E-0") && holds.stdout.contains("packaging") && holds.stdout.contains("box\\e[2J torn\\u{202E}evil\\nP-9  forged line"))
         #expect(!holds.stdout.contains("\u{1B}") && !holds.stdout.contains("\u{202E}"), "the reason reached the terminal raw")
+        #expect(!holds.stdout.split(separator: "\n").contains { $0.hasPrefix("P-9") }, "the reason broke its line: \(holds.stdout)")
         let limited = try await cli.run(["holds", "--limit", "2"])
         #expect(limited.stdout.contains("4 parcels held for review (showing the 2 held longest):"))
         let listed = try Self.json(try await cli.run(["holds", "--json"]).stdout)
@@ -75,7 +76,7 @@ struct HoldReviewProcessTests {
         let entries = try #require(listed["holds"] as? [[String: Any]])
         #expect(Set(entries.compactMap { $0["parcel_id"] as? String }) == Set(parcels.map(\.id) + ["E-0"]))
         let e0 = try #require(entries.first { $0["parcel_id"] as? String == "E-0" })
-        #expect(e0["stage"] as? String == "packaging" && e0["reason"] as? String == "box\u{1B}[2J torn\u{202E}evil")
+        #expect(e0["stage"] as? String == "packaging" && e0["reason"] as? String == "box\u{1B}[2J torn\u{202E}evil\nP-9  forged line")
         #expect(entries.allSatisfy { ($0["held_since"] as? String)?.hasSuffix("Z") == true })
         #expect(try await cli.run(["holds", "--limit", "0"]).status == 64)
 
@@ -163,7 +164,7 @@ struct HoldReviewProcessTests {
         })
         #expect(try await Self.snapshot(fixture, ["E-0"])["E-0"]?.status?.stage == .inspection)
         let eStatus = try await cli.run(["status", "E-0"])
-        #expect(eStatus.stdout.contains("box\\e[2J torn\\u{202E}evil") && !eStatus.stdout.contains("\u{1B}"), "\(eStatus.stdout)")
+        #expect(eStatus.stdout.contains("box\\e[2J torn\\u{202E}evil\\nP-9  forged line") && !eStatus.stdout.contains("\u{1B}"), "\(eStatus.stdout)")
 
         // The gauges: one held now (E-0; P-0 and P-2 delivered, P-1 returned), one returned this period.
         var exposition = ""
