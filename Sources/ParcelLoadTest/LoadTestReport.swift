@@ -52,6 +52,8 @@ public struct LoadTestReport: Sendable {
     public let delivered: Int
     public let held: Int
     public let deadLettered: Int
+    /// Returned to their senders (a person's decision: none, unless someone reviewed holds mid-run).
+    public let returned: Int
     /// Parcels that did not reach a final state (or are missing from the store).
     public let lost: Int
     /// Parcels with a stage applied more than once.
@@ -82,7 +84,7 @@ public struct LoadTestReport: Sendable {
     public let violations: [String]
 
     public var passed: Bool { violations.isEmpty }
-    public var parcelsPerSecond: Double { Double(delivered + held + deadLettered) / seconds }
+    public var parcelsPerSecond: Double { Double(delivered + held + deadLettered + returned) / seconds }
     public var tasksPerSecond: Double { Double(tasks) / seconds }
 
     init(parcels: Int, counts: [ParcelStatus.State: Int], audit: StoreAudit, snapshot: StoreSnapshot, queues: Queues,
@@ -93,7 +95,8 @@ public struct LoadTestReport: Sendable {
         delivered = counts[.delivered] ?? 0
         held = counts[.held] ?? 0
         deadLettered = counts[.deadLettered] ?? 0
-        let finals = delivered + held + deadLettered
+        returned = counts[.returned] ?? 0
+        let finals = delivered + held + deadLettered + returned
         let inStore = counts.values.reduce(0, +)
         lost = max(0, parcels - finals)
         duplicated = audit.appliedTwice.count
@@ -121,7 +124,7 @@ public struct LoadTestReport: Sendable {
         if duplicated > 0 {
             violations.append("\(duplicated) parcel(s) had a stage applied twice: " + audit.appliedTwice.prefix(5).joined(separator: ", "))
         }
-        if finals != parcels { violations.append("delivered + held + dead-lettered = \(finals), not \(parcels)") }
+        if finals != parcels { violations.append("delivered + held + dead-lettered + returned = \(finals), not \(parcels)") }
         if !queues.readable {
             violations.append("the broker's queues could not be read after the run")
         } else if !queues.leftInWorkQueues.isEmpty {
@@ -155,7 +158,7 @@ extension LoadTestReport {
             "ok": .bool(passed),
             "violations": .array(violations.map { .string($0) }),
             "parcels": .int(parcels), "delivered": .int(delivered), "held": .int(held), "dead_lettered": .int(deadLettered),
-            "lost": .int(lost), "duplicated": .int(duplicated),
+            "returned": .int(returned), "lost": .int(lost), "duplicated": .int(duplicated),
             "seconds": number(seconds), "parcels_per_s": number(parcelsPerSecond, places: 10),
             "tasks": .int(tasks), "tasks_per_s": number(tasksPerSecond, places: 10), "retries": .int(retries),
             "latency_ms": .object(Dictionary(uniqueKeysWithValues: Stage.allCases.map { ($0.rawValue, latency(stageLatency[$0]!)) })),
@@ -183,7 +186,8 @@ extension LoadTestReport {
         out.append(passed ? "PASSED: every parcel final, none lost, none applied twice, the queues empty."
                           : "FAILED: " + violations.joined(separator: "; "))
         out.append("  \(NumberText.integer(parcels)) parcels: \(NumberText.integer(delivered)) delivered, "
-            + "\(NumberText.integer(held)) held, \(NumberText.integer(deadLettered)) dead-lettered; lost \(lost), "
+            + "\(NumberText.integer(held)) held, \(NumberText.integer(deadLettered)) dead-lettered"
+            + (returned > 0 ? ", \(NumberText.integer(returned)) returned" : "") + "; lost \(lost), "
             + "applied twice \(duplicated)")
         out.append("  \(NumberText.decimal(seconds)) s from the first publish to the last parcel final: "
             + "\(NumberText.decimal(parcelsPerSecond)) parcels/s, \(NumberText.decimal(tasksPerSecond)) tasks/s "

@@ -125,6 +125,16 @@ enum PostgresSQL {
         FROM events AS done
         WHERE done.kind IN ('completed', 'delivered') AND done.at >= $1 AND done.at < $2
         """
+    /// A parcel's row changes no more while it is held: its updated_at is when it was held.
+    static let holds = """
+        SELECT parcel_id, stage, last_error, updated_at FROM parcels WHERE state = 'held'
+        ORDER BY updated_at, parcel_id LIMIT $1
+        """
+    static let countHeld = "SELECT count(*) FROM parcels WHERE state = 'held'"
+    /// A returned parcel's row is final: its updated_at is when it was returned.
+    static let countReturned = """
+        SELECT count(*) FROM parcels WHERE state = 'returned' AND updated_at >= $1 AND updated_at < $2
+        """
     static let oldestWaiting = """
         SELECT stage, min(updated_at) FROM parcels WHERE state IN ('queued', 'retrying') GROUP BY stage
         """
@@ -144,7 +154,7 @@ enum PostgresSQL {
         WHERE kind IN ('started', 'retrying') AND ($1::text IS NULL OR starts_with(parcel_id, $1)) GROUP BY kind
         """
     static let auditParcels = """
-        SELECT state, count(*), max(CASE WHEN state IN ('held', 'delivered', 'dead_lettered') THEN updated_at END)
+        SELECT state, count(*), max(CASE WHEN state IN ('held', 'delivered', 'dead_lettered', 'returned') THEN updated_at END)
         FROM parcels WHERE $1::text IS NULL OR starts_with(parcel_id, $1) GROUP BY state
         """
 
@@ -168,7 +178,7 @@ enum PostgresSQL {
     /// Up to $2 final parcels last changed before $1, locked; rows another pruner holds are skipped.
     static let selectFinishedBefore = """
         SELECT parcel_id FROM parcels
-        WHERE state IN ('held', 'delivered', 'dead_lettered') AND updated_at < $1
+        WHERE state IN ('held', 'delivered', 'dead_lettered', 'returned') AND updated_at < $1
         ORDER BY parcel_id LIMIT $2 FOR UPDATE SKIP LOCKED
         """
     static let deleteHistory = "DELETE FROM events WHERE parcel_id = ANY($1::text[])"

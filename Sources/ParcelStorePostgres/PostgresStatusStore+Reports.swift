@@ -83,6 +83,35 @@ extension PostgresStatusStore {
         }
     }
 
+    public func holds(limit: Int) async throws(StatusStoreError) -> HoldListing {
+        let operation = "list the held parcels"
+        return try await perform(operation) {
+            let query = Self.query(PostgresSQL.holds) { $0.append(Int64(min(max(0, limit), HoldListing.maxLimit))) }
+            var holds: [HoldListing.Hold] = []
+            for try await (id, stage, reason, since) in try await client.query(query, logger: logger)
+                .decode((String, String?, String?, Int64).self) {
+                holds.append(HoldListing.Hold(parcelID: id, stage: try Stage.stored(stage, operation: operation) ?? .inspection,
+                                              reason: reason ?? "", since: Date(milliseconds: since)))
+            }
+            var total = 0
+            for try await value in try await client.query(PostgresQuery(unsafeSQL: PostgresSQL.countHeld), logger: logger)
+                .decode(Int.self) { total = value }
+            return HoldListing(total: total, holds: holds)
+        }
+    }
+
+    public func returnedCount(in interval: DateInterval) async throws(StatusStoreError) -> Int {
+        try await perform("count returns") {
+            let query = Self.query(PostgresSQL.countReturned) {
+                $0.append(interval.start.unixMilliseconds)
+                $0.append(interval.end.unixMilliseconds)
+            }
+            var count = 0
+            for try await value in try await client.query(query, logger: logger).decode(Int.self) { count = value }
+            return count
+        }
+    }
+
     public func audit(idPrefix: String?) async throws(StatusStoreError) -> StoreAudit {
         let operation = "audit the history"
         return try await perform(operation) {

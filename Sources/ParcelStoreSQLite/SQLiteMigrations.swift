@@ -160,6 +160,86 @@ package enum SQLiteMigrations {
                 SELECT RAISE(ABORT, 'events are append-only while their parcel is on its way');
             END;
             """),
+        SQLiteMigration(version: 4, summary: "review of held parcels: the returned state, released and returned events", sql: """
+            -- A person reviews held parcels (parcelctl release, parcelctl return): a new final state,
+            -- returned (to the sender), and two history kinds, released and returned. Any stage may now
+            -- hold a parcel, which the stage column already allows. SQLite cannot change a CHECK in place:
+            -- both tables are copied into new ones that replace them, as version 2 did, and the triggers
+            -- are made again (returned is final: its history may be pruned with it).
+            CREATE TABLE parcels_v4 (
+                parcel_id    TEXT    NOT NULL PRIMARY KEY,
+                -- The parcel as submitted (the task envelope's "parcel" JSON).
+                parcel_json  TEXT    NOT NULL,
+                -- The stage the parcel is at (for held and returned: where it was held); NULL while only submitted.
+                stage        TEXT    CHECK (stage = 'collection' OR stage = 'packaging' OR stage = 'inspection'
+                                            OR stage = 'delivery'),
+                state        TEXT    NOT NULL
+                                     CHECK (state = 'submitted' OR state = 'queued' OR state = 'processing'
+                                            OR state = 'retrying' OR state = 'held' OR state = 'delivered'
+                                            OR state = 'dead_lettered' OR state = 'returned'),
+                stages_done  INTEGER NOT NULL CHECK (stages_done BETWEEN 0 AND 4),
+                -- Attempts at the current stage.
+                attempts     INTEGER NOT NULL CHECK (attempts >= 0),
+                -- The last retry's error, or the hold, dead-letter or return reason.
+                last_error   TEXT,
+                -- Unix time in milliseconds.
+                submitted_at INTEGER NOT NULL,
+                updated_at   INTEGER NOT NULL,
+                -- When the parcel's personal data was erased (version 3): parcel_json then holds only its id, and
+                -- its reasons and errors read '(erased)', here and in its history.
+                erased_at    INTEGER
+            );
+
+            INSERT INTO parcels_v4 SELECT parcel_id, parcel_json, stage, state, stages_done, attempts, last_error,
+                submitted_at, updated_at, erased_at FROM parcels;
+
+            CREATE TABLE events_v4 (
+                -- A rowid: rising, because rows are only ever appended (no AUTOINCREMENT bookkeeping per insert).
+                id        INTEGER PRIMARY KEY,
+                parcel_id TEXT    NOT NULL REFERENCES parcels_v4 (parcel_id),
+                kind      TEXT    NOT NULL
+                                  CHECK (kind = 'submitted' OR kind = 'queued' OR kind = 'started'
+                                         OR kind = 'completed' OR kind = 'retrying' OR kind = 'held'
+                                         OR kind = 'delivered' OR kind = 'dead_lettered' OR kind = 'released'
+                                         OR kind = 'returned'),
+                stage     TEXT    CHECK (stage = 'collection' OR stage = 'packaging' OR stage = 'inspection'
+                                         OR stage = 'delivery'),
+                attempt   INTEGER,
+                -- The error of a retry, the reason of a hold, dead letter or return, the note of a release.
+                detail    TEXT,
+                -- Which worker did it (host and process); for a release or return, the OS user who did it.
+                worker    TEXT,
+                -- Unix time in milliseconds.
+                at        INTEGER NOT NULL
+            );
+
+            INSERT INTO events_v4 SELECT id, parcel_id, kind, stage, attempt, detail, worker, at FROM events;
+
+            DROP TABLE events;
+            DROP TABLE parcels;
+            ALTER TABLE parcels_v4 RENAME TO parcels;
+            ALTER TABLE events_v4 RENAME TO events;
+
+            CREATE INDEX parcels_by_state ON parcels (state);
+            CREATE INDEX events_by_parcel ON events (parcel_id, id);
+
+            CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+            WHEN NOT (NEW.detail IS '(erased)' AND NEW.id = OLD.id AND NEW.parcel_id = OLD.parcel_id
+                      AND NEW.kind = OLD.kind AND NEW.stage IS OLD.stage AND NEW.attempt IS OLD.attempt
+                      AND NEW.worker IS OLD.worker AND NEW.at = OLD.at
+                      AND EXISTS (SELECT 1 FROM parcels WHERE parcel_id = OLD.parcel_id AND erased_at IS NOT NULL))
+            BEGIN
+                SELECT RAISE(ABORT, 'events are append-only');
+            END;
+
+            CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+            WHEN NOT EXISTS (SELECT 1 FROM parcels WHERE parcel_id = OLD.parcel_id
+                             AND (state = 'held' OR state = 'delivered' OR state = 'dead_lettered'
+                                  OR state = 'returned'))
+            BEGIN
+                SELECT RAISE(ABORT, 'events are append-only while their parcel is on its way');
+            END;
+            """),
     ]
 
     static var latestVersion: Int { all.last?.version ?? 0 }

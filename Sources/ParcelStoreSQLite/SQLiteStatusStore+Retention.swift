@@ -76,7 +76,7 @@ enum RetentionSQL {
     /// Final parcels last changed before ?1 (for a final parcel: when it became final).
     static let selectFinishedBefore = """
         SELECT parcel_id FROM parcels
-        WHERE (state = 'held' OR state = 'delivered' OR state = 'dead_lettered') AND updated_at < ?1
+        WHERE (state = 'held' OR state = 'delivered' OR state = 'dead_lettered' OR state = 'returned') AND updated_at < ?1
         LIMIT ?2
         """
     static let deleteHistory = "DELETE FROM events WHERE parcel_id = ?"

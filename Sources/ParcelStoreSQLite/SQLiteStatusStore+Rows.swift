@@ -79,8 +79,18 @@ enum SQL {
         WHERE kind IN ('started', 'retrying') AND (?1 IS NULL OR substr(parcel_id, 1, length(?1)) = ?1) GROUP BY kind
         """
     static let auditParcels = """
-        SELECT state, count(*), max(CASE WHEN state IN ('held', 'delivered', 'dead_lettered') THEN updated_at END)
+        SELECT state, count(*), max(CASE WHEN state IN ('held', 'delivered', 'dead_lettered', 'returned') THEN updated_at END)
         FROM parcels WHERE ?1 IS NULL OR substr(parcel_id, 1, length(?1)) = ?1 GROUP BY state
+        """
+    /// A parcel's row changes no more while it is held: its updated_at is when it was held.
+    static let holds = """
+        SELECT parcel_id, stage, last_error, updated_at FROM parcels WHERE state = 'held'
+        ORDER BY updated_at, parcel_id LIMIT ?1
+        """
+    static let countHeld = "SELECT count(*) FROM parcels WHERE state = 'held'"
+    /// A returned parcel's row is final: its updated_at is when it was returned.
+    static let countReturned = """
+        SELECT count(*) FROM parcels WHERE state = 'returned' AND updated_at >= ?1 AND updated_at < ?2
         """
     static let oldestWaiting = """
         SELECT stage, min(updated_at) FROM parcels WHERE state IN ('queued', 'retrying') GROUP BY stage

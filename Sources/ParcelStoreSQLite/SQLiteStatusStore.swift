@@ -312,6 +312,25 @@ public final class SQLiteStatusStore: StatusStore {
         return try await read("count deliveries") { db in Int(try db.integer(SQL.countDeliveries, bounds)) }
     }
 
+    public func holds(limit: Int) async throws(StatusStoreError) -> HoldListing {
+        let operation = "list the held parcels"
+        let limit = Int64(min(max(0, limit), HoldListing.maxLimit))
+        return try await read(operation) { db in
+            var holds: [HoldListing.Hold] = []
+            try db.run(SQL.holds, [.integer(limit)]) { row in
+                let parcelID = row.text(0) ?? ""
+                holds.append(HoldListing.Hold(parcelID: parcelID, stage: try Self.stage(row, 1, operation) ?? .inspection,
+                                              reason: row.text(2) ?? "", since: Date(milliseconds: row.integer(3))))
+            }
+            return HoldListing(total: Int(try db.integer(SQL.countHeld)), holds: holds)
+        }
+    }
+
+    public func returnedCount(in interval: DateInterval) async throws(StatusStoreError) -> Int {
+        let bounds: [SQLArgument] = [.integer(interval.start.unixMilliseconds), .integer(interval.end.unixMilliseconds)]
+        return try await read("count returns") { db in Int(try db.integer(SQL.countReturned, bounds)) }
+    }
+
     public func audit(idPrefix: String?) async throws(StatusStoreError) -> StoreAudit {
         let operation = "audit the history"
         let prefix: [SQLArgument] = [.text(idPrefix)]

@@ -52,8 +52,8 @@ struct GatedWorker: Service, CustomStringConvertible {
     }
 }
 
-/// Keeps the period gauges current (deliveries this period against the target): one count query
-/// every 5 seconds, until graceful shutdown.
+/// Keeps the period gauges current (deliveries this period against the target; parcels held, and
+/// returned this period): three count queries every 5 seconds, until graceful shutdown.
 struct PeriodGauges: Service, CustomStringConvertible {
     var description: String { "period gauges" }
 
@@ -68,8 +68,11 @@ struct PeriodGauges: Service, CustomStringConvertible {
             do {
                 let delivered = try await store.deliveredCount(in: period.interval)
                 ParcelMetrics.recordPeriod(period, delivered: delivered, target: target.target, now: now)
+                // Two more counts through the state index, of the (few) held and returned parcels.
+                ParcelMetrics.recordReview(held: try await store.holds(limit: 0).total,
+                                           returnedInPeriod: try await store.returnedCount(in: period.interval))
             } catch {
-                logger.warning("could not count the period's deliveries", metadata: [LogKey.error: "\(error)"])
+                logger.warning("could not count the period's deliveries, holds and returns", metadata: [LogKey.error: "\(error)"])
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(5)) }
         }

@@ -12,7 +12,7 @@ struct EraseCommand: AsyncParsableCommand {
         discussion: """
             The names, the relation, the facility, and every reason or error that might quote them are \
             removed; the anonymous rest stays (state, stages, attempts, times), so every count and \
-            report stays true. Only finished parcels (delivered, held, dead-lettered) can be erased: one \
+            report stays true. Only finished parcels (delivered, held, dead-lettered, returned) can be erased: one \
             on its way still needs its recipient. If any id is unknown or not finished, nothing is \
             erased. Erasing again is harmless, and finishes what an interrupted run left (the dead \
             letters are done after the store).
@@ -41,7 +41,7 @@ struct EraseCommand: AsyncParsableCommand {
             }
             if !record.status.isFinal {
                 refused.append("\(Terminal.value(id)): still on its way (\(Terminal.value(record.status.description))); "
-                    + "erase it once it is delivered, held or dead-lettered")
+                    + "erase it once it is delivered, held, dead-lettered or returned")
             }
         }
         guard refused.isEmpty else {

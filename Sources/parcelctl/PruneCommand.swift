@@ -8,7 +8,7 @@ struct PruneCommand: AsyncParsableCommand {
         commandName: "prune",
         abstract: "Remove parcels that finished before a date, with their history, from the status store.",
         discussion: """
-            Finished means delivered, held or dead-lettered; a parcel on its way is never removed, \
+            Finished means delivered, held, dead-lettered or returned; a parcel on its way is never removed, \
             however old. Pruned parcels no longer count in reports. Removes them in batches, so that \
             workers writing to the same store wait for one batch at most.
             """)

@@ -68,13 +68,14 @@ struct ReportText {
         out.append("  \(Terminal.plural(report.parcels, "parcel")): " + states.joined(separator: ", "))
         if let error = report.brokerError { out.append("  Broker not reachable (queue figures missing): \(Terminal.value(error))") }
         out.append("")
-        out.append("  stage        entered  done  queued  in flight  retrying  held  dead  ready  consumers  oldest wait  p50 / p95 / p99")
+        out.append("  stage        entered  done  queued  in flight  retrying  held  dead  returned  ready  consumers  oldest wait  p50 / p95 / p99")
         for row in report.stages {
             let columns: [String] = [
                 Self.pad(row.stage.rawValue, 10, left: true), Self.pad(Terminal.count(row.entered), 9), Self.pad(Terminal.count(row.completed), 6),
                 Self.pad(Terminal.count(row.states[.queued] ?? 0), 8), Self.pad(Terminal.count(row.states[.processing] ?? 0), 11),
                 Self.pad(Terminal.count(row.states[.retrying] ?? 0), 10), Self.pad(Terminal.count(row.states[.held] ?? 0), 6),
                 Self.pad(Terminal.count(row.states[.deadLettered] ?? 0), 6),
+                Self.pad(Terminal.count(row.states[.returned] ?? 0), 10),
                 Self.pad(row.queue.map { Terminal.count($0.messages) } ?? "—", 7),
                 Self.pad(row.queue.map { Terminal.count($0.consumers) } ?? "—", 11),
                 Self.pad(row.oldestWaiting.map(Self.age) ?? "—", 13),

@@ -8,7 +8,8 @@ struct SummaryCommand: AsyncParsableCommand {
         commandName: "summary",
         abstract: "Count parcels by state; optionally wait until a number of them are finished.",
         discussion: """
-            Finished means delivered, held at inspection, or dead-lettered. With --until-final N the \
+            Finished means delivered, held (at any stage, waiting for review), dead-lettered, or \
+            returned to its sender. With --until-final N the \
             command waits (showing progress on a terminal) until N parcels are finished, then prints \
             the counts; it fails if --timeout passes first.
             """)

@@ -314,6 +314,8 @@ struct FaultyStore: StatusStore {
         try await inner.snapshot(period: period, recentSince: recentSince)
     }
     func deliveredCount(in interval: DateInterval) async throws -> Int { try await inner.deliveredCount(in: interval) }
+    func holds(limit: Int) async throws -> HoldListing { try await inner.holds(limit: limit) }
+    func returnedCount(in interval: DateInterval) async throws -> Int { try await inner.returnedCount(in: interval) }
     func audit(idPrefix: String?) async throws -> StoreAudit { try await inner.audit(idPrefix: idPrefix) }
     func erase(_ parcelIDs: [String], at time: Date) async throws -> [String: Erasure] { try await inner.erase(parcelIDs, at: time) }
     func prune(finishedBefore date: Date, limit: Int) async throws -> Int { try await inner.prune(finishedBefore: date, limit: limit) }

@@ -24,8 +24,8 @@ struct ConcurrentWritersTests {
             let writers = try await store.query("SELECT substr(parcel_id, 1, 1) FROM events ORDER BY id").map { $0[0] ?? "" }
             Self.expectInterleaved(writers)
             // Exactly one migration ran, whichever process got there first.
-            #expect(try await store.query("SELECT version FROM schema_migrations") == [["1"], ["2"], ["3"]])
-            #expect(try await store.query("SELECT identifier FROM grdb_migrations ORDER BY identifier") == [["1"], ["2"], ["3"]])
+            #expect(try await store.query("SELECT version FROM schema_migrations") == SQLiteStatusStoreTests.versions.map { [$0] })
+            #expect(try await store.query("SELECT identifier FROM grdb_migrations ORDER BY identifier") == SQLiteStatusStoreTests.versions.map { [$0] })
             await store.close()
         }
     }
@@ -49,7 +49,7 @@ struct ConcurrentWritersTests {
                     #expect(exit.status == 0 && exit.errors.isEmpty, "round \(round): \(exit.errors)")
                 }
                 let store = try await SQLiteStatusStore.open(path: path)
-                #expect(try await store.query("SELECT version FROM schema_migrations") == [["1"], ["2"], ["3"]])
+                #expect(try await store.query("SELECT version FROM schema_migrations") == SQLiteStatusStoreTests.versions.map { [$0] })
                 #expect(try await store.countsByState() == [.delivered: 4])
                 await store.close()
             }

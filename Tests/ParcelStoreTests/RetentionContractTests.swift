@@ -13,7 +13,7 @@ struct RetentionContractTests {
         _ = try await store.applyAll([.queued(.collection), .started(.collection, attempt: 1),
                                       .retrying(.collection, attempt: 1, error: "no van for Ward 3")]
                                      + [.started(.collection, attempt: 2), .completed(.collection)] + through(.packaging)
-                                     + [.started(.inspection, attempt: 1), .held(reason: "a drawing for Yusuf Haddad in crayon")],
+                                     + [.started(.inspection, attempt: 1), .held(.inspection, reason: "a drawing for Yusuf Haddad in crayon")],
                                      to: "H", from: 20)
         _ = try await store.applyAll([.queued(.collection), .deadLettered(.collection, reason: "Yusuf Haddad unknown at Ward 3")],
                                      to: "D", from: 40)
@@ -34,7 +34,7 @@ struct RetentionContractTests {
 
             let held = try #require(try await store.record("H"))
             #expect(held.parcel == nil && held.parcelID == "H" && held.erasedAt == moment(100))
-            #expect(held.status == .held(reason: Erasure.erasedText) && held.lastError == Erasure.erasedText)
+            #expect(held.status == .held(.inspection, reason: Erasure.erasedText) && held.lastError == Erasure.erasedText)
             #expect(held.submittedAt == moment(0) && held.updatedAt == moment(28), "the times stay")
             let dead = try #require(try await store.record("D"))
             #expect(dead.status == .deadLettered(.collection, reason: Erasure.erasedText))
@@ -53,7 +53,7 @@ struct RetentionContractTests {
             #expect(try await store.erase(["H"], at: moment(200)) == ["H": .alreadyErased(moment(100))])
             // Submitting the id again creates nothing and is no conflict (there is nothing left to compare).
             let again = try await store.submit([parcel("H")], at: moment(300))
-            #expect(again.created.isEmpty && again.conflicting.isEmpty && again.existing["H"] == .held(reason: Erasure.erasedText))
+            #expect(again.created.isEmpty && again.conflicting.isEmpty && again.existing["H"] == .held(.inspection, reason: Erasure.erasedText))
             // A stray copy of its task is checked as the parcel it is: final, so a worker runs nothing.
             #expect(try await store.check([parcel("P-1")])["P-1"] == ParcelCheck(progress: delivered.progress, sameParcel: true))
         }

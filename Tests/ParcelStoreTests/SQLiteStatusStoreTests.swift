@@ -85,14 +85,14 @@ struct SQLiteStatusStoreTests {
             let first = try await SQLiteStatusStore.open(path: path)
             let schema = try await first.query("SELECT type, name, sql FROM sqlite_master ORDER BY name")
             let versions = try await first.query("SELECT version, applied_at FROM schema_migrations")
-            #expect(versions.map { $0[0] } == ["1", "2", "3"])
-            #expect(try await first.query("SELECT identifier FROM grdb_migrations ORDER BY identifier") == [["1"], ["2"], ["3"]])
+            #expect(versions.map { $0[0] } == Self.versions)
+            #expect(try await first.query("SELECT identifier FROM grdb_migrations ORDER BY identifier") == Self.versions.map { [$0] })
             _ = try await first.submit([parcel("P-1")], at: moment(0))
             for _ in 0..<3 {
                 let again = try await SQLiteStatusStore.open(path: path)
                 #expect(try await again.query("SELECT type, name, sql FROM sqlite_master ORDER BY name") == schema)
                 #expect(try await again.query("SELECT version, applied_at FROM schema_migrations") == versions)
-                #expect(try await again.query("SELECT count(*) FROM grdb_migrations") == [["3"]])
+                #expect(try await again.query("SELECT count(*) FROM grdb_migrations") == [["\(Self.versions.count)"]])
                 #expect(try await again.record("P-1")?.status == .submitted)
                 await again.close()
             }
@@ -139,7 +139,7 @@ struct SQLiteStatusStoreTests {
             await old.close()
 
             let store = try await SQLiteStatusStore.open(path: path)
-            #expect(try await store.query("SELECT version FROM schema_migrations ORDER BY version") == [["1"], ["2"], ["3"]])
+            #expect(try await store.query("SELECT version FROM schema_migrations ORDER BY version") == Self.versions.map { [$0] })
             #expect(try await store.history("P-1") == historyBefore)
             #expect(try await store.query(rows) == rowsBefore)
             #expect(try await store.record("P-1")?.lastError == "scanner busy")
@@ -190,6 +190,10 @@ struct SQLiteStatusStoreTests {
         }
     }
 
+    /// Every version the migrations make, in decimal ("1" …), and one past the last.
+    static let versions = SQLiteMigrations.all.map { String($0.version) }
+    static let newer = SQLiteMigrations.all.count + 1
+
     /// A file as the migrator from before GRDB left it at `version`: its SQL for each version up to
     /// there, and each version recorded in `schema_migrations` only, as that migrator did.
     static func fileBeforeGRDB(at version: Int, path: String) async throws -> SQLiteStatusStore {
@@ -230,9 +234,9 @@ struct SQLiteStatusStoreTests {
             await old.close()
 
             let store = try await SQLiteStatusStore.open(path: path)
-            #expect(try await store.query("SELECT identifier FROM grdb_migrations ORDER BY identifier") == [["1"], ["2"], ["3"]])
+            #expect(try await store.query("SELECT identifier FROM grdb_migrations ORDER BY identifier") == Self.versions.map { [$0] })
             let versions = try await store.query("SELECT version, applied_at FROM schema_migrations ORDER BY version")
-            #expect(versions.map { $0[0] } == ["1", "2", "3"])
+            #expect(versions.map { $0[0] } == Self.versions)
             // The versions applied before keep the time they were applied.
             #expect(versions.prefix(version).allSatisfy { $0[1] == "1796000000000" })
             #expect(try await store.history("P-1") == historyBefore)
@@ -273,7 +277,7 @@ struct SQLiteStatusStoreTests {
             await old.close()
 
             let store = try await SQLiteStatusStore.open(path: path)
-            #expect(try await store.query("SELECT identifier FROM grdb_migrations ORDER BY identifier") == [["1"], ["2"], ["3"]])
+            #expect(try await store.query("SELECT identifier FROM grdb_migrations ORDER BY identifier") == Self.versions.map { [$0] })
             #expect(try await store.query("SELECT * FROM events ORDER BY id") == eventsBefore)
             #expect(try await store.query("SELECT * FROM parcels ORDER BY parcel_id") == parcelsBefore)
             #expect(try await store.countsByState() == [.delivered: 4])
@@ -313,18 +317,18 @@ struct SQLiteStatusStoreTests {
             let path = folder.appendingPathComponent("status.db").path
             let store = try await SQLiteStatusStore.open(path: path)
             _ = try await store.submit([parcel("P-1")], at: moment(0))
-            try await store.execute(script: "INSERT INTO grdb_migrations (identifier) VALUES ('4')")
+            try await store.execute(script: "INSERT INTO grdb_migrations (identifier) VALUES ('\(Self.newer)')")
             await store.close()
             let error = await #expect(throws: StatusStoreError.self) { try await SQLiteStatusStore.open(path: path) }
             #expect(error?.operation == "open \(path)")
-            #expect(error?.message.contains("schema version 4") == true)
+            #expect(error?.message.contains("schema version \(Self.newer)") == true)
             #expect(error?.message.contains("a newer ParcelFlow wrote it") == true)
 
             // A file from before GRDB that a newer ParcelFlow (of before GRDB) migrated further: refused
             // before its versions are copied anywhere.
             let oldPath = folder.appendingPathComponent("old.db").path
             let old = try await Self.fileBeforeGRDB(at: 3, path: oldPath)
-            try await old.execute(script: "INSERT INTO schema_migrations (version, applied_at) VALUES (4, 0)")
+            try await old.execute(script: "INSERT INTO schema_migrations (version, applied_at) VALUES (\(Self.newer), 0)")
             await old.close()
             await #expect(throws: StatusStoreError.self) { try await SQLiteStatusStore.open(path: oldPath) }
             let bare = try await SQLiteStatusStore.open(path: oldPath, migrate: false)

@@ -168,10 +168,10 @@ struct StatusStoreContractTests {
             #expect(try await store.history("R").map(\.detail) == [nil, nil, nil, "van broke down", nil])
 
             try await store.applyAll([.queued(.collection)] + through(.collection) + through(.packaging)
-                                     + [.started(.inspection, attempt: 1), .held(reason: "liquid inside")],
+                                     + [.started(.inspection, attempt: 1), .held(.inspection, reason: "liquid inside")],
                                      to: "H", from: 10)
             let held = try #require(try await store.record("H"))
-            #expect(held.status == .held(reason: "liquid inside"))
+            #expect(held.status == .held(.inspection, reason: "liquid inside"))
             #expect(held.status.isFinal)
             #expect(held.lastError == "liquid inside")
             #expect(try await store.history("H").last == ParcelEvent(parcelID: "H", kind: .held, stage: .inspection,
@@ -191,7 +191,7 @@ struct StatusStoreContractTests {
     func finalStates(_ kind: StoreKind) async throws {
         try await withStore(kind) { store in
             _ = try await store.submit([parcel("H"), parcel("V"), parcel("D")], at: moment(0))
-            try await store.applyAll([.queued(.collection)] + through(.collection) + through(.packaging) + [.held(reason: "liquid inside")],
+            try await store.applyAll([.queued(.collection)] + through(.collection) + through(.packaging) + [.held(.inspection, reason: "liquid inside")],
                                      to: "H", from: 1)
             try await store.applyAll(wholeJourney, to: "V", from: 1)
             try await store.applyAll([.deadLettered(.collection, reason: "address unknown")], to: "D", from: 1)
@@ -204,7 +204,7 @@ struct StatusStoreContractTests {
             }
 
             let moves: [(String, Transition, TransitionOutcome)] = [
-                ("H", .held(reason: "liquid inside"), .duplicate),
+                ("H", .held(.inspection, reason: "liquid inside"), .duplicate),
                 ("H", .completed(.inspection), .stale),
                 ("H", .queued(.delivery), .stale),
                 ("H", .retrying(.inspection, attempt: 2, error: "x"), .stale),

@@ -31,7 +31,7 @@ struct ReplayRulesTests {
         (ParcelProgress(status: .processing(.packaging), stagesDone: 1, attempts: 1), .packaging, .stale),
         (ParcelProgress(status: .retrying(.packaging), stagesDone: 1, attempts: 1), .packaging, .stale),
         (ParcelProgress(status: .queued(.inspection), stagesDone: 2, attempts: 0), .packaging, .stale),
-        (ParcelProgress(status: .held(reason: "liquid"), stagesDone: 2, attempts: 1), .inspection, .stale),
+        (ParcelProgress(status: .held(.inspection, reason: "liquid"), stagesDone: 2, attempts: 1), .inspection, .stale),
         (ParcelProgress(status: .delivered, stagesDone: 4, attempts: 0), .delivery, .stale),
         (ParcelProgress.submitted, .collection, .stale),
     ])

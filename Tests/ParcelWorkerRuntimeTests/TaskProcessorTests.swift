@@ -200,6 +200,7 @@ struct TaskProcessorTests {
         #expect(decision == TaskDecision(outcome: .held, publish: nil))
         let status = try await store.record(sampleParcel.id)?.status
         #expect(status?.state == .held && status?.isFinal == true)
+        #expect(status?.stage == .inspection, "held at the task's own stage")
         // A late copy of an earlier stage changes nothing.
         let late = TaskEnvelope(parcel: sampleParcel, stage: .collection, createdAt: now, submittedAt: start)
         #expect(try await processor.process(body: late.encoded(), queueStage: .collection).outcome == .stale)
@@ -366,7 +367,7 @@ struct TaskProcessorTests {
         #expect(copy.attempt == 2 && copy.parcelID == parcels[2].id)
         #expect(letter.kind == .permanent && letter.reason == "label unreadable" && letter.parcelID == parcels[3].id)
         let statuses = try await tasks.asyncMap { try await store.record($0.parcelID)?.status }
-        #expect(statuses == [.queued(.delivery), .held(reason: "a battery inside"),
+        #expect(statuses == [.queued(.delivery), .held(.inspection, reason: "a battery inside"),
                              .retrying(.inspection), .deadLettered(.inspection, reason: "label unreadable")])
 
         // Two copies of one task begun and finished in the same batches: recorded once, the second

@@ -10,14 +10,16 @@ CREATE TABLE schema_migrations (
     applied_at bigint  NOT NULL
 );
 
--- Version 1: parcels and their append-only history, as the SQLite store's version 3 has them.
+-- Version 1: parcels and their append-only history, as the SQLite store's version 3 has them; version 2
+-- (as the SQLite store's version 4) added the returned state and the released and returned lines, for
+-- the review of held parcels, and counts returned as final in the history's trigger.
 
 CREATE TABLE parcels (
     parcel_id    text    COLLATE "C" NOT NULL PRIMARY KEY,
     parcel_json  text    NOT NULL,
     stage        text    CHECK (stage IN ('collection', 'packaging', 'inspection', 'delivery')),
     state        text    NOT NULL CHECK (state IN ('submitted', 'queued', 'processing', 'retrying', 'held',
-                                                   'delivered', 'dead_lettered')),
+                                                   'delivered', 'dead_lettered', 'returned')),
     stages_done  integer NOT NULL CHECK (stages_done BETWEEN 0 AND 4),
     attempts     integer NOT NULL CHECK (attempts >= 0),
     last_error   text,
@@ -32,7 +34,7 @@ CREATE TABLE events (
     id        bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     parcel_id text    COLLATE "C" NOT NULL REFERENCES parcels (parcel_id),
     kind      text    NOT NULL CHECK (kind IN ('submitted', 'queued', 'started', 'completed', 'retrying', 'held',
-                                               'delivered', 'dead_lettered')),
+                                               'delivered', 'dead_lettered', 'released', 'returned')),
     stage     text    CHECK (stage IN ('collection', 'packaging', 'inspection', 'delivery')),
     attempt   integer,
     detail    text,
@@ -55,7 +57,7 @@ BEGIN
         RAISE EXCEPTION 'events are append-only';
     END IF;
     IF EXISTS (SELECT 1 FROM parcels WHERE parcel_id = OLD.parcel_id
-               AND state IN ('held', 'delivered', 'dead_lettered')) THEN
+               AND state IN ('held', 'delivered', 'dead_lettered', 'returned')) THEN
         RETURN OLD;
     END IF;
     RAISE EXCEPTION 'events are append-only while their parcel is on its way';

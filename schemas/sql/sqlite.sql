@@ -18,23 +18,24 @@ CREATE TABLE schema_migrations (
 CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
 
 -- Parcels and their append-only history (version 1; version 2 wrote the CHECK lists as chains of OR,
--- which SQLite checks without building a temporary index per statement).
+-- which SQLite checks without building a temporary index per statement; version 4 added the returned
+-- state and the released and returned events, for the review of held parcels).
 
 CREATE TABLE parcels (
     parcel_id    TEXT    NOT NULL PRIMARY KEY,
     -- The parcel as submitted (the task envelope's "parcel" JSON).
     parcel_json  TEXT    NOT NULL,
-    -- The stage the parcel is at; NULL while only submitted.
+    -- The stage the parcel is at (for held and returned: where it was held); NULL while only submitted.
     stage        TEXT    CHECK (stage = 'collection' OR stage = 'packaging' OR stage = 'inspection'
                                 OR stage = 'delivery'),
     state        TEXT    NOT NULL
                          CHECK (state = 'submitted' OR state = 'queued' OR state = 'processing'
                                 OR state = 'retrying' OR state = 'held' OR state = 'delivered'
-                                OR state = 'dead_lettered'),
+                                OR state = 'dead_lettered' OR state = 'returned'),
     stages_done  INTEGER NOT NULL CHECK (stages_done BETWEEN 0 AND 4),
     -- Attempts at the current stage.
     attempts     INTEGER NOT NULL CHECK (attempts >= 0),
-    -- The last retry's error, or the hold or dead-letter reason.
+    -- The last retry's error, or the hold, dead-letter or return reason.
     last_error   TEXT,
     -- Unix time in milliseconds.
     submitted_at INTEGER NOT NULL,
@@ -55,13 +56,14 @@ CREATE TABLE events (
     kind      TEXT    NOT NULL
                       CHECK (kind = 'submitted' OR kind = 'queued' OR kind = 'started'
                              OR kind = 'completed' OR kind = 'retrying' OR kind = 'held'
-                             OR kind = 'delivered' OR kind = 'dead_lettered'),
+                             OR kind = 'delivered' OR kind = 'dead_lettered' OR kind = 'released'
+                             OR kind = 'returned'),
     stage     TEXT    CHECK (stage = 'collection' OR stage = 'packaging' OR stage = 'inspection'
                              OR stage = 'delivery'),
     attempt   INTEGER,
-    -- The error of a retry, the reason of a hold or dead letter.
+    -- The error of a retry, the reason of a hold, dead letter or return, the note of a release.
     detail    TEXT,
-    -- Which worker did it (host and process), when a worker did.
+    -- Which worker did it (host and process); for a release or return, the OS user who did it.
     worker    TEXT,
     -- Unix time in milliseconds.
     at        INTEGER NOT NULL
@@ -70,7 +72,7 @@ CREATE TABLE events (
 -- A parcel's history, oldest first.
 CREATE INDEX events_by_parcel ON events (parcel_id, id);
 
--- The history is append-only (version 3), with two exceptions that keep it anonymous and bounded: an
+-- The history is append-only (version 3; version 4 counts returned as final), with two exceptions that keep it anonymous and bounded: an
 -- erased parcel's reasons and errors may be blanked out (nothing else of the line changes), and a
 -- final parcel's lines may be removed with it (parcelctl prune).
 CREATE TRIGGER events_no_update BEFORE UPDATE ON events
@@ -84,7 +86,8 @@ END;
 
 CREATE TRIGGER events_no_delete BEFORE DELETE ON events
 WHEN NOT EXISTS (SELECT 1 FROM parcels WHERE parcel_id = OLD.parcel_id
-                 AND (state = 'held' OR state = 'delivered' OR state = 'dead_lettered'))
+                 AND (state = 'held' OR state = 'delivered' OR state = 'dead_lettered'
+                      OR state = 'returned'))
 BEGIN
     SELECT RAISE(ABORT, 'events are append-only while their parcel is on its way');
 END;

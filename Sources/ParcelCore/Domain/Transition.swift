@@ -14,20 +14,27 @@ public enum Transition: Sendable, Hashable {
     case completed(Stage)
     /// A passing failure; attempt `attempt` failed and another is scheduled.
     case retrying(Stage, attempt: Int, error: String)
-    /// Inspection kept the parcel back.
-    case held(reason: String)
+    /// The stage's handler kept the parcel back, for a person to review.
+    case held(Stage, reason: String)
     /// Given up at the stage.
     case deadLettered(Stage, reason: String)
     /// A person put the dead-lettered task back (`parcelctl dlq replay`): the parcel is queued at the
     /// stage again with a fresh count of attempts. Only a parcel dead-lettered at that stage can be
     /// replayed; once it is queued there again, a repeat is a duplicate.
     case replayed(Stage)
+    /// A person let a parcel held at `stage` go on (`parcelctl release`): the stage counts as done and
+    /// the parcel is queued at the next one. Held at the last stage, delivery, it is queued for
+    /// delivery again (the stage is tried anew, from attempt 1). Only a parcel held at that stage can
+    /// be released; once it is queued where the release put it, a repeat is a duplicate.
+    case released(Stage, note: String?)
+    /// A person ended a parcel held at `stage` as returned to its sender (`parcelctl return`). Final;
+    /// a repeat is a duplicate.
+    case returned(Stage, reason: String)
 
     public var stage: Stage {
         switch self {
         case .queued(let s), .started(let s, _), .completed(let s), .retrying(let s, _, _), .deadLettered(let s, _),
-             .replayed(let s): s
-        case .held: .inspection
+             .replayed(let s), .held(let s, _), .released(let s, _), .returned(let s, _): s
         }
     }
 }
@@ -63,6 +70,10 @@ public struct ParcelProgress: Sendable, Hashable {
     /// The progress after `transition`, and whether it applied.
     public func applying(_ transition: Transition) -> (ParcelProgress, TransitionOutcome) {
         let stage = transition.stage
+        // A person's decisions about a held parcel: decided by the state, before anything else (a
+        // release marks the held stage done, so a repeat names a stage the parcel has left).
+        if case .released = transition { return releasing(stage) }
+        if case .returned(_, let reason) = transition { return returning(stage, reason: reason) }
         if stage.index < stagesDone {
             // That stage is done: repeating its completion is a duplicate, anything else about it is old news.
             if case .completed = transition { return (self, .duplicate) }
@@ -92,12 +103,16 @@ public struct ParcelProgress: Sendable, Hashable {
             if status == .retrying(stage), attempts >= attempt { return (self, .duplicate) }
             next.status = .retrying(stage)
             next.attempts = max(attempts, attempt)
-        case .held(let reason):
-            next.status = .held(reason: reason)
+        case .held(_, let reason):
+            next.status = .held(stage, reason: reason)
         case .deadLettered(_, let reason):
             next.status = .deadLettered(stage, reason: reason)
         case .replayed:
             return replaying(stage)  // decided above, before the final-state check; here for completeness
+        case .released:
+            return releasing(stage)  // decided above
+        case .returned(_, let reason):
+            return returning(stage, reason: reason)  // decided above
         }
         return (next, .applied)
     }
@@ -108,6 +123,37 @@ public struct ParcelProgress: Sendable, Hashable {
         case .deadLettered(let at, _) where at == stage:
             return (ParcelProgress(status: .queued(stage), stagesDone: stagesDone, attempts: 0), .applied)
         case .queued(let at) where at == stage:
+            return (self, .duplicate)
+        default:
+            return (self, .stale)
+        }
+    }
+
+    /// Where a release of a parcel held at `stage` puts it: queued at the next stage, or for
+    /// delivery again when held at delivery.
+    public static func releaseTarget(_ stage: Stage) -> Stage { stage.next ?? stage }
+
+    /// Held is final for the workers, but not for a person: a release lets the parcel go on.
+    private func releasing(_ stage: Stage) -> (ParcelProgress, TransitionOutcome) {
+        let target = Self.releaseTarget(stage)
+        switch status {
+        case .held(let at, _) where at == stage:
+            return (ParcelProgress(status: .queued(target), stagesDone: target.index, attempts: 0), .applied)
+        case .queued(let at) where at == target && stagesDone == target.index:
+            return (self, .duplicate)
+        default:
+            return (self, .stale)
+        }
+    }
+
+    /// A held parcel returned to its sender: final, with the reason.
+    private func returning(_ stage: Stage, reason: String) -> (ParcelProgress, TransitionOutcome) {
+        switch status {
+        case .held(let at, _) where at == stage:
+            var next = self
+            next.status = .returned(stage, reason: reason)
+            return (next, .applied)
+        case .returned(let at, _) where at == stage:
             return (self, .duplicate)
         default:
             return (self, .stale)

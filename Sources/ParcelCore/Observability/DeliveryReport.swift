@@ -160,6 +160,7 @@ extension DeliveryReport {
             ]),
             "parcels": .int(parcels),
             "delivered": count(.delivered), "held": count(.held), "dead_lettered": count(.deadLettered),
+            "returned": count(.returned),
             "in_flight": count(.processing), "retrying": count(.retrying), "queued": count(.queued),
             "submitted": count(.submitted),
             "stages": .array(stages.map { row in
@@ -167,7 +168,7 @@ extension DeliveryReport {
                     "stage": .string(row.stage.rawValue), "entered": .int(row.entered), "completed": .int(row.completed),
                     "queued": .int(row.states[.queued] ?? 0), "processing": .int(row.states[.processing] ?? 0),
                     "retrying": .int(row.states[.retrying] ?? 0), "held": .int(row.states[.held] ?? 0),
-                    "dead_lettered": .int(row.states[.deadLettered] ?? 0),
+                    "dead_lettered": .int(row.states[.deadLettered] ?? 0), "returned": .int(row.states[.returned] ?? 0),
                     "queue_messages": .int(row.queue?.messages), "queue_consumers": .int(row.queue?.consumers),
                     "oldest_waiting_seconds": number(row.oldestWaiting),
                     "latency_ms": percentiles(row.latency),

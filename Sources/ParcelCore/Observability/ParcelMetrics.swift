@@ -30,6 +30,8 @@ public enum ParcelMetrics {
     public static let periodNeededPerHour = "parcelflow_period_needed_per_hour"
     public static let periodProjected = "parcelflow_period_projected"
     public static let periodRemainingSeconds = "parcelflow_period_remaining_seconds"
+    public static let held = "parcelflow_parcels_held"
+    public static let periodReturned = "parcelflow_period_returned"
 
     public static let catalogue: [Description] = [
         Description(name: tasks,
@@ -55,6 +57,9 @@ public enum ParcelMetrics {
         Description(name: periodNeededPerHour, help: "Deliveries per hour needed from now to meet the period's target."),
         Description(name: periodProjected, help: "Deliveries projected by the period's end if the rate so far holds."),
         Description(name: periodRemainingSeconds, help: "Seconds left in the current target period."),
+        Description(name: held, help: "Parcels held for review now, at any stage (from the store; parcelctl holds lists them)."),
+        Description(name: periodReturned,
+                    help: "Parcels returned to their senders in the current target period (from the store; parcelctl return)."),
     ]
 
 
@@ -77,6 +82,12 @@ public enum ParcelMetrics {
     public static func recordQueue(_ name: String, messages: Int, consumers: Int) {
         Gauge(label: queueMessages, dimensions: [("queue", name)]).record(messages)
         Gauge(label: queueConsumers, dimensions: [("queue", name)]).record(consumers)
+    }
+
+    /// The review gauges: parcels held now, and returned to their senders in the period.
+    public static func recordReview(held count: Int, returnedInPeriod returned: Int) {
+        Gauge(label: held).record(count)
+        Gauge(label: periodReturned).record(returned)
     }
 
     /// The target gauges: deliveries in the period and, with a target, where it stands.

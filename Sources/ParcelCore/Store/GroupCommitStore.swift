@@ -122,6 +122,14 @@ public final class GroupCommitStore: StatusStore {
         try await inner.deliveredCount(in: interval)
     }
 
+    public func holds(limit: Int) async throws -> HoldListing {
+        try await inner.holds(limit: limit)
+    }
+
+    public func returnedCount(in interval: DateInterval) async throws -> Int {
+        try await inner.returnedCount(in: interval)
+    }
+
     public func audit(idPrefix: String?) async throws -> StoreAudit {
         try await inner.audit(idPrefix: idPrefix)
     }

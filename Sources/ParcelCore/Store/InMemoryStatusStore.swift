@@ -40,11 +40,7 @@ public final class InMemoryStatusStore: StatusStore {
                 guard outcome == .applied else { return outcome }
                 record.progress = progress
                 record.updatedAt = time
-                switch transition {
-                case .retrying(_, _, let error): record.lastError = error
-                case .held(let reason), .deadLettered(_, let reason): record.lastError = reason
-                default: break
-                }
+                record.lastError = transition.lastError(keeping: record.lastError)
                 state.records[id] = record
                 state.events.append(ParcelEvent(transition, parcelID: id, worker: worker, at: time))
                 return .applied
@@ -140,6 +136,25 @@ public final class InMemoryStatusStore: StatusStore {
         state.withLock { state in
             state.records.values.count { record in
                 record.status.state == .delivered && record.updatedAt >= interval.start && record.updatedAt < interval.end
+            }
+        }
+    }
+
+    public func holds(limit: Int) async throws -> HoldListing {
+        state.withLock { state in
+            let held = state.records.values.compactMap { record -> HoldListing.Hold? in
+                guard case .held(let stage, let reason) = record.status else { return nil }
+                return HoldListing.Hold(parcelID: record.parcelID, stage: stage, reason: reason, since: record.updatedAt)
+            }
+            let shown = held.sorted { ($0.since, $0.parcelID) < ($1.since, $1.parcelID) }.prefix(max(0, limit))
+            return HoldListing(total: held.count, holds: Array(shown))
+        }
+    }
+
+    public func returnedCount(in interval: DateInterval) async throws -> Int {
+        state.withLock { state in
+            state.records.values.count { record in
+                record.status.state == .returned && record.updatedAt >= interval.start && record.updatedAt < interval.end
             }
         }
     }

@@ -37,6 +37,13 @@ public protocol StatusStore: Sendable {
     /// Parcels delivered within `interval`: cheap enough for a worker to read every few seconds.
     func deliveredCount(in interval: DateInterval) async throws -> Int
 
+    /// The parcels held for review, longest held first: at most `limit` of them (0 for none, only
+    /// the count), and how many are held in all (`parcelctl holds`, the held gauge).
+    func holds(limit: Int) async throws -> HoldListing
+
+    /// Parcels returned to their senders within `interval` (`parcelctl return`), for the period gauge.
+    func returnedCount(in interval: DateInterval) async throws -> Int
+
     /// What a load test checks its verdict against, for the parcels whose id starts with `idPrefix`
     /// (all when nil): where they are, stages applied twice, tasks run, retries, and when the last of
     /// them became final.
@@ -80,7 +87,7 @@ public struct StoreAudit: Sendable, Hashable {
     public var tasksStarted = 0
     /// Retries recorded.
     public var retries = 0
-    /// When the last parcel became final (delivered, held or dead-lettered); nil if none is.
+    /// When the last parcel became final (delivered, held, dead-lettered or returned); nil if none is.
     public var lastFinalAt: Date?
 
     public init() {}
@@ -176,15 +183,20 @@ public struct ParcelEvent: Sendable, Hashable {
     public enum Kind: String, Sendable, CaseIterable {
         case submitted, queued, started, completed, retrying, held, delivered
         case deadLettered = "dead_lettered"
+        /// A person released a held parcel (`parcelctl release`); the detail is their note.
+        case released
+        /// A person returned a held parcel to its sender (`parcelctl return`); the detail is the reason.
+        case returned
     }
 
     public var parcelID: String
     public var kind: Kind
     public var stage: Stage?
     public var attempt: Int?
-    /// The error of a retry, the reason of a hold or dead letter.
+    /// The error of a retry, the reason of a hold, dead letter or return, a release's note.
     public var detail: String?
-    /// Which worker did it (host and process), when a worker did.
+    /// Which worker did it (host and process), when a worker did; the OS user who released or
+    /// returned a held parcel.
     public var worker: String?
     public var at: Date
 
@@ -214,8 +226,12 @@ extension ParcelEvent {
         case .retrying(let stage, let attempt, let error):
             self.init(parcelID: parcelID, kind: .retrying, stage: stage, attempt: attempt, detail: error,
                       worker: worker, at: time)
-        case .held(let reason):
-            self.init(parcelID: parcelID, kind: .held, stage: .inspection, detail: reason, worker: worker, at: time)
+        case .held(let stage, let reason):
+            self.init(parcelID: parcelID, kind: .held, stage: stage, detail: reason, worker: worker, at: time)
+        case .released(let stage, let note):
+            self.init(parcelID: parcelID, kind: .released, stage: stage, detail: note, worker: worker, at: time)
+        case .returned(let stage, let reason):
+            self.init(parcelID: parcelID, kind: .returned, stage: stage, detail: reason, worker: worker, at: time)
         case .deadLettered(let stage, let reason):
             self.init(parcelID: parcelID, kind: .deadLettered, stage: stage, detail: reason, worker: worker, at: time)
         case .replayed(let stage):

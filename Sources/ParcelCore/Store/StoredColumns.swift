@@ -76,12 +76,12 @@ extension ParcelStatus.State {
 
 extension Transition {
     /// What the transition leaves in `last_error` (as ``InMemoryStatusStore`` does): a retry's error,
-    /// a hold's or dead letter's reason; otherwise what was there.
+    /// a hold's, dead letter's or return's reason; otherwise what was there.
     package func lastError(keeping previous: String?) -> String? {
         switch self {
         case .retrying(_, _, let error): error
-        case .held(let reason), .deadLettered(_, let reason): reason
-        case .queued, .started, .completed, .replayed: previous
+        case .held(_, let reason), .deadLettered(_, let reason), .returned(_, let reason): reason
+        case .queued, .started, .completed, .replayed, .released: previous
         }
     }
 
@@ -92,7 +92,9 @@ extension Transition {
         case .started(let stage, let attempt): "started \(stage) (attempt \(attempt))"
         case .completed(let stage): "completed \(stage)"
         case .retrying(let stage, let attempt, _): "retrying \(stage) (attempt \(attempt))"
-        case .held: "held"
+        case .held(let stage, _): "held \(stage)"
+        case .released(let stage, _): "released \(stage)"
+        case .returned(let stage, _): "returned \(stage)"
         case .deadLettered(let stage, _): "dead-lettered \(stage)"
         case .replayed(let stage): "replayed \(stage)"
         }

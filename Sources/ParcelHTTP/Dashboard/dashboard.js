@@ -125,7 +125,7 @@
     var items = [
       ['Parcels', 'parcels', ''], ['Submitted', 'submitted', ''], ['Queued', 'queued', ''],
       ['In flight', 'in_flight', ''], ['Retrying', 'retrying', 'warn'], ['Held', 'held', 'warn'],
-      ['Dead-lettered', 'dead_lettered', 'bad'], ['Delivered', 'delivered', '']
+      ['Dead-lettered', 'dead_lettered', 'bad'], ['Returned', 'returned', ''], ['Delivered', 'delivered', '']
     ];
     return '<section class="card" id="counts"><h2>All parcels in the store</h2><div class="tiles">' +
       items.map(function (it) {
@@ -158,14 +158,14 @@
         '<td class="funnel"><div class="fbar" title="entered"><span class="e" data-width="' + ew.toFixed(2) + '"></span></div>' +
         '<div class="fbar" title="completed"><span class="c" data-width="' + cw.toFixed(2) + '"></span></div>' +
         '<div class="flabel"><b>' + F(pre + 'entered', s.entered) + '</b> entered · <b>' + F(pre + 'completed', s.completed) + '</b> completed</div></td>' +
-        cell('queued') + cell('processing') + cell('retrying', 'warn') + cell('held', 'warn') + cell('dead_lettered', 'badv') +
+        cell('queued') + cell('processing') + cell('retrying', 'warn') + cell('held', 'warn') + cell('dead_lettered', 'badv') + cell('returned') +
         '<td class="r">' + qf('queue_messages') + '</td>' +
         '<td class="r' + (noCons ? ' nocons' : '') + '"' + (noCons ? ' title="no consumer on this stage queue"' : '') + '>' + qf('queue_consumers') + '</td>' +
         '<td class="r">' + F(pre + 'oldest_waiting_seconds', s.oldest_waiting_seconds, fmtSecs) + '</td></tr>';
     }).join('');
     return '<section class="card" id="funnel"><h2>Stages<span class="sub">parcels through collection → packaging → inspection → delivery</span></h2>' +
       '<div class="tablewrap"><table><thead><tr><th>Stage</th><th>Entered / completed</th><th class="r">Queued</th>' +
-      '<th class="r">Processing</th><th class="r">Retrying</th><th class="r">Held</th><th class="r">Dead-lettered</th>' +
+      '<th class="r">Processing</th><th class="r">Retrying</th><th class="r">Held</th><th class="r">Dead-lettered</th><th class="r">Returned</th>' +
       '<th class="r">Queue msgs</th><th class="r">Consumers</th><th class="r">Oldest waiting</th></tr></thead><tbody>' +
       rows + '</tbody></table></div>' +
       '<div class="legend"><span class="sw entered"></span>entered<span class="sw completed"></span>completed' +
@@ -280,10 +280,11 @@
     var tiles = [
       ['Held', F('held', r.held), isNum(r.held) && r.held > 0 ? 'warn' : ''],
       ['Dead-lettered', F('dead_lettered', r.dead_lettered), isNum(r.dead_lettered) && r.dead_lettered > 0 ? 'bad' : ''],
+      ['Returned to sender', F('returned', r.returned), ''],
       ['Dead-letter queue msgs', F('dead_letter_queue.messages', dlq ? d.messages : null, brokerOk ? null : dash), isNum(d.messages) && d.messages > 0 ? 'bad' : ''],
       ['Dead-letter queue consumers', F('dead_letter_queue.consumers', dlq ? d.consumers : null, brokerOk ? null : dash), '']
     ];
-    return '<section class="card" id="dead-letters"><h2>Held and dead-lettered</h2>' +
+    return '<section class="card" id="dead-letters"><h2>Held, dead-lettered and returned</h2>' +
       '<div class="tiles tiles2">' + tiles.map(function (x) {
         return '<div class="tile' + (x[2] ? ' ' + x[2] : '') + '"><div class="k">' + x[0] + '</div><div class="v">' + x[1] + '</div></div>';
       }).join('') + '</div></section>';

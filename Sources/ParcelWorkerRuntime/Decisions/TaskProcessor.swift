@@ -18,7 +18,8 @@ import ParcelCore
 //     Either way it is recorded once: the rules make a second "started" a duplicate.
 //  4. Completed: record the stage done, publish the next stage's task (delivery has none) with a
 //     confirm, then acknowledge; if another copy of the task recorded it first, only acknowledge.
-//     Held at inspection: record it, acknowledge.
+//     Held (at any stage: the handler kept the parcel back for a person): record it at the task's
+//     stage, acknowledge. `parcelctl release` sends it on, `parcelctl return` ends it.
 //  5. Failed for a passing reason (transient), attempts left: record "retrying", publish a copy with
 //     attempt + 1 to the delay queue of the attempt's tier (expiring up to 20 % early: jitter) with a
 //     confirm, then acknowledge. The copy comes back to the stage queue when it expires and starts
@@ -209,7 +210,8 @@ public struct TaskProcessor: Sendable {
                         payload: payload)))
                 }
             case .success(.held(let reason)):
-                transition = .held(reason: reason)
+                // Held at the task's own stage: any handler may hold (inspection's rules, a carrier's 423).
+                transition = .held(task.stage, reason: reason)
                 decisions.append { _ in TaskDecision(outcome: .held, publish: nil) }
             case .failure(let failure) where failure.kind == .transient && retry.shouldRetry(afterAttempt: task.attempt):
                 transition = .retrying(task.stage, attempt: task.attempt, error: failure.reason)

@@ -99,7 +99,7 @@ extension StageWorker {
         case .deadLettered:
             logger.notice("dead-lettered", metadata: item.metadata(decision))
         case .held:
-            logger.notice("held at inspection", metadata: item.metadata(decision))
+            logger.notice("held for review", metadata: item.metadata(decision))
         case .completed, .delivered, .retried, .duplicate, .stale:
             logger.debug("settled", metadata: item.metadata(decision))
         }
