@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import ParcelCommandLine
 import ParcelCore
 import ParcelWorkerRuntime
 import ServiceLifecycle
@@ -15,7 +16,19 @@ struct WorkerHandlers {
             switch choice[stage] {
             case .simulated:
                 handlers[stage] = simulated(stage)
-            case .rules, .http:
+            case .rules(let path):
+                // A hold is an inspection's outcome: the rules check no other stage.
+                guard stage == .inspection else {
+                    throw ValidationError("--handler \(stage)=\(choice[stage]): the rules check inspection only "
+                        + "(--handler inspection=rules:FILE)")
+                }
+                // Read and checked now, before anything is consumed: a broken file stops the worker here.
+                do {
+                    handlers[stage] = InspectionRulesHandler(rules: try InspectionRules.load(path: path))
+                } catch {
+                    throw CommandFailure("the inspection rules are not valid:\n\(error.description)")
+                }
+            case .http:
                 throw ValidationError("--handler \(stage)=\(choice[stage]): this kind of handler is not built yet")
             }
         }

@@ -33,6 +33,9 @@ struct StatusCommand: AsyncParsableCommand {
                 + v(parcel.recipient.facility))
             Terminal.print("  \(Terminal.plural(parcel.contents.letters, "letter")), \(Terminal.plural(parcel.contents.drawings, "drawing")), "
                 + "\(parcel.weightGrams) g, from \(v(parcel.origin))")
+            if !parcel.contents.items.isEmpty {
+                Terminal.print("  declared: " + parcel.contents.items.map(v).joined(separator: ", "))
+            }
         } else if let erasedAt = record.erasedAt {
             Terminal.print("  personal data erased \(Timestamp.format(erasedAt)); the anonymous history is kept")
         }

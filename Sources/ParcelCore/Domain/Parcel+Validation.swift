@@ -29,6 +29,10 @@ extension Parcel {
     public static let maxItems = 1_000
     public static let maxIDLength = 64
     public static let maxTextLength = 120
+    /// Declared items (``Contents/items``) in one parcel at most.
+    public static let maxDeclaredItems = 20
+    /// One declared item's length at most, in Unicode scalars.
+    public static let maxItemLength = 60
 
     /// Everything wrong with this parcel, in field order; empty when it may be submitted.
     public var validationIssues: [ParcelValidationIssue] {
@@ -52,6 +56,13 @@ extension Parcel {
         if contents.letters == 0, contents.drawings == 0 {
             fail("contents", "a parcel holds at least one letter or drawing")
         }
+        if contents.items.count > Self.maxDeclaredItems {
+            fail("contents.items", "declares \(contents.items.count) items, at most \(Self.maxDeclaredItems)")
+        } else {
+            for (index, item) in contents.items.enumerated() {
+                Self.checkText(item, "contents.items[\(index)]", &issues, maxLength: Self.maxItemLength)
+            }
+        }
         if !(1...Self.maxWeightGrams).contains(weightGrams) {
             fail("weight_grams", "must be from 1 to \(Self.maxWeightGrams) grams (got \(weightGrams))")
         }
@@ -68,14 +79,15 @@ extension Parcel {
     }
 
     /// Text rules, counted in Unicode scalars as JSON Schema counts them, so both agree on every input.
-    static func checkText(_ text: String, _ field: String, _ issues: inout [ParcelValidationIssue]) {
+    static func checkText(_ text: String, _ field: String, _ issues: inout [ParcelValidationIssue],
+                          maxLength: Int = maxTextLength) {
         if text.utf8.allSatisfy({ $0 < 0x80 }) {
             // ASCII, the common case: the same rules without looking up Unicode properties.
             let isSpace: (UInt8) -> Bool = { $0 == 0x20 || (0x09...0x0D).contains($0) }
             if text.utf8.allSatisfy(isSpace) {
                 issues.append(ParcelValidationIssue(field: field, message: "is empty"))
-            } else if text.utf8.count > maxTextLength {
-                issues.append(ParcelValidationIssue(field: field, message: "is longer than \(maxTextLength) characters"))
+            } else if text.utf8.count > maxLength {
+                issues.append(ParcelValidationIssue(field: field, message: "is longer than \(maxLength) characters"))
             } else if text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
                 issues.append(ParcelValidationIssue(field: field, message: "contains a control character"))
             }
@@ -83,8 +95,8 @@ extension Parcel {
         }
         if text.unicodeScalars.allSatisfy(\.properties.isWhitespace) {
             issues.append(ParcelValidationIssue(field: field, message: "is empty"))
-        } else if text.unicodeScalars.count > maxTextLength {
-            issues.append(ParcelValidationIssue(field: field, message: "is longer than \(maxTextLength) characters"))
+        } else if text.unicodeScalars.count > maxLength {
+            issues.append(ParcelValidationIssue(field: field, message: "is longer than \(maxLength) characters"))
         } else if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             issues.append(ParcelValidationIssue(field: field, message: "contains a control character"))
         }

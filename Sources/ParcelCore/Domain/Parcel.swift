@@ -46,10 +46,14 @@ public struct Parcel: Sendable, Hashable {
     public struct Contents: Sendable, Hashable {
         public var letters: Int
         public var drawings: Int
+        /// What else the sender declares is inside ("chocolate", "photo"), as written; usually none.
+        /// The inspection rules look for blocked items here.
+        public var items: [String]
 
-        public init(letters: Int, drawings: Int) {
+        public init(letters: Int, drawings: Int, items: [String] = []) {
             self.letters = letters
             self.drawings = drawings
+            self.items = items
         }
     }
 }

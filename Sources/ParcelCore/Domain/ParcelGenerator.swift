@@ -40,10 +40,13 @@ public struct ParcelGenerator: Sendable {
             text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
                 ? "\"" + text.replacingAll("\"", with: "\"\"") + "\"" : text
         }
-        var lines = [ParcelParsing.csvColumns.joined(separator: ",")]
+        // The optional items column only when some parcel declares items.
+        let items = parcels.contains { !$0.contents.items.isEmpty }
+        var lines = [(ParcelParsing.csvColumns + (items ? ["items"] : [])).joined(separator: ",")]
         for p in parcels {
-            lines.append([p.id, p.sender.name, p.sender.relation.rawValue, p.recipient.name, p.recipient.facility,
-                          "\(p.contents.letters)", "\(p.contents.drawings)", "\(p.weightGrams)", p.origin]
+            lines.append(([p.id, p.sender.name, p.sender.relation.rawValue, p.recipient.name, p.recipient.facility,
+                           "\(p.contents.letters)", "\(p.contents.drawings)", "\(p.weightGrams)", p.origin]
+                          + (items ? [p.contents.items.joined(separator: String(ParcelParsing.csvItemSeparator))] : []))
                 .map(field).joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"

@@ -7,12 +7,18 @@ public enum ParcelParsing {
         "weight_grams", "origin",
     ]
 
+    /// Columns a CSV file may add after ``csvColumns``: `items`, the declared items separated by ';'.
+    public static let csvOptionalColumns = ["items"]
+
+    /// What separates the declared items in a CSV file's `items` column.
+    public static let csvItemSeparator: Character = ";"
+
     /// The fields a parcel's JSON objects may hold, made once: every task a worker takes has a parcel.
     private enum Fields {
         static let parcel: Set<String> = ["id", "sender", "recipient", "contents", "weight_grams", "origin"]
         static let sender: Set<String> = ["name", "relation"]
         static let recipient: Set<String> = ["name", "facility"]
-        static let contents: Set<String> = ["letters", "drawings"]
+        static let contents: Set<String> = ["letters", "drawings", "items"]
     }
 
     public static func parcel(fromJSON value: JSONValue) -> Result<Parcel, InvalidParcel> {
@@ -29,11 +35,12 @@ public enum ParcelParsing {
         let contents = reader.object(root["contents"], "contents", allowed: Fields.contents)
         let letters = contents.flatMap { reader.integer($0, "contents.letters") }
         let drawings = contents.flatMap { reader.integer($0, "contents.drawings") }
+        let items = contents.flatMap { $0["items"] == nil ? [] : reader.strings($0, "contents.items") }
         let weight = reader.integer(root, "weight_grams")
         let origin = reader.string(root, "origin")
         var relation: Relation?
         if let relationText { relation = parseRelation(relationText, &reader, field: "sender.relation", lenient: false) }
-        return build(reader, id, senderName, relation, recipientName, facility, letters, drawings, weight, origin)
+        return build(reader, id, senderName, relation, recipientName, facility, letters, drawings, items, weight, origin)
     }
 
     /// A CSV record, keyed by the header's column names (see ``csvColumns``).
@@ -65,9 +72,12 @@ public enum ParcelParsing {
         let facility = text("recipient_facility")
         let letters = number("letters")
         let drawings = number("drawings")
+        // Optional: "chocolate; photo" is two items; blank pieces ("a;;b", a trailing ';') are no items.
+        let items = (record["items"] ?? "").split(separator: csvItemSeparator).map { $0.trimmingWhitespace() }
+            .filter { !$0.isEmpty }
         let weight = number("weight_grams")
         let origin = text("origin")
-        return build(reader, id, senderName, relation, recipientName, facility, letters, drawings, weight, origin,
+        return build(reader, id, senderName, relation, recipientName, facility, letters, drawings, items, weight, origin,
                      csvNames: true)
     }
 
@@ -80,13 +90,15 @@ public enum ParcelParsing {
 
     private static func build(_ reader: JSONFieldReader, _ id: String?, _ senderName: String?, _ relation: Relation?,
                               _ recipientName: String?, _ facility: String?, _ letters: Int?, _ drawings: Int?,
-                              _ weight: Int?, _ origin: String?, csvNames: Bool = false) -> Result<Parcel, InvalidParcel> {
+                              _ items: [String]?, _ weight: Int?, _ origin: String?,
+                              csvNames: Bool = false) -> Result<Parcel, InvalidParcel> {
         // Missing or mistyped fields get valid stand-ins, so that the rules still check every field
         // that was given: one pass reports all of a line's problems.
         let parcel = Parcel(
             id: id ?? "x", sender: .init(name: senderName ?? "x", relation: relation ?? .friend),
             recipient: .init(name: recipientName ?? "x", facility: facility ?? "x"),
-            contents: .init(letters: letters ?? 1, drawings: drawings ?? 1), weightGrams: weight ?? 1, origin: origin ?? "x")
+            contents: .init(letters: letters ?? 1, drawings: drawings ?? 1, items: items ?? []), weightGrams: weight ?? 1,
+            origin: origin ?? "x")
         let rules = parcel.validationIssues.map { issue in
             csvNames ? ParcelValidationIssue(field: csvColumn(for: issue.field), message: issue.message) : issue
         }
@@ -104,6 +116,7 @@ public enum ParcelParsing {
         case "contents.letters": "letters"
         case "contents.drawings": "drawings"
         case "contents": "letters/drawings"
+        case _ where field.hasPrefix("contents.items"): String(field.dropFirst("contents.".count))
         default: field
         }
     }

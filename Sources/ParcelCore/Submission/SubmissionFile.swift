@@ -1,6 +1,7 @@
 import Foundation
 
-/// A file of parcels to submit: CSV with a header (columns ``ParcelParsing/csvColumns``) or JSON
+/// A file of parcels to submit: CSV with a header (columns ``ParcelParsing/csvColumns``, and
+/// optionally ``ParcelParsing/csvOptionalColumns``) or JSON
 /// Lines (one parcel object per line, `schemas/parcel.v1.schema.json`).
 public enum SubmissionFormat: String, Sendable, CaseIterable {
     case csv
@@ -163,7 +164,7 @@ public enum SubmissionReader {
             return readout
         }
         let columns = header.fields.map { (String(validating: $0, as: UTF8.self) ?? "").trimmingWhitespace().lowercased() }
-        let known = Set(ParcelParsing.csvColumns)
+        let known = Set(ParcelParsing.csvColumns + ParcelParsing.csvOptionalColumns)
         let missing = ParcelParsing.csvColumns.filter { !columns.contains($0) }
         // Each unknown or repeated column named once, cut as echoed text is, and the message cut to a
         // reason's length: a header line of 10,000 commas is one short problem, not a 10,000-name list.
@@ -182,7 +183,8 @@ public enum SubmissionReader {
             if !missing.isEmpty { parts.append("missing column(s) \(missing.joined(separator: ", "))") }
             if !unknown.isEmpty { parts.append("unknown column(s) \(unknown.map { Echo.quoted($0) }.joined(separator: ", "))") }
             if !repeated.isEmpty { parts.append("repeated column(s) \(repeated.map { Echo.quoted($0) }.joined(separator: ", "))") }
-            let expected = " (expected \(ParcelParsing.csvColumns.joined(separator: ",")))"
+            let expected = " (expected \(ParcelParsing.csvColumns.joined(separator: ",")), "
+                + "and optionally \(ParcelParsing.csvOptionalColumns.joined(separator: ",")))"
             readout.problems.append(SubmissionProblem(
                 line: header.line, field: nil,
                 message: Echo.reason("header: \(parts.joined(separator: "; "))\(expected)")))

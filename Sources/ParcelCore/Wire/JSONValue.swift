@@ -83,6 +83,27 @@ public struct JSONFieldReader {
         return nil
     }
 
+    /// An array of strings, each element named by its index (`contents.items[2]`) when it is not a string.
+    public mutating func strings(_ object: [String: JSONValue], _ path: String) -> [String]? {
+        switch object[Self.key(path)] {
+        case .array(let values)?:
+            var strings: [String] = []
+            strings.reserveCapacity(values.count)
+            for (index, value) in values.enumerated() {
+                guard case .string(let s) = value else {
+                    // The first one only: an array of ten thousand numbers is one problem, not ten thousand.
+                    fail("\(path)[\(index)]", "expected a string, got \(value.summary)")
+                    return nil
+                }
+                strings.append(s)
+            }
+            return strings
+        case nil: fail(path, "is missing")
+        case let other?: fail(path, "expected an array of strings, got \(other.summary)")
+        }
+        return nil
+    }
+
     static func key(_ path: String) -> String {
         guard let dot = path.utf8.lastIndex(of: UInt8(ascii: ".")) else { return path }
         return String(path[path.utf8.index(after: dot)...])

@@ -49,7 +49,18 @@ extension TaskEnvelope {
         out.string(parcel.recipient.name)
         out.raw(",\"facility\":")
         out.string(parcel.recipient.facility)
-        out.raw("},\"contents\":{\"letters\":\(parcel.contents.letters),\"drawings\":\(parcel.contents.drawings)},\"weight_grams\":\(parcel.weightGrams),\"origin\":")
+        out.raw("},\"contents\":{\"letters\":\(parcel.contents.letters),\"drawings\":\(parcel.contents.drawings)")
+        // Omitted when there are none, so a parcel without items reads as it did before items existed:
+        // byte for byte the same task, and the same stored parcel to compare with.
+        if !parcel.contents.items.isEmpty {
+            out.raw(",\"items\":[")
+            for (index, item) in parcel.contents.items.enumerated() {
+                if index > 0 { out.raw(",") }
+                out.string(item)
+            }
+            out.raw("]")
+        }
+        out.raw("},\"weight_grams\":\(parcel.weightGrams),\"origin\":")
         out.string(parcel.origin)
         out.raw("}")
     }

@@ -92,6 +92,8 @@ private struct ParcelFields {
     var facility: String?
     var letters: Int?
     var drawings: Int?
+    /// Absent from the task when the parcel declares none.
+    var items: [String]?
     var weight: Int?
     var origin: String?
 
@@ -111,9 +113,18 @@ private struct ParcelFields {
             (recipientName, facility) = pair
             return true
         case "contents":
-            guard letters == nil, let pair = Self.pair("letters", "drawings", from: &scanner, value: { $0.integer() })
-            else { return false }
-            (letters, drawings) = pair
+            guard letters == nil else { return false }
+            var letters: Int?, drawings: Int?, items: [String]?
+            let read = scanner.object { scanner, key in
+                switch key {
+                case "letters": return once(&letters, scanner.integer())
+                case "drawings": return once(&drawings, scanner.integer())
+                case "items": return once(&items, scanner.strings(atMost: Parcel.maxDeclaredItems))
+                default: return false
+                }
+            }
+            guard read, let letters, let drawings else { return false }
+            (self.letters, self.drawings, self.items) = (letters, drawings, items)
             return true
         default: return false
         }
@@ -140,7 +151,8 @@ private struct ParcelFields {
             let origin else { return nil }
         let parcel = Parcel(id: id, sender: .init(name: senderName, relation: relation),
                             recipient: .init(name: recipientName, facility: facility),
-                            contents: .init(letters: letters, drawings: drawings), weightGrams: weight, origin: origin)
+                            contents: .init(letters: letters, drawings: drawings, items: items ?? []), weightGrams: weight,
+                            origin: origin)
         return parcel.validationIssues.isEmpty ? parcel : nil
     }
 }
@@ -222,6 +234,19 @@ struct JSONScanner {
     mutating func string() -> String? {
         guard let raw = rawString() else { return nil }
         return raw.allSatisfy({ $0 < 0x80 }) ? String(decoding: raw, as: UTF8.self) : String(validating: raw, as: UTF8.self)
+    }
+
+    /// An array of strings without escapes, of at most `limit` of them (past it, nil: the thorough
+    /// reader names the problem).
+    mutating func strings(atMost limit: Int) -> [String]? {
+        guard take(UInt8(ascii: "[")) else { return nil }
+        var strings: [String] = []
+        if take(UInt8(ascii: "]")) { return strings }
+        repeat {
+            guard strings.count < limit, let string = string() else { return nil }
+            strings.append(string)
+        } while take(UInt8(ascii: ","))
+        return take(UInt8(ascii: "]")) ? strings : nil
     }
 
     /// An RFC 3339 time in a string (``Timestamp/parse(_:)``).
