@@ -26,11 +26,12 @@ extension SchemaTests {
         }
         #expect(parcels.count >= 3)
         #expect(parcels.contains { $0.contents.letters == 0 })
+        #expect(parcels.contains { !$0.contents.items.isEmpty }, "one parcel declares items")
 
         let csv = try String(contentsOf: SchemaFiles.url("examples/parcels.csv"), encoding: .utf8)
         var rows = csv.split(separator: "\n").map { CSV.fields(String($0)) }
         let header = rows.removeFirst()
-        #expect(header == ParcelParsing.csvColumns)
+        #expect(header == ParcelParsing.csvColumns + ParcelParsing.csvOptionalColumns)
         var fromCSV: [Parcel] = []
         for row in rows {
             #expect(row.count == header.count, "\(row)")

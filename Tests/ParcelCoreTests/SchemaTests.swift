@@ -62,6 +62,7 @@ struct SchemaTests {
         #expect(decoded.contains { $0.parcel.contents.letters == 0 && $0.parcel.contents.drawings > 0 })
         #expect(decoded.contains { !$0.parcel.sender.name.unicodeScalars.allSatisfy(\.isASCII) })
         #expect(decoded.contains { $0.parcel.sender.name.contains("\"") })
+        #expect(decoded.contains { !$0.parcel.contents.items.isEmpty })
     }
 
     // MARK: (c) invalid examples
@@ -135,7 +136,8 @@ private enum SchemaFixtures {
     static let parcels: [Parcel] = [
         Parcel(id: "P-2026-000001", sender: .init(name: "Amina \"Mama\" Haddad", relation: .mother),
                recipient: .init(name: "Yusuf Haddad", facility: "Ward 3, St. Mary's — North wing 🏥"),
-               contents: .init(letters: 2, drawings: 1), weightGrams: 120, origin: "depot-north"),
+               contents: .init(letters: 2, drawings: 1, items: ["chocolate", "a \"lucky\" stone 🪨", "Zoë's drawing\u{00A0}set"]),
+               weightGrams: 120, origin: "depot-north"),
         Parcel(id: "kids.0042_b", sender: .init(name: "Zoë Ó Briain-Nguyễn \\ 李小龍 / محمد", relation: .grandchild),
                recipient: .init(name: "👨‍👩‍👧 'Nana' Ölçek", facility: "Station\u{2028}Halley VI\u{00A0}🐧"),
                contents: .init(letters: 0, drawings: 7), weightGrams: Parcel.maxWeightGrams, origin: "school-drop-7"),

@@ -15,8 +15,14 @@ public struct InspectionRulesError: Error, Sendable, Hashable, CustomStringConve
             self.message = message
         }
 
+        /// `LINE: FIELD: MESSAGE`, without the parts it has not.
         public var description: String {
             (line.map { "\($0): " } ?? "") + (field.map { $0.isEmpty ? "" : "\($0): " } ?? "") + message
+        }
+
+        /// `FILE:LINE: FIELD: MESSAGE`, or `FILE: MESSAGE` for the file as a whole.
+        func located(in file: String) -> String {
+            line == nil ? "\(file): \(self)" : "\(file):\(self)"
         }
     }
 
@@ -34,7 +40,7 @@ public struct InspectionRulesError: Error, Sendable, Hashable, CustomStringConve
 
     /// One line per problem, `FILE:LINE: FIELD: MESSAGE`, escaped for a terminal.
     public var description: String {
-        var lines = problems.map { "\(file):\($0)" }
+        var lines = problems.map { $0.located(in: file) }
         if more > 0 { lines.append("\(file): and \(more) more problem(s)") }
         return TerminalText.escapedLines(lines.map { $0.replacingOccurrences(of: "\n", with: "\\n") }.joined(separator: "\n"))
     }
