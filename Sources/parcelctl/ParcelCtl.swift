@@ -11,7 +11,7 @@ struct ParcelCtl: AsyncParsableCommand {
             found through --url, else PARCELFLOW_AMQP_URL, else the local node that \
             ./deploy/local/broker.sh starts.
             """,
-        subcommands: [SetupCommand.self, SubmitCommand.self, StatusCommand.self, SummaryCommand.self, HoldsCommand.self, ReleaseCommand.self, ReturnCommand.self, ReportCommand.self, DashboardCommand.self, LoadTestCommand.self, DLQCommand.self, EraseCommand.self, PruneCommand.self, GenerateCommand.self, BenchCommand.self, TeardownCommand.self]
+        subcommands: [SetupCommand.self, SubmitCommand.self, StatusCommand.self, SummaryCommand.self, HoldsCommand.self, ReleaseCommand.self, ReturnCommand.self, ReportCommand.self, DashboardCommand.self, LoadTestCommand.self, DLQCommand.self, EraseCommand.self, PruneCommand.self, GenerateCommand.self, BenchCommand.self, TeardownCommand.self, RulesCommand.self]
     )
 
     // Only for --help: every command takes --log-format (see LogOptions).

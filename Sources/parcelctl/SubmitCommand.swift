@@ -17,7 +17,10 @@ struct SubmitCommand: AsyncParsableCommand {
             broker has confirmed it. Submitting the same parcel id again creates nothing new: re-running \
             a file is safe, and finishes what an interrupted run left.
 
-            CSV columns: \(ParcelParsing.csvColumns.joined(separator: ",")).
+            CSV columns: \(ParcelParsing.csvColumns.joined(separator: ",")), and optionally items: the \
+            declared items separated by ';' (chocolate;photo). In JSON Lines: "contents": {"letters": 2, \
+            "drawings": 1, "items": ["chocolate", "photo"]}. At most \(Parcel.maxDeclaredItems) items of \
+            \(Parcel.maxItemLength) characters each; the inspection rules may hold a parcel for one.
             Relations: \(Relation.allCases.map(\.rawValue).joined(separator: ", ")).
             """
     )

@@ -77,6 +77,15 @@ struct InspectionRulesProcessTests {
         #expect(try await fixture.statesCount() == [.queued: 1])
         #expect(worker.report == nil, "the worker never started working")
 
+        // parcelctl rules check says the same before a deployment, and passes the example.
+        let check = try await cli.run(["rules", "check", Self.exampleRules, rules])
+        #expect(check.status == 1)
+        #expect(check.stdout.contains("\(Self.exampleRules): ok (3 facilities, 1 origin, 12 blocked items)"), "\(check.stdout)")
+        #expect(check.stderr.contains(
+            #"\#(rules):4: facilities["Frigate Resolute"].max_weight_grams: must be a whole number from 1 to 30000 (got 0)"#),
+                "\(check.stderr)")
+        #expect(check.stderr.contains("1 of 2 rules file(s) have problems"))
+
         // Rules anywhere but inspection are refused the same way, before anything starts.
         let everywhere = try WorkerProcess(fixture, arguments: ["--handler", "rules:\(Self.exampleRules)"], name: "everywhere")
         #expect(await everywhere.exitStatus(timeout: .seconds(20)) ?? 0 != 0)
