@@ -22,7 +22,7 @@ struct InspectionRulesProcessTests {
             \(Self.header)
             BLOCKED-1,Amina Haddad,mother,Yusuf Haddad,"Camp Bastion, Block C",2,1,300,depot-north,chocolate; Batteries
             HEAVY-1,Lena Okafor,daughter,Chidi Okafor,Frigate Resolute,3,0,2500,depot-south,
-            CLEAN-1,Sam Reyes,friend,Ravi Iyer,frigate resolute,3,0,400,depot-south,photo;socks
+            CLEAN-1,Sam Reyes,friend,Ravi Iyer,frigate resolute,3,0,400,depot-south,photo;socks\u{202E}xof
             """)
         let submitted = try await cli.run(["submit", "--file", file])
         #expect(submitted.status == 0, "\(submitted.stderr)")
@@ -41,7 +41,8 @@ struct InspectionRulesProcessTests {
             == #"rule facilities["Frigate Resolute"].max_weight_grams: the parcel weighs 2500 g, over the limit of 2000 g"#)
         let clean = try await cli.run(["status", "CLEAN-1"])
         #expect(clean.stdout.contains("Parcel CLEAN-1: delivered"), "\(clean.stdout)")
-        #expect(clean.stdout.contains("declared: photo, socks"), "\(clean.stdout)")
+        // A declared item reaches the terminal escaped (a right-to-left override shown, not obeyed).
+        #expect(clean.stdout.contains(#"declared: photo, socks\u{202E}xof"#), "\(clean.stdout)")
 
         worker.signal(SIGTERM)
         #expect(await worker.exitStatus(timeout: .seconds(15)) == 0, "\(worker.output.suffix(2000))")
@@ -91,6 +92,8 @@ struct InspectionRulesProcessTests {
         #expect(await everywhere.exitStatus(timeout: .seconds(20)) ?? 0 != 0)
         #expect(everywhere.output.contains("the rules check inspection only"), "\(everywhere.output)")
         #expect(try await fixture.collectionDepth() == 1)
+        await worker.stop()
+        await everywhere.stop()
         try await fixture.tearDown()
     }
 }
