@@ -24,7 +24,10 @@ struct WorkerHandlers {
                 }
                 // Read and checked now, before anything is consumed: a broken file stops the worker here.
                 do {
-                    handlers[stage] = InspectionRulesHandler(rules: try InspectionRules.load(path: path))
+                    let rules = try InspectionRules.load(path: path)
+                    handlers[stage] = InspectionRulesHandler(rules: rules)
+                    logger.info("inspection rules loaded", metadata: [
+                        "file": "\(path)", "facilities": "\(rules.facilities.count)", "origins": "\(rules.origins.count)"])
                 } catch {
                     throw CommandFailure("the inspection rules are not valid:\n\(error.description)")
                 }
