@@ -17,7 +17,7 @@ struct WorkerHandlers {
             case .simulated:
                 handlers[stage] = simulated(stage)
             case .rules(let path):
-                // A hold is an inspection's outcome: the rules check no other stage.
+                // Inspection rules: they hold a parcel at inspection, and check no other stage.
                 guard stage == .inspection else {
                     throw ValidationError("--handler \(stage)=\(choice[stage]): the rules check inspection only "
                         + "(--handler inspection=rules:FILE)")

@@ -75,6 +75,6 @@ struct InspectionRulesHandlerTests {
         let decision = try await processor.process(body: inspectionTask(parcel).encoded(), queueStage: .inspection)
         #expect(decision == TaskDecision(outcome: .held, publish: nil))
         let status = try #require(try await store.record(parcel.id)?.status)
-        #expect(status == .held(reason: "rule defaults.blocked_items[0]: the declared item 'batteries' is blocked"))
+        #expect(status == .held(.inspection, reason: "rule defaults.blocked_items[0]: the declared item 'batteries' is blocked"))
     }
 }
