@@ -1,5 +1,6 @@
 import Foundation
 import ParcelTestSupport
+import ParcelWorkerRuntime
 import Testing
 
 /// The recipes ops deploy with — deploy/systemd and deploy/k8s — checked by the tools ops would use
@@ -178,6 +179,8 @@ struct DeployRecipesTests {
         ("keda-scaledobject.yaml", "    name: parcel-worker\n  # At least", "    name: parcel-workers\n  # At least", "no Deployment of these manifests"),
         ("worker-deployment.yaml", "  revisionHistoryLimit: 3\n", "  replicas: 2\n  revisionHistoryLimit: 3\n", "sets spec.replicas"),
         ("worker-deployment.yaml", "key: worker-amqp-url", "key: worker-amqp-urls", "which these manifests do not define"),
+        ("worker-deployment.yaml", "name: parcelflow-inspection-rules", "name: parcelflow-rules", "mounts config map 'parcelflow-rules'"),
+        ("worker-deployment.yaml", "- key: inspection-rules.json", "- key: rules.json", "config map 'parcelflow-inspection-rules' does not have"),
     ])
     func manifestsBroken(_ file: String, _ original: String, _ replacement: String, _ expected: String) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parcelflow-k8s-\(UUID().uuidString)")
@@ -255,6 +258,57 @@ struct DeployRecipesTests {
             "PARCELFLOW_STORE_PASSWORD": "secret", "PARCELFLOW_DASHBOARD_TOKEN": "a-token"])
         #expect(exit.status == 1 && exit.errors.contains("status store"),
                 "parcelctl \(arguments.joined(separator: " ")): exit \(exit.status): \(exit.errors)")
+    }
+
+    @Test("the handlers both recipes choose parse, and the rules they install are the example file, which the worker's checks pass")
+    func recipeHandlers() async throws {
+        let example = try String(contentsOf: repositoryRoot.appendingPathComponent("deploy/handlers/inspection-rules.json"), encoding: .utf8)
+        func choice(_ words: String) throws -> HandlerChoice {
+            try HandlerChoice(parsing: words.split(whereSeparator: \.isWhitespace).map(String.init), source: "PARCELFLOW_HANDLERS")
+        }
+
+        // Kubernetes: the settings name a file in the volume the worker mounts from the rules ConfigMap.
+        let manifests = try await Self.manifests()
+        let settings = try #require(try Self.object("ConfigMap", "parcelflow-settings", in: manifests)["data"] as? [String: String])
+        let k8s = try choice(try #require(settings["PARCELFLOW_HANDLERS"]))
+        guard case .rules(let path) = k8s[.inspection], case .http(let url) = k8s[.delivery] else {
+            Issue.record("deploy/k8s: inspection is \(k8s[.inspection]), delivery \(k8s[.delivery])")
+            return
+        }
+        #expect(url.hasPrefix("https://"))
+        let deployment = try Self.object("Deployment", "parcel-worker", in: manifests)
+        let pod = try #require(((deployment["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any])
+        let mounts = try #require((pod["containers"] as? [[String: Any]])?.first?["volumeMounts"] as? [[String: Any]])
+        let volumes = try #require(pod["volumes"] as? [[String: Any]])
+        let mounted = mounts.compactMap { mount -> (path: String, volume: [String: Any])? in
+            guard let at = mount["mountPath"] as? String, let volume = volumes.first(where: { $0["name"] as? String == mount["name"] as? String }),
+                  path.hasPrefix(at + "/") else { return nil }
+            return (String(path.dropFirst(at.count + 1)), volume)
+        }.first
+        let configMap = try #require(mounted?.volume["configMap"] as? [String: Any], "no ConfigMap volume holds \(path)")
+        let item = try #require((configMap["items"] as? [[String: Any]])?.first { $0["path"] as? String == mounted?.path })
+        let data = try #require(try Self.object("ConfigMap", configMap["name"] as? String ?? "", in: manifests)["data"] as? [String: String])
+        let rules = try #require(data[item["key"] as? String ?? ""])
+        #expect(rules == example, "deploy/k8s/inspection-rules.yaml differs from deploy/handlers/inspection-rules.json")
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("parcelflow-rules-\(UUID().uuidString).json")
+        try rules.write(to: copy, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: copy) }
+        let check = try await runChild(try Self.builtProgram("parcelctl"), ["rules", "check", copy.path])
+        #expect(check.status == 0, "parcelctl rules check: \(check.output)\(check.errors)")
+
+        // systemd: worker.env names the file the README installs.
+        let env = try String(contentsOf: repositoryRoot.appendingPathComponent("deploy/systemd/worker.env.example"), encoding: .utf8)
+        let line = try #require(env.split(separator: "\n").first { $0.hasPrefix("PARCELFLOW_HANDLERS=") })
+        let words = line.dropFirst("PARCELFLOW_HANDLERS=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        let systemd = try choice(words)
+        guard case .rules(let installed) = systemd[.inspection], case .http = systemd[.delivery] else {
+            Issue.record("deploy/systemd: inspection is \(systemd[.inspection]), delivery \(systemd[.delivery])")
+            return
+        }
+        let readme = try String(contentsOf: repositoryRoot.appendingPathComponent("deploy/systemd/README.md"), encoding: .utf8)
+        let folder = (installed as NSString).deletingLastPathComponent
+        #expect(installed.hasSuffix("/inspection-rules.json") && readme.contains("deploy/handlers/inspection-rules.json \(folder)/"),
+                "deploy/systemd/README.md does not install the rules at \(installed)")
     }
 
     @Test("every PARCELFLOW_ variable the recipes set is one the programs read")

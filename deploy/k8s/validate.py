@@ -51,6 +51,8 @@ except ImportError as error:  # reported to the caller
 HERE = pathlib.Path(__file__).resolve().parent
 NAMESPACE = "parcelflow"
 PART_OF = ("app.kubernetes.io/part-of", "parcelflow")
+# The ConfigMap of the programs' settings (the namespace the scaler's queue names are in).
+SETTINGS = "parcelflow-settings"
 MIN_KUBERNETES = "1.33"
 # The KEDA kinds, each with the schema file that checks it.
 KEDA_SCHEMAS = {
@@ -274,6 +276,16 @@ def check_references(documents):
                         problems.append(f"{what}: {variable['name']} comes from config map {ref.get('name')!r} key "
                                         f"{ref.get('key')!r}, which these manifests do not define")
             for volume in spec.get("volumes", []):
+                config_map = volume.get("configMap")
+                if config_map:
+                    available = config_maps.get(config_map.get("name"))
+                    if available is None:
+                        problems.append(f"{what}: volume {volume['name']} mounts config map {config_map.get('name')!r}, "
+                                        "which these manifests do not define")
+                    for item in config_map.get("items", []):
+                        if available is not None and item.get("key") not in available:
+                            problems.append(f"{what}: volume {volume['name']} mounts key {item.get('key')!r}, which "
+                                            f"config map {config_map.get('name')!r} does not have")
                 secret = volume.get("secret")
                 if secret:
                     available = secrets.get(secret.get("secretName"))
@@ -323,7 +335,7 @@ def check_scaling(documents):
     by_kind = {}
     for file_name, document in documents:
         by_kind.setdefault(document.get("kind"), {})[document["metadata"]["name"]] = (file_name, document)
-    settings = next(iter(by_kind.get("ConfigMap", {}).values()), (None, {}))[1].get("data") or {}
+    settings = by_kind.get("ConfigMap", {}).get(SETTINGS, (None, {}))[1].get("data") or {}
     namespace = settings.get("PARCELFLOW_NAMESPACE", "parcelflow")
     stages, others = queue_names(namespace)
     secrets = secret_keys(documents)
