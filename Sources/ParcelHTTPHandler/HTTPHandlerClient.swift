@@ -18,10 +18,11 @@ public final class HTTPHandlerClient: Service, Sendable {
     public struct Settings: Sendable, Hashable {
         /// PEM certificates trusted besides the system's (`PARCELFLOW_HTTP_CA_FILE`).
         public var caFile: String?
-        /// The longest wait for a connection, within the task's deadline.
+        /// The longest wait for a connection (tried again while the service refuses it), within the
+        /// task's deadline; past it the task fails with the last connection error.
         public var connectTimeout: Duration
 
-        public init(caFile: String? = nil, connectTimeout: Duration = .seconds(10)) {
+        public init(caFile: String? = nil, connectTimeout: Duration = .seconds(5)) {
             self.caFile = caFile
             self.connectTimeout = connectTimeout
         }

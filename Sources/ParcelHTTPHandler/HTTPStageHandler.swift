@@ -141,6 +141,9 @@ public struct HTTPStageHandler: StageHandler {
         }
         let said = HTTPAnswer.reason(from: Data(String(describing: error).utf8))
         if error is NIOSSLError || error is BoringSSLError {
+            if said.contains("CERTIFICATE_VERIFY_FAILED") {
+                return ("TLS with \(service) failed: its certificate is not trusted (CERTIFICATE_VERIFY_FAILED)", "tls")
+            }
             return ("TLS with \(service) failed: \(said)", "tls")
         }
         return ("\(service) could not be reached: \(said)", "unreachable")

@@ -6,6 +6,7 @@ import HummingbirdTLS
 import Logging
 import NIOCore
 import NIOSSL
+import ServiceLifecycle
 import ParcelCore
 import Synchronization
 
@@ -87,6 +88,7 @@ public final class HandoverServer: Sendable {
     /// The port the server listens on (127.0.0.1).
     public let port: Int
     private let ledger: Ledger
+    private let group: ServiceGroup
     private let running: Task<Void, Never>
 
     /// `https` when started with a certificate.
@@ -96,10 +98,11 @@ public final class HandoverServer: Sendable {
     /// the name the test certificate is for).
     public var url: String { scheme == "https" ? "https://localhost:\(port)\(Self.path)" : "http://127.0.0.1:\(port)\(Self.path)" }
 
-    private init(port: Int, scheme: String, ledger: Ledger, running: Task<Void, Never>) {
+    private init(port: Int, scheme: String, ledger: Ledger, group: ServiceGroup, running: Task<Void, Never>) {
         self.port = port
         self.scheme = scheme
         self.ledger = ledger
+        self.group = group
         self.running = running
     }
 
@@ -107,7 +110,7 @@ public final class HandoverServer: Sendable {
     /// (PEM files of a certificate chain and its key), HTTPS.
     public static func start(behaviour: Behaviour = Behaviour(), port: Int = 0,
                              tls: (certificate: String, key: String)? = nil,
-                             logger: Logger = Logger(label: "parcelflow.handover")) async throws -> HandoverServer {
+                             logger: Logger = HandoverServer.quietLogger) async throws -> HandoverServer {
         let ledger = Ledger(behaviour: behaviour)
         let router = Router()
         router.post(RouterPath(stringLiteral: path)) { request, _ -> Response in
@@ -127,9 +130,13 @@ public final class HandoverServer: Sendable {
             configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "ParcelFlow-handover"),
             onServerRunning: { channel in portsContinuation.yield(channel.localAddress?.port) },
             logger: logger)
+        var groupConfiguration = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [], logger: logger)
+        // A request still waiting on its scripted delay is cut off after this.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(2)
+        let group = ServiceGroup(configuration: groupConfiguration)
         let running = Task {
             do {
-                try await app.run()
+                try await group.run()
             } catch {
                 logger.error("the handover server stopped", metadata: ["error": "\(error)"])
             }
@@ -137,15 +144,22 @@ public final class HandoverServer: Sendable {
         }
         var iterator = ports.makeAsyncIterator()
         guard let bound = await iterator.next(), let bound else {
-            running.cancel()
+            await group.triggerGracefulShutdown()
             throw HandoverServerError("the handover server could not listen on 127.0.0.1:\(port)")
         }
-        return HandoverServer(port: bound, scheme: tls == nil ? "http" : "https", ledger: ledger, running: running)
+        return HandoverServer(port: bound, scheme: tls == nil ? "http" : "https", ledger: ledger, group: group, running: running)
     }
 
-    /// Stops listening; requests in flight are cut off.
+    /// Warnings and errors only: not a line per start and stop.
+    public static var quietLogger: Logger {
+        var logger = Logger(label: "parcelflow.handover")
+        logger.logLevel = .warning
+        return logger
+    }
+
+    /// Stops listening, lets the requests in flight finish (for up to 2 s) and returns.
     public func stop() async {
-        running.cancel()
+        await group.triggerGracefulShutdown()
         await running.value
     }
 
