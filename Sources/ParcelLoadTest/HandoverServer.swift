@@ -49,14 +49,17 @@ public final class HandoverServer: Sendable {
         public var delay: Duration
         /// A body of this many bytes, streamed in 16 KiB chunks without a `Content-Length`, instead of `body`.
         public var streamedBytes: Int?
+        /// With `streamedBytes`: waited after the head is sent, before the body's first byte.
+        public var bodyDelay: Duration
 
         public init(status: Int, headers: [String: String] = [:], body: String = "", delay: Duration = .zero,
-                    streamedBytes: Int? = nil) {
+                    streamedBytes: Int? = nil, bodyDelay: Duration = .zero) {
             self.status = status
             self.headers = headers
             self.body = body
             self.delay = delay
             self.streamedBytes = streamedBytes
+            self.bodyDelay = bodyDelay
         }
 
         /// `{"reason": …}` as JSON, with the status given.
@@ -264,7 +267,9 @@ private final class Ledger: Sendable {
         }
         let status = HTTPResponse.Status(code: answer.status)
         if let size = answer.streamedBytes {
+            let bodyDelay = answer.bodyDelay
             return Response(status: status, headers: headers, body: ResponseBody { writer in
+                if bodyDelay > .zero { try await Task.sleep(for: bodyDelay) }
                 let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 16 * 1024)
                 var left = size
                 while left > 0 {

@@ -158,6 +158,17 @@ struct HTTPStageHandlerTests {
         }
     }
 
+    @Test("a body slower than the deadline: transient at the deadline, though the head came in time")
+    func slowBody() async throws {
+        try await Self.withHandler { server, handler in
+            server.scriptNext([Answer(status: 200, streamedBytes: 2, bodyDelay: .seconds(3))])
+            let start = ContinuousClock.now
+            let result = await Self.run(handler, timeout: .milliseconds(500))
+            #expect(result.failure == .transient("no answer from 127.0.0.1:\(server.port) within the handler's deadline"), "\(result)")
+            #expect(ContinuousClock.now - start < .seconds(2), "waited for the body instead of the deadline")
+        }
+    }
+
     @Test("nothing listening: transient, the reason says it could not be reached and names no credentials")
     func connectionRefused() async throws {
         let port = try freePort()
