@@ -51,8 +51,9 @@ struct HTTPHandlerWorkerTests {
     {
         let fixture = try SubmitFixture.withMillisecondRetries()
         try await fixture.declare()
-        let worker = try WorkerProcess(fixture, arguments: ["--handler", "delivery=http:\(server.url)"] + arguments,
-                                       name: "http")
+        // With a user and password, which no log line may show.
+        let url = "http://carrier:s3cret@127.0.0.1:\(server.port)\(HandoverServer.path)"
+        let worker = try WorkerProcess(fixture, arguments: ["--handler", "delivery=http:\(url)"] + arguments, name: "http")
         #expect(try await eventually(timeout: .seconds(30)) { worker.isWorking }, "\(worker.output)")
         var environment = fixture.cli().environment
         environment["PARCELFLOW_RETRY_DELAYS"] = fixture.topology.retryDelays.map(ParcelTopology.delayName).joined(separator: ",")
@@ -81,6 +82,8 @@ struct HTTPHandlerWorkerTests {
         #expect(server.totals.invalid == 0)
         worker.signal(SIGTERM)
         #expect(await worker.exitStatus(timeout: .seconds(15)) == 0, "\(worker.output.suffix(2000))")
+        #expect(worker.output.contains("delivery=http:http://…@127.0.0.1:\(server.port)/handover"), "\(worker.output.prefix(3000))")
+        #expect(!worker.output.contains("s3cret"))
         await server.stop()
         try await fixture.tearDown()
     }
