@@ -68,7 +68,9 @@ struct HTTPHandlerWorkerTests {
     func endToEnd() async throws {
         let server = try await HandoverServer.start(behaviour: .init(faultRate: 0.3))
         let parcels = SubmitFixture.parcels(20)
-        let (fixture, worker) = try await Self.start(server, parcels: parcels, arguments: ["--max-attempts", "12"])
+        let metricsPort = try freePort()
+        let (fixture, worker) = try await Self.start(server, parcels: parcels,
+                                                     arguments: ["--max-attempts", "12", "--metrics-port", "\(metricsPort)"])
         let finished = try await eventually(timeout: .seconds(60)) { try await fixture.statesCount() == [.delivered: 20] }
         let states = try await fixture.statesCount()
         #expect(finished, "\(states) \(worker.output.suffix(2000))")
@@ -80,6 +82,15 @@ struct HTTPHandlerWorkerTests {
         }
         #expect(server.totals.faults > 0, "the server injected no fault: nothing retried")
         #expect(server.totals.invalid == 0)
+        // The answers, counted by stage and class.
+        let metrics = try await httpGet("http://127.0.0.1:\(metricsPort)/metrics").body
+        let answers = metrics.split(separator: "\n").filter { $0.hasPrefix("\(ParcelMetrics.httpHandlerAnswers){") }
+        func count(_ answer: String) -> Int {
+            answers.filter { $0.contains("answer=\"\(answer)\"") && $0.contains("stage=\"delivery\"") }
+                .compactMap { $0.split(separator: " ").last.flatMap { Int($0) } }.reduce(0, +)
+        }
+        #expect(count("2xx") == 20 && count("5xx") == server.totals.faults, "\(answers)")
+        #expect(metrics.contains("# HELP \(ParcelMetrics.httpHandlerAnswers) "))
         worker.signal(SIGTERM)
         #expect(await worker.exitStatus(timeout: .seconds(15)) == 0, "\(worker.output.suffix(2000))")
         #expect(worker.output.contains("delivery=http:http://…@127.0.0.1:\(server.port)/handover"), "\(worker.output.prefix(3000))")
