@@ -6,21 +6,24 @@ import HummingbirdTLS
 import Logging
 import NIOCore
 import NIOSSL
-import ServiceLifecycle
 import ParcelCore
+import ServiceLifecycle
 import Synchronization
 
 /// A stand-in for a carrier's handover service, for the HTTP stage handler's tests and for
 /// `parcelctl loadtest` against the HTTP handler: Hummingbird on 127.0.0.1, a port of its own choice.
 ///
-/// `POST /handover` with a task (the worker's JSON) and an `Idempotency-Key`:
-/// - a key already answered with success is answered 409 (the handover was taken before);
-/// - else, when the parcel or the request has a scripted ``Answer``, that answer;
+/// `POST /handover` with a task (the worker's JSON) and an `Idempotency-Key`, decided as it arrives:
+/// - the next scripted answer of ``scriptNext(_:)``, when there is one (tests of single answers);
+/// - else, for a key already taken, 409 (the handover was taken before);
+/// - else the parcel's next scripted answer (``script(parcel:_:)``), when it has one;
 /// - else, with probability ``Behaviour/faultRate``, a fault: half 503 with `Retry-After: 1`, half 500;
-/// - else 200 with an empty body, and the key is remembered as taken.
+/// - else 200 with an empty body.
+/// Any 2xx answer marks its key taken.
 ///
 /// Every answer waits ``Behaviour/delay`` (or the scripted answer's own) first. Requests are counted
-/// per key, as they arrive and as they are answered. A body that is not a task is answered 400.
+/// per key, as they arrive and as they are answered. A body that is not a task, or a request without
+/// an `Idempotency-Key`, is answered 400.
 public final class HandoverServer: Sendable {
     /// The path requests go to.
     public static let path = "/handover"
