@@ -18,8 +18,10 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // rabbitmq-c (Debian librabbitmq-dev). Only the AMQP module imports it.
@@ -103,6 +105,21 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The HTTP stage handler: a stage's work done by a service over HTTP (swift-server/async-http-client),
+        // its client a `Service` of the worker's group.
+        .target(
+            name: "ParcelHTTPHandler",
+            dependencies: [
+                "ParcelCore", "ParcelWorkerRuntime",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Opens the status store a location names: the one place that names a store type.
         .target(
             name: "ParcelStores",
@@ -131,7 +148,11 @@ let package = Package(
             dependencies: [
                 "AMQP", "ParcelCore", "ParcelRabbit", "ParcelStores",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -161,6 +182,7 @@ let package = Package(
                 "ParcelWorkerRuntime",
                 "ParcelCommandLine",
                 "ParcelHTTP",
+                "ParcelHTTPHandler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -192,12 +214,18 @@ let package = Package(
         ),
         .testTarget(
             name: "ParcelRabbitTests",
-            dependencies: ["ParcelRabbit", "ParcelWorkerRuntime", "ParcelCore", "AMQP", "ParcelStores", "ParcelStoreSQLite", "ParcelLoadTest",
+            dependencies: ["ParcelRabbit", "ParcelWorkerRuntime", "ParcelCore", "AMQP", "ParcelStores", "ParcelStoreSQLite", "ParcelLoadTest", "ParcelHTTPHandler",
                            "ParcelTestSupport"]
         ),
         .testTarget(
             name: "ParcelWorkerRuntimeTests",
             dependencies: ["ParcelWorkerRuntime", "ParcelCore", "ParcelTestSupport"]
+        ),
+        .testTarget(
+            name: "ParcelHTTPHandlerTests",
+            dependencies: ["ParcelHTTPHandler", "ParcelWorkerRuntime", "ParcelCore", "ParcelLoadTest", "ParcelRabbit",
+                           "ParcelStores", "ParcelTestSupport", "AMQP",
+                           .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "ParcelHTTPTests",

@@ -32,6 +32,7 @@ public enum ParcelMetrics {
     public static let periodRemainingSeconds = "parcelflow_period_remaining_seconds"
     public static let held = "parcelflow_parcels_held"
     public static let periodReturned = "parcelflow_period_returned"
+    public static let httpHandlerAnswers = "parcelflow_http_handler_answers_total"
 
     public static let catalogue: [Description] = [
         Description(name: tasks,
@@ -60,6 +61,8 @@ public enum ParcelMetrics {
         Description(name: held, help: "Parcels held for review now, at any stage (from the store; parcelctl holds lists them)."),
         Description(name: periodReturned,
                     help: "Parcels returned to their senders in the current target period (from the store; parcelctl return)."),
+        Description(name: httpHandlerAnswers,
+                    help: "Answers to the HTTP stage handler's requests, by stage and answer: 2xx, 3xx, 4xx, 5xx, or timeout, refused (too large), tls, unreachable, error."),
     ]
 
 

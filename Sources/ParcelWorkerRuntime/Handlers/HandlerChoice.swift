@@ -21,8 +21,20 @@ public enum HandlerKind: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .simulated: "simulated"
         case .rules(let path): "rules:\(path)"
-        case .http(let url): "http:\(url)"
+        case .http(let url): "http:\(Self.withoutCredentials(url))"
         }
+    }
+}
+
+extension HandlerKind {
+    /// `url` with whatever stands between `://` and the authority's last `@` (a user and password)
+    /// replaced by `…`: a handler's description goes into logs.
+    public static func withoutCredentials(_ url: String) -> String {
+        guard let schemeEnd = url.range(of: "://") else { return url }
+        let rest = url[schemeEnd.upperBound...]
+        let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
+        guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return url }
+        return String(url[..<schemeEnd.upperBound]) + "…" + String(rest[at...])
     }
 }
 
@@ -47,7 +59,7 @@ public struct HandlerChoice: Sendable, Hashable {
         var everyStage: HandlerKind?
         var perStage: [Stage: HandlerKind] = [:]
         for word in words {
-            let fail = { (problem: String) in HandlerChoiceError(source: source, word: word, problem: problem) }
+            let fail = { (problem: String) in HandlerChoiceError(source: source, word: HandlerKind.withoutCredentials(word), problem: problem) }
             var spec = Substring(word)
             var stage: Stage?
             // A stage name before '=' (a URL's own '=' comes after its "http:").
