@@ -195,6 +195,15 @@ public final class HandoverServer: Sendable {
     public var totals: (requests: Int, faults: Int, invalid: Int) {
         ledger.state.withLock { ($0.requests, $0.faults, $0.invalid) }
     }
+
+    /// The keys answered with success: each a handover the service took (once: a repeat is a 409).
+    public var taken: Set<String> { ledger.state.withLock { $0.taken } }
+
+    /// Requests answered 409: repeats of a handover already taken (redeliveries, retries after a
+    /// lost answer).
+    public var repeats: Int {
+        ledger.state.withLock { $0.seen.values.reduce(0) { $0 + $1.statuses.count { $0 == 409 } } }
+    }
 }
 
 /// The server's memory and its answers.

@@ -37,6 +37,10 @@ public struct LoadTest: Sendable {
         public var brokerScript: String?
         /// What the recovery probe publishes through: a channel of its own by default.
         public var probePublisher: ConfirmedPublisherFactory = ChannelPublisher.open
+        /// Stages whose work the HTTP handler does, against a ``HandoverServer`` the run starts.
+        public var httpStages: [Stage] = []
+        /// How that server answers: its fault rate and delay.
+        public var handover = HandoverServer.Behaviour()
         public var timeout: Duration = .seconds(600)
         public var logFolder: URL
         /// Parcel ids are PREFIX-000001…: unique per run, so a shared store never sees one twice.
@@ -86,8 +90,17 @@ public struct LoadTest: Sendable {
                 amqp: config.amqp, topology: config.topology, probePublisher: config.probePublisher)
         }
 
+        // The service the HTTP stages call: up before the workers, down after them.
+        var handover: HandoverServer?
+        var handlers: [String] = []
+        if !config.httpStages.isEmpty {
+            let server = try await HandoverServer.start(behaviour: config.handover)
+            handover = server
+            handlers = config.httpStages.flatMap { ["--handler", "\($0)=http:\(server.url)"] }
+        }
         let fleet = WorkerFleet(.init(
-            binary: config.workerBinary, arguments: ["--concurrency", "\(config.concurrency)"] + config.workerArguments,
+            binary: config.workerBinary,
+            arguments: ["--concurrency", "\(config.concurrency)"] + config.workerArguments + handlers,
             environment: ["PARCELFLOW_AMQP_URL": config.amqpURL, "PARCELFLOW_STORE": config.store.environmentValue,
                           "PARCELFLOW_NAMESPACE": config.topology.namespace,
                           "PARCELFLOW_RETRY_DELAYS": config.topology.retryDelays.map(ParcelTopology.delayName).joined(separator: ",")],
@@ -96,9 +109,10 @@ public struct LoadTest: Sendable {
             for _ in 0..<config.workers { try fleet.start() }
             try await fleet.waitUntilWorking(timeout: .seconds(60))
         } catch {
-            await Task.detached { [cluster] in
+            await Task.detached { [cluster, handover] in
                 await fleet.stop()
                 await cluster?.finish()
+                await handover?.stop()
             }.value
             throw error
         }
@@ -131,10 +145,11 @@ public struct LoadTest: Sendable {
             // outside this cancelled task, whose sleeps would return at once).
             submitting.cancel()
             chaosTask.cancel()
-            await Task.detached { [cluster] in
+            await Task.detached { [cluster, handover] in
                 await chaosTask.value
                 await cluster?.finish()
                 await fleet.stop()
+                await handover?.stop()
             }.value
             throw error
         }
@@ -158,6 +173,13 @@ public struct LoadTest: Sendable {
         fleet.sample()
         let usage = fleet.usage
         let exits = await fleet.stop()
+        var handoverReport: LoadTestReport.Handover?
+        if let handover {
+            handoverReport = try await LoadTestReport.Handover.check(
+                server: handover, stages: config.httpStages, faultRate: config.handover.faultRate,
+                parcelIDs: parcels.map(\.id), store: store)
+            await handover.stop()
+        }
         await store.close()
 
         // From the first publish (recording the first parcels as submitted, before it, is not counted).
@@ -169,7 +191,8 @@ public struct LoadTest: Sendable {
                        storeWriting: fleet.storeSeconds, storeTransactions: fleet.storeTransactions, wall: seconds),
             workerPeakResidentBytes: usage.peakResidentBytes,
             workerExits: exits, workerCrashes: fleet.crashes, chaosFailures: chaos.failures + (clusterReport?.failures ?? []),
-            nodeRestarts: clusterReport?.restarts ?? [], probeUsualGapSeconds: clusterReport?.usualProbeGap)
+            nodeRestarts: clusterReport?.restarts ?? [], probeUsualGapSeconds: clusterReport?.usualProbeGap,
+            handover: handoverReport)
     }
 
     /// Submits until every parcel is confirmed queued, through broker restarts: a parcel whose publish

@@ -80,6 +80,8 @@ public struct LoadTestReport: Sendable {
     public let probeUsualGapSeconds: Double?
     /// Chaos asked for that could not be injected, or not measured (each one is a violation too).
     public let chaosFailures: [String]
+    /// Stages done by the HTTP handler against the run's own service, and whether it agrees with the store.
+    public let handover: Handover?
     /// Each broken invariant, in words; empty when the run holds.
     public let violations: [String]
 
@@ -90,7 +92,7 @@ public struct LoadTestReport: Sendable {
     init(parcels: Int, counts: [ParcelStatus.State: Int], audit: StoreAudit, snapshot: StoreSnapshot, queues: Queues,
          seconds: Double, workers: Int, concurrency: Int = 0, kills: Int, brokerRestarts: Int, cpu: CPU, workerPeakResidentBytes: Int,
          workerExits: [Int32], workerCrashes: [String] = [], chaosFailures: [String] = [],
-         nodeRestarts: [NodeRestart] = [], probeUsualGapSeconds: Double? = nil) {
+         nodeRestarts: [NodeRestart] = [], probeUsualGapSeconds: Double? = nil, handover: Handover? = nil) {
         self.parcels = parcels
         delivered = counts[.delivered] ?? 0
         held = counts[.held] ?? 0
@@ -117,6 +119,7 @@ public struct LoadTestReport: Sendable {
         self.nodeRestarts = nodeRestarts
         self.probeUsualGapSeconds = probeUsualGapSeconds
         self.chaosFailures = chaosFailures
+        self.handover = handover
 
         var violations: [String] = []
         if inStore != parcels { violations.append("the store holds \(inStore) parcels, \(parcels) were submitted") }
@@ -138,6 +141,7 @@ public struct LoadTestReport: Sendable {
             violations.append("\(workerCrashes.count) worker(s) ended on their own: " + workerCrashes.prefix(3).joined(separator: ", "))
         }
         violations += chaosFailures
+        violations += handover?.mismatches ?? []
         let unclean = workerExits.filter { $0 != 0 }
         if !unclean.isEmpty {
             violations.append("\(unclean.count) worker(s) did not stop cleanly on SIGTERM (exit status "
@@ -173,6 +177,7 @@ extension LoadTestReport {
             "worker_peak_rss_mb": number(Double(workerPeakResidentBytes) / 1_048_576, places: 10),
             "worker_exit_statuses": .array(workerExits.map { .integer(Int64($0)) }),
             "worker_crashes": .array(workerCrashes.map { .string($0) }),
+            "http_handler": handover?.json ?? .null,
         ]) { $1 })
     }
 
@@ -194,6 +199,7 @@ extension LoadTestReport {
             + "(\(NumberText.integer(tasks)) tasks, \(NumberText.integer(retries)) retries)")
         out.append("  \(workers) worker(s); \(kills) killed and replaced; broker restarted \(brokerRestarts) time(s)")
         out += clusterLines
+        out += handover?.lines ?? []
         out.append("Latency (HdrHistogram): queued → done per stage; submitted → delivered end to end:")
         for stage in Stage.allCases { out.append(row(stage.rawValue, stageLatency[stage]!)) }
         out.append(row("end to end", endToEnd))

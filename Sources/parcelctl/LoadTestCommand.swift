@@ -69,6 +69,14 @@ struct LoadTestCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds to wait for every parcel to be final.", valueName: "seconds"))
     var timeout: Double = 600
     @Flag(help: "Keep the test's namespace, store and worker logs.") var keep = false
+    @Option(help: ArgumentHelp(
+        "Stages whose work the HTTP handler does, comma-separated (e.g. delivery), against a local service the test starts.",
+        discussion: "The service (HandoverServer) takes each handover once, answers a repeat of its Idempotency-Key with 409, and fails --http-fault-rate of the requests on purpose (503 with Retry-After: 1, or 500). The verdict checks it against the store: every parcel past such a stage was handed over there, and no other.",
+        valueName: "stages"))
+    var httpStages: String?
+    @Option(help: "Share of the local service's answers that fail on purpose (0 to 1).") var httpFaultRate = 0.0
+    @Option(help: ArgumentHelp("How long the local service takes to answer (e.g. 5ms).", valueName: "time")) var httpDelay = "0ms"
+
     @Flag(help: "Print the whole report as one JSON object.") var json = false
 
     func validate() throws {
@@ -93,6 +101,14 @@ struct LoadTestCommand: AsyncParsableCommand {
             guard let stop = stopNodeAt else { throw ValidationError("--start-node-at needs --stop-node-at") }
             guard start > stop else { throw ValidationError("--start-node-at must be later than --stop-node-at") }
         }
+        if httpStages != nil {
+            _ = try parsedHTTPStages()
+            guard workers > 0 else { throw ValidationError("--http-stages needs workers the test starts (--workers 1 or more)") }
+        }
+        guard httpFaultRate.isFinite, (0...1).contains(httpFaultRate) else {
+            throw ValidationError("--http-fault-rate must be from 0 to 1")
+        }
+        _ = try parsedHTTPDelay()
         let clusterFlag = stopNodeAt != nil ? "--stop-node-at" : rollingRestartAt != nil ? "--rolling-restart-at" : nil
         if let clusterFlag {
             let url = BrokerSettings.url(flag: broker.url, environment: ProcessInfo.processInfo.environment)
@@ -147,6 +163,8 @@ struct LoadTestCommand: AsyncParsableCommand {
             configuration.clusterFault = .rollingRestart(at: .seconds(at))
         }
         if configuration.clusterFault != nil { configuration.brokerScript = try brokerScriptPath() }
+        configuration.httpStages = try parsedHTTPStages()
+        configuration.handover = HandoverServer.Behaviour(faultRate: httpFaultRate, delay: try parsedHTTPDelay())
         configuration.timeout = .seconds(timeout)
 
         let bar = ProgressBar(label: "final")
@@ -206,6 +224,29 @@ struct LoadTestCommand: AsyncParsableCommand {
             if keep { print("Kept: namespace \(topology.namespace), store \(storeLocation), worker logs in \(folder.path)/logs") }
         }
         if !report.passed { throw ExitCode(1) }
+    }
+
+    private func parsedHTTPStages() throws -> [Stage] {
+        guard let httpStages else { return [] }
+        var stages: [Stage] = []
+        for name in httpStages.split(separator: ",") {
+            guard let stage = Stage(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--http-stages: '\(TerminalText.escaped(String(name.prefix(40))))' is not a stage "
+                    + "(collection, packaging, inspection, delivery)")
+            }
+            if !stages.contains(stage) { stages.append(stage) }
+        }
+        guard !stages.isEmpty else { throw ValidationError("--http-stages needs at least one stage") }
+        return stages
+    }
+
+    private func parsedHTTPDelay() throws -> Duration {
+        let text = httpDelay.trimmingCharacters(in: .whitespaces)
+        if ["0", "0ms", "0s"].contains(text) { return .zero }
+        guard let delay = ParcelTopology.parseDelays(text)?.first, delay <= .seconds(60) else {
+            throw ValidationError("--http-delay: give a time up to 60s, such as 5ms")
+        }
+        return delay
     }
 
     /// `parcel-worker` beside this `parcelctl`.

@@ -1,6 +1,9 @@
 import Foundation
+import Logging
 import ParcelCore
+import ParcelHTTPHandler
 @testable import ParcelLoadTest
+import ParcelWorkerRuntime
 import ParcelTestSupport
 import Testing
 
@@ -67,6 +70,74 @@ struct LoadTestTests {
         let stored = try await database.psql("SELECT count(*) FROM parcels")
         #expect(stored.output.trimmingCharacters(in: .whitespacesAndNewlines) == "200", "\(stored.errors)")
         try await database.drop()
+    }
+
+    @Test("delivery through the HTTP handler against the test's own service failing a fifth of the time, workers killed: every parcel handed over once and the store agrees",
+          .timeLimit(.minutes(3)))
+    func loadTestThroughHTTPHandler() async throws {
+        let (status, report) = try await loadtest([
+            "--parcels", "200", "--workers", "2", "--concurrency", "8", "--stage-time", "1ms-3ms",
+            "--http-stages", "delivery", "--http-fault-rate", "0.2", "--http-delay", "2ms",
+            "--max-attempts", "10", "--kill-worker-every", "0.5",
+        ])
+        #expect(status == 0, "violations: \(report["violations"] ?? "")")
+        #expect(report["delivered"] as? Int == 200 && report["lost"] as? Int == 0 && report["duplicated"] as? Int == 0)
+        let http = try #require(report["http_handler"] as? [String: Any], "no http_handler in \(report)")
+        #expect(http["stages"] as? [String] == ["delivery"])
+        #expect((http["taken"] as? [String: Any])?["delivery"] as? Int == 200, "\(http)")
+        #expect(http["agrees_with_store"] as? Bool == true && http["invalid"] as? Int == 0)
+        // The faults happened, and were retried: more requests than handovers.
+        let faults = http["faults"] as? Int ?? 0
+        #expect(faults > 0 && (http["requests"] as? Int ?? 0) >= 200 + faults, "\(http)")
+    }
+
+    @Test("the handover check names a parcel the store has delivered that the service never took, and one taken but not delivered",
+          .timeLimit(.minutes(1)))
+    func handoverCheckCatchesDisagreement() async throws {
+        let server = try await HandoverServer.start()
+        let client = try HTTPHandlerClient(logger: Logger(label: "test"))
+        let handler = HTTPStageHandler(stage: .delivery, endpoint: try HandoverEndpoint(server.url), client: client,
+                                       logger: Logger(label: "test"))
+        let store = InMemoryStatusStore()
+        let parcels = SubmitFixture.parcels(3)
+        _ = try await store.submit(parcels, at: Date())
+        // P1: delivered, and handed over. P2: delivered in the store only. P3: handed over only.
+        for parcel in parcels.prefix(2) {
+            for stage in Stage.allCases {
+                _ = try await store.apply(.queued(stage), to: parcel.id)
+                _ = try await store.apply(.completed(stage), to: parcel.id)
+            }
+        }
+        let handover: LoadTestReport.Handover
+        do {
+            for parcel in [parcels[0], parcels[2]] {
+                // A delivery task carries what the stages before it recorded.
+                var task = TaskEnvelope(parcel: parcel, stage: .delivery, createdAt: Date(), submittedAt: Date())
+                for stage in Stage.allCases where stage < .delivery {
+                    task.payload = task.payload.fillingIn(recordedBy: stage, from: task, at: Date())
+                }
+                _ = try await handler.handle(task, context: HandlerContext(task, timeout: .seconds(10)))
+            }
+            handover = try await LoadTestReport.Handover.check(
+                server: server, stages: [.delivery], faultRate: 0, parcelIDs: parcels.map(\.id), store: store)
+        } catch {
+            await client.shutdown()
+            await server.stop()
+            throw error
+        }
+        await client.shutdown()
+        await server.stop()
+        #expect(handover.taken[.delivery] == 2)
+        let text = handover.mismatches.joined(separator: "\n")
+        #expect(handover.mismatches.count == 2, "\(text)")
+        #expect(text.contains("were never handed over to the service: \(parcels[1].id)"), "\(text)")
+        #expect(text.contains("are not past it in the store: \(parcels[2].id)"), "\(text)")
+        let report = LoadTestReport(
+            parcels: 3, counts: [.delivered: 3], audit: StoreAudit(), snapshot: StoreSnapshot(),
+            queues: .init(readable: true, leftInWorkQueues: [:], deadLetters: 0), seconds: 1, workers: 1, kills: 0,
+            brokerRestarts: 0, cpu: .init(workers: 0, broker: 0, parcelctl: 0, storeWriting: 0, wall: 1),
+            workerPeakResidentBytes: 0, workerExits: [0], handover: handover)
+        #expect(!report.passed && report.violations.contains { $0.contains("never handed over") })
     }
 
     @Test("the verdict names each broken invariant: parcels missing or not final, a stage applied twice, queues not empty")
