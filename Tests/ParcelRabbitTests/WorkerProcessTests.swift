@@ -13,14 +13,16 @@ final class WorkerProcess: Sendable {
     let statusFile: URL
 
     /// `url`: the broker and the user to log in as (the suite's guest unless a test says otherwise).
-    init(_ fixture: SubmitFixture, arguments: [String] = [], name: String, url: String = Broker.url) throws {
+    /// `environment`: further variables (PARCELFLOW_HANDLERS, …).
+    init(_ fixture: SubmitFixture, arguments: [String] = [], name: String, url: String = Broker.url,
+         environment: [String: String] = [:]) throws {
         statusFile = fixture.directory.appendingPathComponent("\(name).status.json")
         background = try BackgroundProcess(
             builtProduct("parcel-worker") ?? repositoryRoot.appendingPathComponent(".build/debug/parcel-worker"),
             ["--retry-delays", fixture.topology.retryDelays.map(ParcelTopology.delayName).joined(separator: ","),
              "--shutdown-timeout", "10", "--status-file", statusFile.path] + arguments,
             environment: ["PARCELFLOW_AMQP_URL": url, "PARCELFLOW_STORE": "sqlite:\(fixture.storePath)",
-                          "PARCELFLOW_NAMESPACE": fixture.topology.namespace],
+                          "PARCELFLOW_NAMESPACE": fixture.topology.namespace].merging(environment) { $1 },
             log: fixture.directory.appendingPathComponent("\(name).log"))
     }
 
