@@ -196,6 +196,9 @@ public final class HandoverServer: Sendable {
         ledger.state.withLock { ($0.requests, $0.faults, $0.invalid) }
     }
 
+    /// The most requests the server was answering at once (each counted from its arrival to its answer).
+    public var mostInFlight: Int { ledger.state.withLock { $0.mostInFlight } }
+
     /// The keys answered with success: each a handover the service took (once: a repeat is a 409).
     public var taken: Set<String> { ledger.state.withLock { $0.taken } }
 
@@ -217,6 +220,9 @@ private final class Ledger: Sendable {
         var requests = 0
         var faults = 0
         var invalid = 0
+        /// Requests being answered now, and the most there were at once.
+        var inFlight = 0
+        var mostInFlight = 0
     }
 
     typealias Behaviour = HandoverServer.Behaviour
@@ -242,6 +248,8 @@ private final class Ledger: Sendable {
         // Decided as the request arrives, so that two at once for one key cannot both succeed.
         let (answer, delay) = state.withLock { state -> (Answer, Duration) in
             state.requests += 1
+            state.inFlight += 1
+            state.mostInFlight = max(state.mostInFlight, state.inFlight)
             state.seen[key, default: HandoverServer.Seen()].arrived += 1
             state.seen[key, default: HandoverServer.Seen()].attempts.append(attempt)
             if !state.next.isEmpty {
@@ -264,8 +272,16 @@ private final class Ledger: Sendable {
             state.taken.insert(key)
             return (Answer(status: 200), state.behaviour.delay)
         }
-        if delay > .zero { try await Task.sleep(for: delay) }
+        if delay > .zero {
+            do {
+                try await Task.sleep(for: delay)
+            } catch {
+                state.withLock { $0.inFlight -= 1 }
+                throw error
+            }
+        }
         state.withLock { state in
+            state.inFlight -= 1
             state.seen[key, default: HandoverServer.Seen()].answered += 1
             state.seen[key, default: HandoverServer.Seen()].statuses.append(answer.status)
         }

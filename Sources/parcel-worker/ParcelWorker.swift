@@ -126,7 +126,7 @@ struct ParcelWorker: AsyncParsableCommand {
                                                   crashOn: Set(crashOn))
         try Self.check("--handler-timeout", handlerTimeout, within: 0.001...86_400)
         let choice = try handlerChoice()
-        let built = try WorkerHandlers(choice: choice, logger: logger) { stage in
+        let built = try WorkerHandlers(choice: choice, concurrency: concurrency, logger: logger) { stage in
             SimulatedStageHandler(stage: stage, workTime: workTime, faults: faults)
         }
         let target = try targetOptions.setting()

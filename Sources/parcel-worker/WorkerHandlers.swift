@@ -13,7 +13,8 @@ struct WorkerHandlers {
     var handlers: [Stage: any StageHandler] = [:]
     var services: [any Service] = []
 
-    init(choice: HandlerChoice, logger: Logger, simulated: (Stage) -> SimulatedStageHandler) throws {
+    /// `concurrency`: the worker's tasks in flight (an HTTP handler keeps as many connections).
+    init(choice: HandlerChoice, concurrency: Int, logger: Logger, simulated: (Stage) -> SimulatedStageHandler) throws {
         // One client for every HTTP handler, made only if a stage has one.
         var httpClient: HTTPHandlerClient?
         for stage in Stage.allCases {
@@ -42,7 +43,7 @@ struct WorkerHandlers {
                 } catch {
                     throw ValidationError("--handler \(stage)=http: the URL \(TerminalText.escaped(error.description))")
                 }
-                let client = try httpClient ?? Self.httpClient(logger: logger)
+                let client = try httpClient ?? Self.httpClient(connections: concurrency, logger: logger)
                 if httpClient == nil {
                     httpClient = client
                     services.append(client)
@@ -55,10 +56,10 @@ struct WorkerHandlers {
 
     /// The HTTP handlers' client; PARCELFLOW_HTTP_CA_FILE names PEM certificates trusted besides the
     /// system's (a private CA).
-    private static func httpClient(logger: Logger) throws -> HTTPHandlerClient {
+    private static func httpClient(connections: Int, logger: Logger) throws -> HTTPHandlerClient {
         let caFile = ProcessInfo.processInfo.environment["PARCELFLOW_HTTP_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         do {
-            return try HTTPHandlerClient(settings: .init(caFile: caFile), logger: logger)
+            return try HTTPHandlerClient(settings: .init(caFile: caFile, connectionsPerHost: connections), logger: logger)
         } catch {
             throw ValidationError("PARCELFLOW_HTTP_CA_FILE: \(TerminalText.escaped(error.description))")
         }

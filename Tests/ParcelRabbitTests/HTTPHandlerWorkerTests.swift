@@ -99,6 +99,22 @@ struct HTTPHandlerWorkerTests {
         try await fixture.tearDown()
     }
 
+    @Test("a worker keeps as many connections to the service as it has tasks in flight, not the HTTP client's default 8",
+          .timeLimit(.minutes(2)))
+    func connectionsFollowConcurrency() async throws {
+        // A slow service: with 8 connections, at most 8 requests could be in it at once.
+        let server = try await HandoverServer.start(behaviour: .init(delay: .milliseconds(400)))
+        let parcels = SubmitFixture.parcels(40)
+        let (fixture, worker) = try await Self.start(server, parcels: parcels, arguments: ["--concurrency", "32"])
+        let finished = try await eventually(timeout: .seconds(60)) { try await fixture.statesCount() == [.delivered: 40] }
+        #expect(finished, "\(worker.output.suffix(2000))")
+        #expect(server.mostInFlight > 8 && server.mostInFlight <= 32, "at most \(server.mostInFlight) requests at once")
+        worker.signal(SIGTERM)
+        #expect(await worker.exitStatus(timeout: .seconds(15)) == 0, "\(worker.output.suffix(2000))")
+        await server.stop()
+        try await fixture.tearDown()
+    }
+
     @Test("SIGTERM while the handover is in flight: the request completes, the worker exits 0, the parcel is delivered once",
           .timeLimit(.minutes(2)))
     func sigtermDuringRequest() async throws {

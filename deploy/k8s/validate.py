@@ -276,26 +276,22 @@ def check_references(documents):
                         problems.append(f"{what}: {variable['name']} comes from config map {ref.get('name')!r} key "
                                         f"{ref.get('key')!r}, which these manifests do not define")
             for volume in spec.get("volumes", []):
-                config_map = volume.get("configMap")
-                if config_map:
-                    available = config_maps.get(config_map.get("name"))
+                # A ConfigMap or Secret volume: the object it names, and each key it mounts, must exist.
+                for source, kind, name_key, known in (("configMap", "config map", "name", config_maps),
+                                                      ("secret", "secret", "secretName", secrets)):
+                    mounted = volume.get(source)
+                    if not mounted:
+                        continue
+                    name = mounted.get(name_key)
+                    available = known.get(name)
                     if available is None:
-                        problems.append(f"{what}: volume {volume['name']} mounts config map {config_map.get('name')!r}, "
+                        problems.append(f"{what}: volume {volume['name']} mounts {kind} {name!r}, "
                                         "which these manifests do not define")
-                    for item in config_map.get("items", []):
-                        if available is not None and item.get("key") not in available:
+                        continue
+                    for item in mounted.get("items", []):
+                        if item.get("key") not in available:
                             problems.append(f"{what}: volume {volume['name']} mounts key {item.get('key')!r}, which "
-                                            f"config map {config_map.get('name')!r} does not have")
-                secret = volume.get("secret")
-                if secret:
-                    available = secrets.get(secret.get("secretName"))
-                    if available is None:
-                        problems.append(f"{what}: volume {volume['name']} mounts secret {secret.get('secretName')!r}, "
-                                        "which these manifests do not define")
-                    for item in secret.get("items", []):
-                        if available is not None and item.get("key") not in available:
-                            problems.append(f"{what}: volume {volume['name']} mounts key {item.get('key')!r}, which "
-                                            f"secret {secret.get('secretName')!r} does not have")
+                                            f"{kind} {name!r} does not have")
         if document.get("kind") in ("Service", "PodDisruptionBudget"):
             selector = (document["spec"].get("selector") or {})
             selector = selector.get("matchLabels", selector) if document["kind"] == "PodDisruptionBudget" else selector
