@@ -102,6 +102,15 @@ struct InspectionRulesFileTests {
         #expect(problems("") == ["rules.json:1: not valid JSON: expected a value, found the end of the file (column 1)"])
         #expect(problems("{\"schema_version\": 1}\n{}") == ["rules.json:2: not valid JSON: unexpected text after the end of the JSON value (column 1)"])
         #expect(problems("{\"schema_version\": 1, \"description\": \"a\nb\"}") == ["rules.json:1: not valid JSON: a string is not closed on its line (column 40)"])
+        // Escapes and numbers (JSONLexing, shared with the task parser), each problem where it is.
+        func description(_ text: String) -> [String] { problems("{\"schema_version\": 1, \"description\": \(text)}") }
+        #expect(description(#""a\qb""#) == [#"rules.json:1: not valid JSON: '\q' is not a JSON escape (column 41)"#])
+        #expect(description(#""a\u12g4""#) == [#"rules.json:1: not valid JSON: \u needs four hexadecimal digits (column 44)"#])
+        #expect(description(#""\ud83d x""#) == [#"rules.json:1: not valid JSON: a \u escape of a high surrogate without its low surrogate (column 45)"#])
+        #expect(description(#""\ude00""#) == [#"rules.json:1: not valid JSON: a \u escape of a lone low surrogate (column 45)"#])
+        #expect(problems("{\"schema_version\": 01}") == ["rules.json:1: not valid JSON: a number may not start with 0 (column 21)"])
+        #expect(problems("{\"schema_version\": 1.}") == ["rules.json:1: not valid JSON: expected a digit, found '}' (column 22)"])
+        #expect(problems("{\"schema_version\": -}") == ["rules.json:1: not valid JSON: expected a digit, found '}' (column 21)"])
         let deep = String(repeating: "[", count: 40) + String(repeating: "]", count: 40)
         #expect(problems("{\"schema_version\": 1, \"x\": \(deep)}") == ["rules.json:1: not valid JSON: nested deeper than 16 levels (column 43)"])
         let latin1 = Array("{\n\"schema_version\": 1,\n\"description\": \"caf".utf8) + [0xE9] + Array("\"}".utf8)

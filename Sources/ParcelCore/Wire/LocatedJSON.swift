@@ -214,31 +214,13 @@ private struct LocatedJSONParser {
                 return text
             case UInt8(ascii: "\\"):
                 index += 1
-                guard let escaped = current else { break }
-                index += 1
-                switch escaped {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): utf8.append(escaped)
-                case UInt8(ascii: "b"): utf8.append(0x08)
-                case UInt8(ascii: "f"): utf8.append(0x0C)
-                case UInt8(ascii: "n"): utf8.append(0x0A)
-                case UInt8(ascii: "r"): utf8.append(0x0D)
-                case UInt8(ascii: "t"): utf8.append(0x09)
-                case UInt8(ascii: "u"):
-                    var scalar = try hex4()
-                    if (0xD800...0xDBFF).contains(scalar) {
-                        guard current == UInt8(ascii: "\\"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "u") else {
-                            throw error("a \\u escape of a high surrogate without its low surrogate")
-                        }
-                        index += 2
-                        let low = try hex4()
-                        guard (0xDC00...0xDFFF).contains(low) else { throw error("a \\u escape of a high surrogate without its low surrogate") }
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                    }
-                    guard let unicode = Unicode.Scalar(scalar) else { throw error("a \\u escape of a lone low surrogate") }
-                    utf8.append(contentsOf: String(unicode).utf8)
-                default:
-                    index -= 1
-                    throw error("'\\\(Character(Unicode.Scalar(escaped)))' is not a JSON escape")
+                switch JSONLexing.unescape(bytes, at: &index, into: &utf8) {
+                case nil: break
+                case .truncated: throw error("a string is not closed before the end of the file")
+                case .notHex: throw error("\\u needs four hexadecimal digits")
+                case .loneHighSurrogate: throw error("a \\u escape of a high surrogate without its low surrogate")
+                case .loneLowSurrogate: throw error("a \\u escape of a lone low surrogate")
+                case .unknown(let escaped): throw error("'\\\(Character(Unicode.Scalar(escaped)))' is not a JSON escape")
                 }
             case ..<0x20:
                 throw error(byte == 0x0A ? "a string is not closed on its line" : "a control character inside a string (write it as \\u00XX)")
@@ -250,56 +232,13 @@ private struct LocatedJSONParser {
         throw error("a string is not closed before the end of the file")
     }
 
-    mutating func hex4() throws(LocatedJSONError) -> UInt32 {
-        var value: UInt32 = 0
-        for _ in 0..<4 {
-            guard let byte = current, let digit = Self.hexDigit(byte) else { throw error("\\u needs four hexadecimal digits") }
-            value = value << 4 | UInt32(digit)
-            index += 1
-        }
-        return value
-    }
-
-    static func hexDigit(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
-
     mutating func number() throws(LocatedJSONError) -> LocatedJSON.Value {
         let start = index
-        if current == UInt8(ascii: "-") { index += 1 }
-        guard let first = current, Self.isDigit(first) else { throw error("expected a digit, found \(found)") }
-        index += 1
-        if first != UInt8(ascii: "0") {
-            while let byte = current, Self.isDigit(byte) { index += 1 }
-        }
-        var integral = true
-        if current == UInt8(ascii: ".") {
-            integral = false
-            index += 1
-            try digits()
-        }
-        if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
-            integral = false
-            index += 1
-            if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { index += 1 }
-            try digits()
-        }
-        if let byte = current, Self.isDigit(byte) { throw error("a number may not start with 0") }
+        guard let integral = JSONLexing.scanNumber(bytes, at: &index) else { throw error("expected a digit, found \(found)") }
+        if let byte = current, JSONLexing.isDigit(byte) { throw error("a number may not start with 0") }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         if integral, let value = Int64(text) { return .integer(value) }
         guard let value = Double(text), value.isFinite else { throw error("\(text) is not a number this file can hold") }
         return .number(value)
     }
-
-    mutating func digits() throws(LocatedJSONError) {
-        guard let byte = current, Self.isDigit(byte) else { throw error("expected a digit, found \(found)") }
-        while let byte = current, Self.isDigit(byte) { index += 1 }
-    }
-
-    static func isDigit(_ byte: UInt8) -> Bool { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
 }
