@@ -72,8 +72,17 @@ extension PostgresStatusStore {
     }
 
     public func deliveredCount(in interval: DateInterval) async throws(StatusStoreError) -> Int {
-        try await perform("count deliveries") {
-            let query = Self.query(PostgresSQL.countDeliveries) {
+        try await count(PostgresSQL.countDeliveries, in: interval, operation: "count deliveries")
+    }
+
+    public func returnedCount(in interval: DateInterval) async throws(StatusStoreError) -> Int {
+        try await count(PostgresSQL.countReturned, in: interval, operation: "count returns")
+    }
+
+    /// A count over `interval` by `sql`, whose two parameters are the interval's ends (ms).
+    private func count(_ sql: String, in interval: DateInterval, operation: String) async throws(StatusStoreError) -> Int {
+        try await perform(operation) {
+            let query = Self.query(sql) {
                 $0.append(interval.start.unixMilliseconds)
                 $0.append(interval.end.unixMilliseconds)
             }
@@ -100,17 +109,6 @@ extension PostgresStatusStore {
         }
     }
 
-    public func returnedCount(in interval: DateInterval) async throws(StatusStoreError) -> Int {
-        try await perform("count returns") {
-            let query = Self.query(PostgresSQL.countReturned) {
-                $0.append(interval.start.unixMilliseconds)
-                $0.append(interval.end.unixMilliseconds)
-            }
-            var count = 0
-            for try await value in try await client.query(query, logger: logger).decode(Int.self) { count = value }
-            return count
-        }
-    }
 
     public func audit(idPrefix: String?) async throws(StatusStoreError) -> StoreAudit {
         let operation = "audit the history"
