@@ -114,14 +114,17 @@ enum PostgresSQL {
     static let countDeliveries = """
         SELECT count(*) FROM parcels WHERE state = 'delivered' AND updated_at >= $1 AND updated_at < $2
         """
-    /// As the SQLite store's: each stage finished in the period, and how long after it was queued.
+    /// As the SQLite store's: each stage finished in the period, and how long after it was queued
+    /// (collection: after the parcel's submit).
     static let stageLatencies = """
-        SELECT done.stage, done.at - (SELECT min(start.at) FROM events AS start
-                                      WHERE start.parcel_id = done.parcel_id
-                                        AND ((start.kind = 'queued' AND start.stage = done.stage)
-                                             OR (start.kind = 'completed' AND start.stage = CASE done.stage
-                                                    WHEN 'packaging' THEN 'collection' WHEN 'inspection' THEN 'packaging'
-                                                    WHEN 'delivery' THEN 'inspection' END)))
+        SELECT done.stage, done.at - CASE WHEN done.stage = 'collection'
+            THEN (SELECT submitted_at FROM parcels WHERE parcel_id = done.parcel_id)
+            ELSE (SELECT min(start.at) FROM events AS start
+                  WHERE start.parcel_id = done.parcel_id
+                    AND ((start.kind = 'queued' AND start.stage = done.stage)
+                         OR (start.kind = 'completed' AND start.stage = CASE done.stage
+                                WHEN 'packaging' THEN 'collection' WHEN 'inspection' THEN 'packaging'
+                                WHEN 'delivery' THEN 'inspection' END))) END
         FROM events AS done
         WHERE done.kind IN ('completed', 'delivered') AND done.at >= $1 AND done.at < $2
         """
@@ -154,8 +157,9 @@ enum PostgresSQL {
         WHERE kind IN ('started', 'retrying') AND ($1::text IS NULL OR starts_with(parcel_id, $1)) GROUP BY kind
         """
     static let auditParcels = """
-        SELECT state, count(*), max(CASE WHEN state IN ('held', 'delivered', 'dead_lettered', 'returned') THEN updated_at END)
-        FROM parcels WHERE $1::text IS NULL OR starts_with(parcel_id, $1) GROUP BY state
+        SELECT state, stages_done, count(*),
+               max(CASE WHEN state IN ('held', 'delivered', 'dead_lettered', 'returned') THEN updated_at END)
+        FROM parcels WHERE $1::text IS NULL OR starts_with(parcel_id, $1) GROUP BY state, stages_done
         """
 
     // MARK: Retention

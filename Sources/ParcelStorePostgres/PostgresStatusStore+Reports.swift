@@ -125,9 +125,9 @@ extension PostgresStatusStore {
                     .decode((String, Int).self) {
                     if kind == "started" { audit.tasksStarted = count } else { audit.retries = count }
                 }
-                for try await (state, count, lastFinal) in try await connection.query(prefixed(PostgresSQL.auditParcels), logger: logger)
-                    .decode((String, Int, Int64?).self) {
-                    audit.counts[try ParcelStatus.State(stored: state, operation: operation)] = count
+                for try await (state, stagesDone, count, lastFinal) in try await connection.query(
+                    prefixed(PostgresSQL.auditParcels), logger: logger).decode((String, Int, Int, Int64?).self) {
+                    audit.add(count, in: try ParcelStatus.State(stored: state, operation: operation), stagesDone: stagesDone)
                     if let lastFinal {
                         let final = Date(milliseconds: lastFinal)
                         audit.lastFinalAt = max(audit.lastFinalAt ?? final, final)

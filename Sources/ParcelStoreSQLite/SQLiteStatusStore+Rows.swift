@@ -55,16 +55,20 @@ enum SQL {
     static let countDeliveries = """
         SELECT count(*) FROM parcels WHERE state = 'delivered' AND updated_at >= ?1 AND updated_at < ?2
         """
-    /// Each stage finished in the period, and how long after it was queued: the first "queued" line of
-    /// that stage (collection, and replays) or else the previous stage's "completed" line (a worker
-    /// that completes a stage queues the next one in the same write).
+    /// Each stage finished in the period, and how long after it was queued: collection from the
+    /// parcel's submit (always there: a worker may complete collection before the submitter records
+    /// "queued", which then writes nothing); a later stage from its first "queued" line (a replay) or
+    /// else the previous stage's "completed" line (a worker that completes a stage queues the next one
+    /// in the same write).
     static let stageLatencies = """
-        SELECT done.stage, done.at - (SELECT min(start.at) FROM events AS start
-                                      WHERE start.parcel_id = done.parcel_id
-                                        AND ((start.kind = 'queued' AND start.stage = done.stage)
-                                             OR (start.kind = 'completed' AND start.stage = CASE done.stage
-                                                    WHEN 'packaging' THEN 'collection' WHEN 'inspection' THEN 'packaging'
-                                                    WHEN 'delivery' THEN 'inspection' END)))
+        SELECT done.stage, done.at - CASE WHEN done.stage = 'collection'
+            THEN (SELECT submitted_at FROM parcels WHERE parcel_id = done.parcel_id)
+            ELSE (SELECT min(start.at) FROM events AS start
+                  WHERE start.parcel_id = done.parcel_id
+                    AND ((start.kind = 'queued' AND start.stage = done.stage)
+                         OR (start.kind = 'completed' AND start.stage = CASE done.stage
+                                WHEN 'packaging' THEN 'collection' WHEN 'inspection' THEN 'packaging'
+                                WHEN 'delivery' THEN 'inspection' END))) END
         FROM events AS done
         WHERE done.kind IN ('completed', 'delivered') AND done.at >= ?1 AND done.at < ?2
         """
@@ -79,8 +83,9 @@ enum SQL {
         WHERE kind IN ('started', 'retrying') AND (?1 IS NULL OR substr(parcel_id, 1, length(?1)) = ?1) GROUP BY kind
         """
     static let auditParcels = """
-        SELECT state, count(*), max(CASE WHEN state IN ('held', 'delivered', 'dead_lettered', 'returned') THEN updated_at END)
-        FROM parcels WHERE ?1 IS NULL OR substr(parcel_id, 1, length(?1)) = ?1 GROUP BY state
+        SELECT state, stages_done, count(*),
+               max(CASE WHEN state IN ('held', 'delivered', 'dead_lettered', 'returned') THEN updated_at END)
+        FROM parcels WHERE ?1 IS NULL OR substr(parcel_id, 1, length(?1)) = ?1 GROUP BY state, stages_done
         """
     /// A parcel's row changes no more while it is held: its updated_at is when it was held.
     static let holds = """

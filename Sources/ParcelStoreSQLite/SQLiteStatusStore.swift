@@ -343,9 +343,9 @@ public final class SQLiteStatusStore: StatusStore {
                 if row.text(0) == "started" { audit.tasksStarted = Int(row.integer(1)) } else { audit.retries = Int(row.integer(1)) }
             }
             try db.run(SQL.auditParcels, prefix) { row in
-                audit.counts[try Self.state(row, 0, operation)] = Int(row.integer(1))
-                if !row.isNull(2) {
-                    let final = Date(milliseconds: row.integer(2))
+                audit.add(Int(row.integer(2)), in: try Self.state(row, 0, operation), stagesDone: Int(row.integer(1)))
+                if !row.isNull(3) {
+                    let final = Date(milliseconds: row.integer(3))
                     audit.lastFinalAt = max(audit.lastFinalAt ?? final, final)
                 }
             }

@@ -49,8 +49,9 @@ extension StatusStoreContractTests {
             #expect(snapshot.deliveries == [moment(9)])
             #expect(snapshot.recentDeliveries == [moment(9)])
             #expect(snapshot.endToEnd == [9_000])
-            // Queued → done: collection from its "queued" line, later stages from the previous completion.
-            #expect(snapshot.stageLatencies == [.collection: [2_000], .packaging: [2_000], .inspection: [2_000], .delivery: [2_000]])
+            // Queued → done: collection from the submit (not its "queued" line at 1), later stages from the
+            // previous completion.
+            #expect(snapshot.stageLatencies == [.collection: [3_000], .packaging: [2_000], .inspection: [2_000], .delivery: [2_000]])
             #expect(snapshot.oldestWaiting == [.collection: moment(1)])
             #expect(snapshot.attention == [StoreSnapshot.Attention(parcelID: "P-4", state: .deadLettered, stage: .collection,
                                                                    reason: "no address", at: moment(2))])
@@ -86,10 +87,12 @@ extension StatusStoreContractTests {
             #expect(audit.tasksStarted == 4 + 2)
             #expect(audit.retries == 1)
             #expect(audit.lastFinalAt == moment(24))
+            // P-1 passed every stage; P-2 none (dead-lettered at collection).
+            #expect(audit.passed == [.collection: 1, .packaging: 1, .inspection: 1, .delivery: 1])
             // One run's parcels only, by their id prefix.
             let one = try await store.audit(idPrefix: "P-2")
             #expect(one.counts == [.deadLettered: 1] && one.tasksStarted == 2 && one.retries == 1)
-            #expect(one.lastFinalAt == moment(24))
+            #expect(one.lastFinalAt == moment(24) && one.passed.isEmpty)
         }
     }
 

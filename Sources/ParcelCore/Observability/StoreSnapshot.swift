@@ -42,7 +42,11 @@ public struct StoreSnapshot: Sendable, Hashable {
     public var deliveries: [Date] = []
     /// Delivery times since the `recentSince` asked for, in the period or not.
     public var recentDeliveries: [Date] = []
-    /// Queued → done at each stage, for stages completed in the period, in milliseconds.
+    /// Queued → done at each stage, for stages completed in the period, in milliseconds: one value per
+    /// completion. Collection counts from the parcel's submit, recorded before its task is published:
+    /// a worker may finish collection before the submitter records the broker's confirm, and that late
+    /// "queued" changes nothing (nor is written), so only the submit is there for every parcel. A
+    /// later stage counts from its first "queued" line (a replay), or else the previous completion.
     public var stageLatencies: [Stage: [Double]] = [:]
     /// Submitted → delivered for parcels delivered in the period, in milliseconds.
     public var endToEnd: [Double] = []

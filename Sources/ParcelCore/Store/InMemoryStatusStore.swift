@@ -110,8 +110,10 @@ public final class InMemoryStatusStore: StatusStore {
             }
             snapshot.attention.sort { ($0.at, $0.parcelID) > ($1.at, $1.parcelID) }
             snapshot.attention = Array(snapshot.attention.prefix(StoreSnapshot.attentionLimit))
-            // A stage waits from its first "queued" line, or else from the previous stage's completion.
+            // Collection waits from the submit (``StoreSnapshot/stageLatencies``); a later stage from its
+            // first "queued" line, or else from the previous stage's completion.
             var queuedAt: [String: [Stage: Date]] = [:]
+            for record in state.records.values { queuedAt[record.parcelID] = [.collection: record.submittedAt] }
             for event in state.events {
                 guard let stage = event.stage else { continue }
                 if event.kind == .completed, let next = stage.next, queuedAt[event.parcelID]?[next] == nil {
@@ -177,7 +179,7 @@ public final class InMemoryStatusStore: StatusStore {
                 }
             }
             let records = state.records.values.filter { chosen($0.parcelID) }
-            for record in records { audit.counts[record.status.state, default: 0] += 1 }
+            for record in records { audit.add(1, in: record.status.state, stagesDone: record.progress.stagesDone) }
             audit.appliedTwice = twice.sorted()
             audit.lastFinalAt = records.filter(\.status.isFinal).map(\.updatedAt).max()
             return audit

@@ -89,8 +89,20 @@ public struct StoreAudit: Sendable, Hashable {
     public var retries = 0
     /// When the last parcel became final (delivered, held, dead-lettered or returned); nil if none is.
     public var lastFinalAt: Date?
+    /// Parcels past each stage (their stages done reach beyond it); stages none passed are absent.
+    /// Each of them completed the stage once, so the stage's latencies must count as many: the load
+    /// test checks it. (A parcel a person released at a stage passed it without a completion.)
+    public var passed: [Stage: Int] = [:]
 
     public init() {}
+
+    /// Counts `count` parcels in `state` with `stagesDone` stages done, for ``counts`` and ``passed``:
+    /// every store's audit reads its parcels grouped so.
+    public mutating func add(_ count: Int, in state: ParcelStatus.State, stagesDone: Int) {
+        guard count > 0 else { return }
+        counts[state, default: 0] += count
+        for stage in Stage.allCases where stage.index < stagesDone { passed[stage, default: 0] += count }
+    }
 }
 
 extension StatusStore {
