@@ -140,6 +140,7 @@ public struct LoadTestReport: Sendable {
         if !workerCrashes.isEmpty {
             violations.append("\(workerCrashes.count) worker(s) ended on their own: " + workerCrashes.prefix(3).joined(separator: ", "))
         }
+        violations += Self.unmeasured(stageLatency, passed: audit.passed)
         violations += chaosFailures
         violations += handover?.mismatches ?? []
         let unclean = workerExits.filter { $0 != 0 }
@@ -200,7 +201,7 @@ extension LoadTestReport {
         out.append("  \(workers) worker(s); \(kills) killed and replaced; broker restarted \(brokerRestarts) time(s)")
         out += clusterLines
         out += handover?.lines ?? []
-        out.append("Latency (HdrHistogram): queued → done per stage; submitted → delivered end to end:")
+        out.append("Latency (HdrHistogram): queued → done per stage (collection from the submit); submitted → delivered end to end:")
         for stage in Stage.allCases { out.append(row(stage.rawValue, stageLatency[stage]!)) }
         out.append(row("end to end", endToEnd))
         out.append("Where the time went (CPU seconds during \(NumberText.decimal(cpu.wall)) s on "
