@@ -1,5 +1,6 @@
 import Foundation
 import ParcelCore
+import ParcelTestSupport
 @testable import ParcelLoadTest
 import Testing
 
@@ -106,17 +107,50 @@ struct ChaosLoadTestTests {
         #expect(report["lost"] as? Int == 0 && report["duplicated"] as? Int == 0)
     }
 
-    @Test("a kill interval longer than the run: warned of at the start, and the verdict fails", .timeLimit(.minutes(2)))
-    func killThatNeverCameFails() async throws {
+    @Test("--kill-worker-every with --kills: the run is held open after its last parcel until every kill asked for happened",
+          .timeLimit(.minutes(2)))
+    func runHeldOpenForKills() async throws {
+        let (status, report) = try await loadtest([
+            "--parcels", "60", "--workers", "2", "--concurrency", "8", "--kill-worker-every", "0.4", "--kills", "3",
+        ])
+        #expect(status == 0, "violations: \(report["violations"] ?? "")")
+        #expect(report["workers_killed"] as? Int == 3, "\(report)")
+        let times = (report["worker_kills"] as? [[String: Any]] ?? []).compactMap { $0["at_s"] as? Double }
+        #expect(times.count == 3 && times.allSatisfy { $0 >= 0.4 } && (times.last ?? 0) >= 1.2, "one per interval: \(times)")
+        #expect(report["lost"] as? Int == 0 && report["duplicated"] as? Int == 0)
+    }
+
+    @Test("bad --kills: a clear error, and nothing run")
+    func badKills() async throws {
+        let cli = Parcelctl(environment: ["PARCELFLOW_AMQP_URL": Broker.url])
+        for (arguments, error) in [(["--kills", "0"], "--kills must be from 1 to 1,000"),
+                                   (["--kills", "5", "--parcels", "5"], "give fewer kills than --parcels (5)"),
+                                   (["--kills", "1", "--workers", "0"], "--kills needs workers the test starts")] {
+            let result = try await cli.run(["loadtest"] + arguments)
+            #expect(result.status == 64 && result.stderr.contains(error), "\(arguments): \(result.status) \(result.stderr)")
+            #expect(result.stdout.isEmpty)
+        }
+    }
+
+    @Test("a kill interval and a broker restart later than the run: both warned of at the start, and the verdict fails",
+          .timeLimit(.minutes(2)))
+    func chaosThatNeverCameFails() async throws {
+        // --timeout 60 ends the run well before the restart's time: the script is never called.
+        let script = repositoryRoot.appendingPathComponent("deploy/local/broker.sh").path
         let result = try await Parcelctl(environment: ["PARCELFLOW_AMQP_URL": Broker.url]).run([
             "loadtest", "--json", "--parcels", "50", "--workers", "1", "--concurrency", "8", "--kill-worker-every", "120",
+            "--restart-broker-at", "120", "--broker-script", script, "--timeout", "60",
         ])
         #expect(result.status == 1)
         #expect(result.stderr.contains("warning: --kill-worker-every 120 s"), "\(result.stderr)")
+        #expect(result.stderr.contains("warning: --restart-broker-at 120 s"), "\(result.stderr)")
         let report = try #require(try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
-        #expect(report["ok"] as? Bool == false && report["workers_killed"] as? Int == 0)
+        #expect(report["ok"] as? Bool == false && report["workers_killed"] as? Int == 0 && report["broker_restarts"] as? Int == 0)
         let violations = report["violations"] as? [String] ?? []
-        #expect(violations.count == 1 && violations[0].contains("none happened"), "\(violations)")
+        #expect(violations.count == 2, "\(violations)")
+        #expect(violations.contains { $0.contains("a worker kill every 120 s was asked for and none happened") }, "\(violations)")
+        #expect(violations.contains { $0.contains("before --restart-broker-at 120 s: the broker was not restarted") },
+                "\(violations)")
         #expect(report["lost"] as? Int == 0, "the parcels themselves are fine")
     }
 }
