@@ -206,6 +206,13 @@ public final class WorkerFleet: Sendable {
             state.running = []
             return running
         }
+        // A replacement started by a kill just before the end is let reach `working` first (up to 10 s):
+        // a SIGTERM that comes while it starts may be taken before its service group handles signals,
+        // and it would then work on until the SIGKILL below.
+        let starting = ContinuousClock.now + .seconds(10)
+        while members.contains(where: { $0.process.isRunning && !Self.hasWorked($0) }), ContinuousClock.now < starting {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
         for member in members { kill(member.pid, SIGTERM) }
         let deadline = ContinuousClock.now + timeout
         while members.contains(where: \.process.isRunning), ContinuousClock.now < deadline {

@@ -142,6 +142,11 @@ struct ChaosLoadTestTests {
             "--restart-broker-at", "120", "--broker-script", script, "--timeout", "60",
         ])
         #expect(result.status == 1)
+        // A failed verdict keeps the workers' logs (for this run's failure, expected): removed here.
+        if let range = result.stderr.range(of: "logs are kept in ") {
+            let logs = URL(fileURLWithPath: String(result.stderr[range.upperBound...].prefix { $0 != "\n" }))
+            try? FileManager.default.removeItem(at: logs.deletingLastPathComponent())
+        }
         #expect(result.stderr.contains("warning: --kill-worker-every 120 s"), "\(result.stderr)")
         #expect(result.stderr.contains("warning: --restart-broker-at 120 s"), "\(result.stderr)")
         let report = try #require(try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
