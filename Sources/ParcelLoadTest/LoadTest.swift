@@ -28,6 +28,9 @@ public struct LoadTest: Sendable {
         /// The store the workers and the verdict use: SQLite or PostgreSQL alike.
         public var store: StoreLocation
         public var killWorkerEvery: Duration?
+        /// Worker kills asked for in all (``KillPlan``): alone spread over the run by its progress, with
+        /// `killWorkerEvery` one every interval, the run held open until all happened.
+        public var kills: Int?
         public var restartBrokerAt: Duration?
         /// The commands that stop and start the broker node, for `restartBrokerAt`.
         public var brokerStop: [String] = []
@@ -133,12 +136,14 @@ public struct LoadTest: Sendable {
             while ContinuousClock.now < deadline {
                 let finals = ParcelStatus.State.finalCount(try await store.countsByState(idPrefix: config.idPrefix + "-"))
                 cluster?.noteFinal(finals)
+                chaos.killed.noteFinal(finals)
                 fleet.sample()
                 brokerCPU.sample()
                 progress(Progress(queued: submitted.value, final: finals, total: parcels.count, elapsed: ContinuousClock.now - clock))
-                if finals >= parcels.count { break }
-                // Polling does not set the time measured (the store has when each parcel became final).
-                try await Task.sleep(for: .milliseconds(250))
+                if finals >= parcels.count, !chaos.holdsRunOpen { break }
+                // Polling does not set the time measured (the store has when each parcel became final);
+                // kills that follow the run's progress need it read often.
+                try await Task.sleep(for: chaos.followsProgress ? .milliseconds(50) : .milliseconds(250))
             }
         } catch {
             // Interrupted, or the store failed: no node is left stopped, no worker running (waited for
@@ -156,6 +161,7 @@ public struct LoadTest: Sendable {
         submitting.cancel()
         chaosTask.cancel()
         await chaosTask.value  // a broker restart under way finishes first
+        chaos.finish(runSeconds: KillPlan.value(ContinuousClock.now - clock), parcels: parcels.count)
         _ = try? await submitting.value
         // A node still stopped starts before the verdict reads the queues.
         await cluster?.finish()
@@ -186,7 +192,8 @@ public struct LoadTest: Sendable {
         let seconds = max(0.001, (audit.lastFinalAt ?? Date()).timeIntervalSince(submitted.firstPublishAt ?? started))
         return LoadTestReport(
             parcels: parcels.count, counts: counts, audit: audit, snapshot: snapshot, queues: queues, seconds: seconds,
-            workers: config.workers, concurrency: config.concurrency, kills: fleet.kills, brokerRestarts: chaos.restarts,
+            workers: config.workers, concurrency: config.concurrency, kills: fleet.kills, workerKills: chaos.killed.all,
+            brokerRestarts: chaos.restarts,
             cpu: .init(workers: usage.cpuSeconds, broker: brokerCPUUsed, parcelctl: ownCPUUsed,
                        storeWriting: fleet.storeSeconds, storeTransactions: fleet.storeTransactions, wall: seconds),
             workerPeakResidentBytes: usage.peakResidentBytes,
@@ -268,12 +275,40 @@ final class Chaos: Sendable {
     let fleet: WorkerFleet
     let cluster: ClusterChaos?
     private let restartCount = Atomic<Int>(0)
+    private let restartBegan = Atomic<Bool>(false)
     private let failed = Mutex<[String]>([])
+    /// Worker kills (``KillPlan``), as they happened.
+    let killed = WorkerKillLog()
+    let killPlan: KillPlan?
 
     init(_ configuration: LoadTest.Configuration, fleet: WorkerFleet, cluster: ClusterChaos? = nil) {
         self.configuration = configuration
         self.fleet = fleet
         self.cluster = cluster
+        killPlan = KillPlan(every: configuration.killWorkerEvery, count: configuration.kills)
+    }
+
+    /// Kills asked for and not yet made keep the run open after its last parcel (``KillPlan/holdsRunOpen``).
+    var holdsRunOpen: Bool {
+        guard let killPlan, killPlan.holdsRunOpen else { return false }
+        return killed.all.count < killPlan.asked
+    }
+
+    /// Kills are due by the run's progress, and some are still to come.
+    var followsProgress: Bool {
+        guard let killPlan, killPlan.every == nil else { return false }
+        return killed.all.count < killPlan.asked
+    }
+
+    /// After the run (``run(from:)`` ended): the kills and the broker restart asked for and not made
+    /// are chaos failures.
+    func finish(runSeconds: Double, parcels: Int) {
+        var missing = killPlan?.failures(made: killed.all.count, runSeconds: runSeconds, parcels: parcels) ?? []
+        if let at = configuration.restartBrokerAt, !restartBegan.load(ordering: .relaxed) {
+            missing.append("the run ended after \(KillPlan.seconds(runSeconds)), before --restart-broker-at "
+                + "\(KillPlan.seconds(at)): the broker was not restarted")
+        }
+        failed.withLock { $0 += missing }
     }
 
     /// Broker restarts that happened: both the stop and the start command succeeded.
@@ -287,19 +322,16 @@ final class Chaos: Sendable {
             if let cluster {
                 group.addTask { await cluster.run(from: started) }
             }
-            if let every = configuration.killWorkerEvery {
+            if let killPlan {
                 group.addTask {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: every)
-                        if Task.isCancelled { break }
-                        try? await self.fleet.killOneAndReplace()
-                    }
+                    await self.killed.run(killPlan, fleet: self.fleet, parcels: self.configuration.parcels, from: started)
                 }
             }
             if let at = configuration.restartBrokerAt {
                 group.addTask {
                     try? await Task.sleep(for: at)
                     if Task.isCancelled { return }
+                    self.restartBegan.store(true, ordering: .relaxed)
                     // Not cancellable once begun: a broker left stopped would fail everything after.
                     for command in [self.configuration.brokerStop, self.configuration.brokerStart] {
                         let status = await Self.runCommand(command)

@@ -68,6 +68,8 @@ public struct LoadTestReport: Sendable {
     /// Tasks in flight per worker.
     public let concurrency: Int
     public let kills: Int
+    /// Each worker kill, with whether the worker had tasks in flight (``killsMidBatch``).
+    public let workerKills: [WorkerKill]
     public let brokerRestarts: Int
     public let cpu: CPU
     public let workerPeakResidentBytes: Int
@@ -90,7 +92,7 @@ public struct LoadTestReport: Sendable {
     public var tasksPerSecond: Double { Double(tasks) / seconds }
 
     init(parcels: Int, counts: [ParcelStatus.State: Int], audit: StoreAudit, snapshot: StoreSnapshot, queues: Queues,
-         seconds: Double, workers: Int, concurrency: Int = 0, kills: Int, brokerRestarts: Int, cpu: CPU, workerPeakResidentBytes: Int,
+         seconds: Double, workers: Int, concurrency: Int = 0, kills: Int, workerKills: [WorkerKill] = [], brokerRestarts: Int, cpu: CPU, workerPeakResidentBytes: Int,
          workerExits: [Int32], workerCrashes: [String] = [], chaosFailures: [String] = [],
          nodeRestarts: [NodeRestart] = [], probeUsualGapSeconds: Double? = nil, handover: Handover? = nil) {
         self.parcels = parcels
@@ -111,6 +113,7 @@ public struct LoadTestReport: Sendable {
         self.workers = workers
         self.concurrency = concurrency
         self.kills = kills
+        self.workerKills = workerKills
         self.brokerRestarts = brokerRestarts
         self.cpu = cpu
         self.workerPeakResidentBytes = workerPeakResidentBytes
@@ -159,7 +162,7 @@ extension LoadTestReport {
         func latency(_ l: Latency) -> JSONValue {
             .object(["count": .int(l.count), "p50": number(l.p50), "p90": number(l.p90), "p99": number(l.p99), "max": number(l.max)])
         }
-        return .object(clusterJSON.merging([
+        return .object(clusterJSON.merging(killJSON) { $1 }.merging([
             "ok": .bool(passed),
             "violations": .array(violations.map { .string($0) }),
             "parcels": .int(parcels), "delivered": .int(delivered), "held": .int(held), "dead_lettered": .int(deadLettered),
@@ -198,7 +201,7 @@ extension LoadTestReport {
         out.append("  \(NumberText.decimal(seconds)) s from the first publish to the last parcel final: "
             + "\(NumberText.decimal(parcelsPerSecond)) parcels/s, \(NumberText.decimal(tasksPerSecond)) tasks/s "
             + "(\(NumberText.integer(tasks)) tasks, \(NumberText.integer(retries)) retries)")
-        out.append("  \(workers) worker(s); \(kills) killed and replaced; broker restarted \(brokerRestarts) time(s)")
+        out.append("  \(workers) worker(s); \(killWords); broker restarted \(brokerRestarts) time(s)")
         out += clusterLines
         out += handover?.lines ?? []
         out.append("Latency (HdrHistogram): queued → done per stage (collection from the submit); submitted → delivered end to end:")

@@ -121,20 +121,40 @@ public final class WorkerFleet: Sendable {
         String(((try? String(contentsOf: log, encoding: .utf8)) ?? "").suffix(600))
     }
 
-    /// Kills a random worker with SIGKILL (as a crash would) and starts a replacement.
-    public func killOneAndReplace() async throws {
+    /// What a kill found: the victim's tasks in flight in its last status report, and that report's age.
+    public struct Killed: Sendable {
+        public var inFlight: Int?
+        public var reportAge: Double?
+    }
+
+    /// Kills a working worker with SIGKILL (as a crash would) and starts a replacement: one with tasks in
+    /// flight when there is one, else any working one, at random. Nil when no worker is working (the
+    /// replacements are still starting): nothing was killed.
+    @discardableResult
+    public func killOneAndReplace() async throws -> Killed? {
+        // The reports are read outside the lock: a file read each.
+        let readings = state.withLock { $0.running }.compactMap { member -> (Member, WorkerStatusReport, Double?)? in
+            // The file's time first: the report read after it is at least as new.
+            let written = (try? FileManager.default.attributesOfItem(atPath: member.status.path))?[.modificationDate] as? Date
+            guard let report = member.report, report.phase == "working" else { return nil }
+            return (member, report, written.map { max(0, Date().timeIntervalSince($0)) })
+        }
+        let busy = readings.filter { ($0.1.inFlight ?? 0) > 0 }
+        guard let (chosen, report, age) = (busy.isEmpty ? readings : busy).randomElement() else { return nil }
         let victim = state.withLock { state -> Member? in
-            guard !state.running.isEmpty else { return nil }
-            let member = state.running.remove(at: Int.random(in: 0..<state.running.count))
+            // Ended on its own meanwhile (``sample()`` replaced it): not this time.
+            guard let index = state.running.firstIndex(where: { $0 === chosen }) else { return nil }
+            let member = state.running.remove(at: index)
             state.ended.append(member)
             state.killed += 1
             return member
         }
-        guard let victim else { return }
+        guard let victim else { return nil }
         victim.sample()
         kill(victim.pid, SIGKILL)
         while victim.process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
         try start()
+        return Killed(inFlight: report.inFlight, reportAge: age)
     }
 
     /// Reads every running worker's CPU and memory (a killed worker keeps its last reading). A worker
@@ -185,6 +205,13 @@ public final class WorkerFleet: Sendable {
             state.ended += running
             state.running = []
             return running
+        }
+        // A replacement started by a kill just before the end is let reach `working` first (up to 10 s):
+        // a SIGTERM that comes while it starts may be taken before its service group handles signals,
+        // and it would then work on until the SIGKILL below.
+        let starting = ContinuousClock.now + .seconds(10)
+        while members.contains(where: { $0.process.isRunning && !Self.hasWorked($0) }), ContinuousClock.now < starting {
+            try? await Task.sleep(for: .milliseconds(20))
         }
         for member in members { kill(member.pid, SIGTERM) }
         let deadline = ContinuousClock.now + timeout

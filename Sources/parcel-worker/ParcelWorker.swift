@@ -170,6 +170,7 @@ struct ParcelWorker: AsyncParsableCommand {
         if exitWithParent {
             services.append(.init(service: ParentWatch(logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
         }
+        if status.writesFile { services.append(.init(service: StatusRefresh(status: status))) }
         services.append(.init(service: GatedWorker(gate: listening, storeReady: opened.ready, worker: worker)))
         var configuration = ServiceGroupConfiguration(services: services, logger: logger)
         configuration.gracefulShutdownSignals = [.sigterm, .sigint]

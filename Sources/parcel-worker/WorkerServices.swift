@@ -79,6 +79,21 @@ struct PeriodGauges: Service, CustomStringConvertible {
     }
 }
 
+/// Keeps the status file current while the worker works: its tasks in flight change with every
+/// batch, not only with its phase (the load test reads them before it kills a worker).
+struct StatusRefresh: Service, CustomStringConvertible {
+    var description: String { "status file" }
+
+    let status: WorkerStatus
+
+    func run() async {
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            status.refresh()
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: WorkerStatusReport.refreshInterval) }
+        }
+    }
+}
+
 /// Returns when the process that started this one has ended (its load test was killed): the group
 /// then shuts down gracefully, as on SIGTERM. The parent is checked twice a second.
 struct ParentWatch: Service, CustomStringConvertible {
@@ -117,11 +132,25 @@ final class WorkerStatus: Sendable {
 
     var isReady: Bool { worker.withLock { $0?.isReady ?? false } }
 
+    /// Whether there is a status file to keep.
+    var writesFile: Bool { path != nil }
+
     /// Rewrites the status file (under the lock, so two changes never write at once).
     func phaseChanged(_ phase: StageWorker.Phase) {
-        guard let path else { return }
         if phase == .working { hasWorked.store(true, ordering: .relaxed) }
+        write(phase)
+    }
+
+    /// Rewrites the status file with the worker's current phase and tasks in flight
+    /// (``StatusRefresh``, every ``WorkerStatusReport/refreshInterval`` while it works).
+    func refresh() { write(nil) }
+
+    /// Writes `phase`, or (nil) the current phase if it is `working`: read under the lock, so a
+    /// refresh never writes `working` over a later change.
+    private func write(_ phase: StageWorker.Phase?) {
+        guard let path else { return }
         worker.withLock { worker in
+            guard let phase = phase ?? worker.flatMap({ $0.phase == .working ? .working : nil }) else { return }
             let counts = worker?.counts ?? StageWorker.Counters()
             let written = store.written
             let report = WorkerStatusReport(
@@ -129,7 +158,7 @@ final class WorkerStatus: Sendable {
                 outcomes: Dictionary(uniqueKeysWithValues: counts.outcomes.map { ($0.key.rawValue, $0.value) }),
                 requeued: counts.requeued, reconnects: counts.reconnects, storeFailures: counts.storeFailures,
                 storeTransactions: written.transactions, storeChanges: written.changes,
-                storeSeconds: store.writingTime / .seconds(1))
+                storeSeconds: store.writingTime / .seconds(1), inFlight: worker?.tasksInFlight)
             do {
                 try report.write(to: path)
             } catch {

@@ -26,6 +26,12 @@ struct LoadTestCommand: AsyncParsableCommand {
             every node one by one. A probe publishing with confirms through that node measures how long each \
             stop held publishing up (recovery). No node is left stopped when the command ends, even on a failure \
             or an interrupt.
+
+            Chaos must happen: --kills N makes N worker kills land (spread over the run by its progress, or \
+            with --kill-worker-every one per interval, the run held open until all happened), and a kill, a broker \
+            restart or a cluster fault asked for and not made fails the verdict; a warning at the start says when \
+            an interval or a time is past the run's expected length. The report counts the kills that came \
+            mid-batch (the killed worker had tasks in flight, by its own status file just before the kill).
             """)
 
     @OptionGroup var broker: BrokerOptions
@@ -44,6 +50,14 @@ struct LoadTestCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Kill a random worker with SIGKILL every this many seconds, and start a new one.",
                                valueName: "seconds"))
     var killWorkerEvery: Double?
+    @Option(help: ArgumentHelp("Kill this many workers in all (SIGKILL, each replaced).",
+                               discussion: """
+                                   Alone: spread over the run by its progress, kill n once n/(N+1) of the parcels are final, \
+                                   so each lands under load. With --kill-worker-every: one every interval, and the run is held \
+                                   open until all N happened. Kills asked for and not made fail the verdict.
+                                   """,
+                               valueName: "count"))
+    var kills: Int?
     @Option(help: ArgumentHelp("Stop and start the broker node this many seconds into the run.", valueName: "seconds"))
     var restartBrokerAt: Double?
     @Option(help: ArgumentHelp("Stop a cluster node this many seconds into the run: the one leading most of the run's stage queues.",
@@ -87,7 +101,17 @@ struct LoadTestCommand: AsyncParsableCommand {
         if workers == 0, killWorkerEvery != nil {
             throw ValidationError("--kill-worker-every needs workers the test starts (--workers 1 or more)")
         }
-        if let every = killWorkerEvery, every <= 0 { throw ValidationError("--kill-worker-every must be above 0") }
+        if let every = killWorkerEvery, !(every.isFinite && every > 0 && every <= 86_400) {
+            throw ValidationError("--kill-worker-every must be above 0 and at most 86,400 seconds")
+        }
+        if let kills {
+            guard workers > 0 else { throw ValidationError("--kills needs workers the test starts (--workers 1 or more)") }
+            guard (1...1000).contains(kills) else { throw ValidationError("--kills must be from 1 to 1,000") }
+            if killWorkerEvery == nil, kills >= parcels {
+                throw ValidationError("--kills \(kills) spreads kills over the parcels' progress: give fewer kills than "
+                    + "--parcels (\(parcels)), or --kill-worker-every")
+            }
+        }
         for (flag, value) in [("--restart-broker-at", restartBrokerAt), ("--stop-node-at", stopNodeAt),
                               ("--start-node-at", startNodeAt), ("--rolling-restart-at", rollingRestartAt)] {
             if let value, !(value.isFinite && value >= 0 && value <= 86_400) {
@@ -150,6 +174,14 @@ struct LoadTestCommand: AsyncParsableCommand {
             "--shutdown-timeout", "10", "--exit-with-parent",
         ]
         configuration.killWorkerEvery = killWorkerEvery.map { .seconds($0) }
+        configuration.kills = kills
+        // Chaos asked for at a time the run is unlikely to reach: said now (the verdict fails if it does not happen).
+        let faults = [("--restart-broker-at", restartBrokerAt), ("--stop-node-at", stopNodeAt),
+                      ("--rolling-restart-at", rollingRestartAt)].compactMap { flag, at in at.map { (flag: flag, at: Duration.seconds($0)) } }
+        for warning in KillPlan.warnings(parcels: parcels, plan: KillPlan(every: configuration.killWorkerEvery, count: kills),
+                                         faults: faults) {
+            Terminal.error("parcelctl loadtest: warning: \(warning)")
+        }
         if let at = restartBrokerAt {
             let script = try brokerScriptPath()
             configuration.restartBrokerAt = .seconds(at)

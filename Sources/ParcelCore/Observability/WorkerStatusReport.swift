@@ -1,8 +1,9 @@
 import Foundation
 
 /// What a `parcel-worker` started with `--status-file` keeps in that file: where it stands and what it
-/// has done. Written whole (to a temporary file, then renamed) at every change of phase, so a reader
-/// never sees half of one; the load test reads it instead of the worker's log text.
+/// has done. Written whole (to a temporary file, then renamed) at every change of phase and every
+/// ``refreshInterval`` besides, so a reader never sees half of one; the load test reads it instead of
+/// the worker's log text (and, before it kills a worker, its tasks in flight).
 public struct WorkerStatusReport: Codable, Sendable, Hashable {
     /// `starting`, `working` (connected, consuming), `reconnecting`, `stopping`, `stopped`.
     public var phase: String
@@ -20,9 +21,14 @@ public struct WorkerStatusReport: Codable, Sendable, Hashable {
     public var storeTransactions: Int
     public var storeChanges: Int
     public var storeSeconds: Double
+    /// Deliveries taken and not yet acknowledged or handed back, when written (nil: a report without it).
+    public var inFlight: Int?
+
+    /// How often a working worker rewrites the file (besides each change of phase).
+    public static let refreshInterval = Duration.milliseconds(100)
 
     public init(phase: String, hasWorked: Bool, pid: Int32, outcomes: [String: Int] = [:], requeued: Int = 0, reconnects: Int = 0,
-                storeFailures: Int = 0, storeTransactions: Int = 0, storeChanges: Int = 0, storeSeconds: Double = 0) {
+                storeFailures: Int = 0, storeTransactions: Int = 0, storeChanges: Int = 0, storeSeconds: Double = 0, inFlight: Int? = nil) {
         self.phase = phase
         self.hasWorked = hasWorked
         self.pid = pid
@@ -33,6 +39,7 @@ public struct WorkerStatusReport: Codable, Sendable, Hashable {
         self.storeTransactions = storeTransactions
         self.storeChanges = storeChanges
         self.storeSeconds = storeSeconds
+        self.inFlight = inFlight
     }
 
     /// The largest status file read: a worker's is a few hundred bytes.
@@ -52,7 +59,8 @@ public struct WorkerStatusReport: Codable, Sendable, Hashable {
     /// (Every value is a number, a Boolean, or text from this process: a phase or an outcome name.)
     public var json: String {
         let outcomeMembers = outcomes.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",")
-        return "{\"has_worked\":\(hasWorked),\"outcomes\":{\(outcomeMembers)},\"phase\":\"\(phase)\",\"pid\":\(pid),"
+        let inFlightMember = inFlight.map { "\"in_flight\":\($0)," } ?? ""
+        return "{\"has_worked\":\(hasWorked),\(inFlightMember)\"outcomes\":{\(outcomeMembers)},\"phase\":\"\(phase)\",\"pid\":\(pid),"
             + "\"reconnects\":\(reconnects),\"requeued\":\(requeued),\"store_changes\":\(storeChanges),"
             + "\"store_failures\":\(storeFailures),\"store_seconds\":\(storeSeconds),\"store_transactions\":\(storeTransactions)}\n"
     }

@@ -97,6 +97,9 @@ public final class StageWorker: Service, Sendable {
 
     public var phase: Phase { state.withLock { $0 } }
 
+    /// Deliveries taken and not yet acknowledged or handed back to their queue.
+    public var tasksInFlight: Int { metrics.tasksInFlight }
+
     /// True while connected, with consumers running and shutdown not begun.
     public var isReady: Bool { phase == .working }
 

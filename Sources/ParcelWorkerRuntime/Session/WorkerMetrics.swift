@@ -1,6 +1,7 @@
 import CoreMetrics
 import Foundation
 import ParcelCore
+import Synchronization
 
 extension ParcelMetrics {
     /// The handles one worker records into, made once (a lookup per task would cost more than the count).
@@ -13,6 +14,8 @@ extension ParcelMetrics {
         private let reconnectCount: Counter
         private let storeErrorCount: Counter
         private let readiness: Gauge
+        /// Tasks begun and not yet settled or requeued, over every stage, read back (the meters are not).
+        private let inFlightCount = InFlightCount()
 
         public init() {
             var outcomes: [Stage: [TaskDecision.Outcome: Counter]] = [:]
@@ -55,11 +58,16 @@ extension ParcelMetrics {
         /// `count` tasks of `stage` begun.
         public func started(_ stage: Stage, count: Int = 1) {
             inFlightTasks[stage]!.increment(by: Double(count))
+            inFlightCount.value.add(count, ordering: .relaxed)
         }
+
+        /// Tasks begun and not yet settled or requeued (deliveries taken and not acknowledged).
+        public var tasksInFlight: Int { inFlightCount.value.load(ordering: .relaxed) }
 
         /// A task settled: acknowledged after its follow-up was confirmed.
         public func settled(_ stage: Stage, _ outcome: TaskDecision.Outcome, after duration: Duration, submittedAt: Date?) {
             inFlightTasks[stage]!.decrement()
+            inFlightCount.value.subtract(1, ordering: .relaxed)
             outcomes[stage]![outcome]!.increment()
             let (seconds, attoseconds) = duration.components
             durations[stage]!.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
@@ -71,6 +79,7 @@ extension ParcelMetrics {
         /// A task put back on its queue, unsettled.
         public func requeued(_ stage: Stage) {
             inFlightTasks[stage]!.decrement()
+            inFlightCount.value.subtract(1, ordering: .relaxed)
             requeues[stage]!.increment()
         }
 
@@ -81,4 +90,9 @@ extension ParcelMetrics {
 
         public func setReady(_ isReady: Bool) { readiness.record(isReady ? 1 : 0) }
     }
+}
+
+/// The worker's tasks in flight as a number it can read back (a metrics meter only records).
+final class InFlightCount: Sendable {
+    let value = Atomic<Int>(0)
 }
