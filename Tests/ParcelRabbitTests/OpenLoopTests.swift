@@ -53,7 +53,7 @@ struct OpenLoopTests {
         #expect(report.endToEnd.p999 >= report.endToEnd.p99 && report.endToEnd.p99 >= report.endToEnd.p90)
         #expect(report.sendLag.p50 >= 950, "the submitter's own delay: \(report.sendLag)")
         // Collection holds the stall (from due); later stages only their own 2 ms.
-        #expect(report.stageLatency[.collection]!.max >= 1013)
+        #expect(report.stageLatency[.collection]!.max >= 1003.9, "parcel 0: due at the start, collected 1,004 ms later")
         #expect(report.stageLatency[.packaging]!.max < 3 && report.stageLatency[.delivery]!.count == 10)
         // Nothing was final, nor even submitted, when the last parcel was due.
         #expect(report.backlogAtEnd == 10 && report.unsentAtEnd == 10)
