@@ -77,7 +77,7 @@ public struct RampReport: Sendable {
         steps.last { $0.report.passed && $0.p99 <= p99Bound }?.rate
     }
 
-    /// True when even the last step held: the bound was never passed, the system may sustain more.
+    /// True when the last step passed the bound; false when every step held (the system may sustain more).
     public var boundReached: Bool { steps.last.map { $0.p99 > p99Bound } ?? false }
 
     public var json: JSONValue {
