@@ -14,6 +14,9 @@ import Synchronization
 public struct LoadTest: Sendable {
     public struct Configuration: Sendable {
         public var parcels = 2000
+        /// When set, parcels are submitted on this schedule (open loop) rather than as fast as confirmed,
+        /// and measured from their due times; `parcels` is the schedule's count.
+        public var openLoop: SendSchedule?
         /// Workers to start; 0 uses running ones (which must serve `topology` and `store`).
         public var workers = 2
         /// Tasks in flight per worker (passed as --concurrency).
@@ -130,8 +133,18 @@ public struct LoadTest: Sendable {
         let chaosTask = Task { await chaos.run(from: clock) }
 
         let submitted = Submitted()
-        let submitting = Task { try await submit(parcels, to: store, progress: submitted) }
-        let deadline = clock + config.timeout
+        let openLoop = config.openLoop.map(OpenLoop.init(schedule:))
+        let submitting = Task {
+            if let openLoop {
+                let publisher = ReconnectingPublisher(configuration: config.amqp, resendWithin: .seconds(30))
+                defer { Task { await publisher.close() } }
+                try await openLoop.submit(parcels, publisher: publisher, store: store, topology: config.topology, progress: submitted)
+            } else {
+                try await submit(parcels, to: store, progress: submitted)
+            }
+        }
+        // An open-loop run's timeout starts when its last parcel is due.
+        let deadline = clock + config.timeout + (openLoop?.schedule.length ?? .zero)
         do {
             while ContinuousClock.now < deadline {
                 let finals = ParcelStatus.State.finalCount(try await store.countsByState(idPrefix: config.idPrefix + "-"))
@@ -172,6 +185,7 @@ public struct LoadTest: Sendable {
         let ownCPUUsed = (ProcessStats.current?.cpuSeconds ?? 0) - ownCPU
         // Only this run's parcels: a store shared with running workers may hold others.
         let audit = try await store.audit(idPrefix: config.idPrefix + "-")
+        let openLoopReport = try await openLoop?.report(parcelIDs: parcels.map(\.id), store: store)
         let counts = audit.counts
         let snapshot = try await store.snapshot(period: DateInterval(start: started, end: Date().addingTimeInterval(60)),
                                                 recentSince: Date())
@@ -190,7 +204,7 @@ public struct LoadTest: Sendable {
 
         // From the first publish (recording the first parcels as submitted, before it, is not counted).
         let seconds = max(0.001, (audit.lastFinalAt ?? Date()).timeIntervalSince(submitted.firstPublishAt ?? started))
-        return LoadTestReport(
+        var report = LoadTestReport(
             parcels: parcels.count, counts: counts, audit: audit, snapshot: snapshot, queues: queues, seconds: seconds,
             workers: config.workers, concurrency: config.concurrency, kills: fleet.kills, workerKills: chaos.killed.all,
             brokerRestarts: chaos.restarts,
@@ -200,6 +214,8 @@ public struct LoadTest: Sendable {
             workerExits: exits, workerCrashes: fleet.crashes, chaosFailures: chaos.failures + (clusterReport?.failures ?? []),
             nodeRestarts: clusterReport?.restarts ?? [], probeUsualGapSeconds: clusterReport?.usualProbeGap,
             handover: handoverReport)
+        report.openLoop = openLoopReport
+        return report
     }
 
     /// Submits until every parcel is confirmed queued, through broker restarts: a parcel whose publish

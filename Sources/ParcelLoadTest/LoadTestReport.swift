@@ -33,6 +33,7 @@ public struct LoadTestReport: Sendable {
         public var p50: Double
         public var p90: Double
         public var p99: Double
+        public var p999: Double
         public var max: Double
 
         init(milliseconds values: [Double]) {
@@ -44,6 +45,7 @@ public struct LoadTestReport: Sendable {
             p50 = ms(histogram.valueAtPercentile(50))
             p90 = ms(histogram.valueAtPercentile(90))
             p99 = ms(histogram.valueAtPercentile(99))
+            p999 = ms(histogram.valueAtPercentile(99.9))
             max = ms(histogram.max)
         }
     }
@@ -86,6 +88,8 @@ public struct LoadTestReport: Sendable {
     public let handover: Handover?
     /// Each broken invariant, in words; empty when the run holds.
     public let violations: [String]
+    /// An open-loop run's figures, measured from each parcel's intended send time (``OpenLoopReport``).
+    public internal(set) var openLoop: OpenLoopReport?
 
     public var passed: Bool { violations.isEmpty }
     public var parcelsPerSecond: Double { Double(delivered + held + deadLettered + returned) / seconds }
@@ -162,7 +166,7 @@ extension LoadTestReport {
         func latency(_ l: Latency) -> JSONValue {
             .object(["count": .int(l.count), "p50": number(l.p50), "p90": number(l.p90), "p99": number(l.p99), "max": number(l.max)])
         }
-        return .object(clusterJSON.merging(killJSON) { $1 }.merging([
+        return .object(clusterJSON.merging(killJSON) { $1 }.merging(openLoopJSON) { $1 }.merging([
             "ok": .bool(passed),
             "violations": .array(violations.map { .string($0) }),
             "parcels": .int(parcels), "delivered": .int(delivered), "held": .int(held), "dead_lettered": .int(deadLettered),
@@ -207,6 +211,7 @@ extension LoadTestReport {
         out.append("Latency (HdrHistogram): queued → done per stage (collection from the submit); submitted → delivered end to end:")
         for stage in Stage.allCases { out.append(row(stage.rawValue, stageLatency[stage]!)) }
         out.append(row("end to end", endToEnd))
+        out += openLoop?.lines ?? []
         out.append("Where the time went (CPU seconds during \(NumberText.decimal(cpu.wall)) s on "
             + "\(ProcessInfo.processInfo.activeProcessorCount) cores):")
         out.append("  workers \(NumberText.decimal(cpu.workers)) s, broker (beam.smp) \(NumberText.decimal(cpu.broker)) s, "

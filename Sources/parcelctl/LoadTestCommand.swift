@@ -38,7 +38,24 @@ struct LoadTestCommand: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
     @OptionGroup var topologyOptions: TopologyOptions
 
-    @Option(help: "Parcels to submit.") var parcels = 2000
+    @Option(help: ArgumentHelp("Parcels to submit (default 2000).", discussion: "With --rate: on that schedule.")) var parcels: Int?
+    @Option(help: ArgumentHelp("Submit on a schedule, open loop: parcel i is due at start + i/rate (e.g. 500/s, 30/m).",
+                               discussion: """
+                                   Latency is then measured from each parcel's due time, not from its send (no coordinated \
+                                   omission), and the report adds an open_loop section: p50/p90/p99/p99.9 end to end and per \
+                                   stage, the achieved rates, and the backlog when the last parcel was due. With --duration \
+                                   or --parcels.
+                                   """,
+                               valueName: "rate"))
+    var rate: String?
+    @Option(help: ArgumentHelp("How long to submit at --rate (e.g. 60s, 10m): rate × duration parcels.", valueName: "time"))
+    var duration: String?
+    @Option(help: ArgumentHelp("Step the rate up, open loop: START:STEP:LENGTH (e.g. 200/s:200/s:10s), until a step's p99 end to end passes --p99-bound.",
+                               discussion: "Each step is a load test of its own (workers, namespace, store); the report gives each step's p99 and the highest rate that held.",
+                               valueName: "ramp"))
+    var ramp: String?
+    @Option(help: ArgumentHelp("With --ramp: the p99 end to end a step must keep (e.g. 250ms).", valueName: "time"))
+    var p99Bound: String?
     @Option(help: "Worker processes to start (0: use running ones).") var workers = 2
     @Option(help: "Tasks in flight per worker.") var concurrency = 200
     @Option(help: ArgumentHelp("Simulated work per task: a time (5ms) or a range (5ms-20ms).", valueName: "time"))
@@ -94,7 +111,8 @@ struct LoadTestCommand: AsyncParsableCommand {
     @Flag(help: "Print the whole report as one JSON object.") var json = false
 
     func validate() throws {
-        guard parcels > 0 else { throw ValidationError("--parcels must be 1 or more") }
+        if let parcels, parcels <= 0 { throw ValidationError("--parcels must be 1 or more") }
+        if try rampPlan() == nil { _ = try openLoopSchedule() }
         guard workers >= 0 else { throw ValidationError("--workers must be 0 or more") }
         guard concurrency > 0 else { throw ValidationError("--concurrency must be 1 or more") }
         try validateFaultRates(transient: transientRate, permanent: permanentRate, hold: holdRate)
@@ -165,7 +183,12 @@ struct LoadTestCommand: AsyncParsableCommand {
             amqpURL: BrokerSettings.url(flag: broker.url, environment: ProcessInfo.processInfo.environment),
             topology: topology, store: storeLocation, logFolder: folder.appendingPathComponent("logs"),
             idPrefix: runID.uppercased())
-        configuration.parcels = parcels
+        if let schedule = try openLoopSchedule() {
+            configuration.openLoop = schedule
+            configuration.parcels = schedule.count
+        } else {
+            configuration.parcels = parcels ?? 2000
+        }
         configuration.workers = workers
         configuration.concurrency = concurrency
         configuration.workerArguments = [
@@ -199,6 +222,9 @@ struct LoadTestCommand: AsyncParsableCommand {
         configuration.handover = HandoverServer.Behaviour(faultRate: httpFaultRate, delay: try parsedHTTPDelay())
         configuration.timeout = .seconds(timeout)
 
+        if let ramp = try rampPlan() {
+            return try await runRamp(ramp, base: configuration, own: own, folder: folder)
+        }
         let bar = ProgressBar(label: "final")
         // Off a terminal (a log, CI), a line every few seconds instead of the bar.
         let lines = Terminal.standardErrorIsTerminal || json ? nil : ProgressLines()
