@@ -125,9 +125,9 @@ struct LoadTestCommand: AsyncParsableCommand {
         if let kills {
             guard workers > 0 else { throw ValidationError("--kills needs workers the test starts (--workers 1 or more)") }
             guard (1...1000).contains(kills) else { throw ValidationError("--kills must be from 1 to 1,000") }
-            if killWorkerEvery == nil, kills >= parcels {
+            if killWorkerEvery == nil, kills >= parcels ?? 2000 {
                 throw ValidationError("--kills \(kills) spreads kills over the parcels' progress: give fewer kills than "
-                    + "--parcels (\(parcels)), or --kill-worker-every")
+                    + "--parcels (\(parcels ?? 2000)), or --kill-worker-every")
             }
         }
         for (flag, value) in [("--restart-broker-at", restartBrokerAt), ("--stop-node-at", stopNodeAt),
@@ -201,7 +201,7 @@ struct LoadTestCommand: AsyncParsableCommand {
         // Chaos asked for at a time the run is unlikely to reach: said now (the verdict fails if it does not happen).
         let faults = [("--restart-broker-at", restartBrokerAt), ("--stop-node-at", stopNodeAt),
                       ("--rolling-restart-at", rollingRestartAt)].compactMap { flag, at in at.map { (flag: flag, at: Duration.seconds($0)) } }
-        for warning in KillPlan.warnings(parcels: parcels, plan: KillPlan(every: configuration.killWorkerEvery, count: kills),
+        for warning in KillPlan.warnings(parcels: configuration.parcels, plan: KillPlan(every: configuration.killWorkerEvery, count: kills),
                                          faults: faults) {
             Terminal.error("parcelctl loadtest: warning: \(warning)")
         }
