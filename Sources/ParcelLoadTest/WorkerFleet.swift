@@ -139,6 +139,8 @@ public final class WorkerFleet: Sendable {
             guard let report = member.report, report.phase == "working" else { return nil }
             return (member, report, written.map { max(0, Date().timeIntervalSince($0)) })
         }
+        // Not while a replacement is still starting (see WorkerKills.swift).
+        guard readings.count == state.withLock({ $0.running.count }) else { return nil }
         let busy = readings.filter { ($0.1.inFlight ?? 0) > 0 }
         guard let (chosen, report, age) = (busy.isEmpty ? readings : busy).randomElement() else { return nil }
         let victim = state.withLock { state -> Member? in

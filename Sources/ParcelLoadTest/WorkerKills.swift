@@ -20,11 +20,15 @@ import Synchronization
 // Each kill records whether it came mid-batch: the victim's tasks in flight (deliveries taken and not
 // yet acknowledged or requeued), from its status file (`parcel-worker --status-file`), which a working
 // worker rewrites every 100 ms and the fleet reads just before SIGKILL. The victim is a working worker
-// with tasks in flight when there is one (else any working worker; none working: the kill waits).
+// with tasks in flight when there is one (else any working worker). A kill waits while a replacement
+// is still starting: killing each worker as soon as it works would leave the fleet doing nothing (a
+// worker that takes longer to start than the interval, on a loaded machine, was never let work), so
+// the interval runs from the last kill, and at least one worker of a fleet of two or more works.
 
 /// How a run kills workers: `--kill-worker-every`, `--kills`, or both.
 public struct KillPlan: Sendable, Hashable {
-    /// A kill every this long, from the start of the run (nil: kills follow the run's progress).
+    /// A kill every this long, from the start of the run and then from the last kill (nil: kills
+    /// follow the run's progress).
     public var every: Duration?
     /// Kills asked for in all (nil: every `every` until the run ends).
     public var count: Int?
@@ -47,10 +51,11 @@ public struct KillPlan: Sendable, Hashable {
         max(1, number * parcels / (count + 1))
     }
 
-    /// Whether the next kill is due, `done` having been made: `elapsed` into the run, `final` of `parcels`.
+    /// Whether the next kill is due, `done` having been made: `elapsed` since the last kill (or the
+    /// start of the run), `final` of `parcels`.
     public func isDue(done: Int, elapsed: Duration, final: Int, parcels: Int) -> Bool {
         if let count, done >= count { return false }
-        if let every { return elapsed >= every * (done + 1) }
+        if let every { return elapsed >= every }
         // By progress: only while parcels are still moving.
         return final < parcels && final >= Self.progressThreshold(kill: done + 1, of: count ?? 1, parcels: parcels)
     }
@@ -167,13 +172,15 @@ final class WorkerKillLog: Sendable {
     /// Kills `plan` asks for, from `started`, against `fleet`, until cancelled (the run ended) or
     /// every kill asked for was made. A kill waits while no worker is working.
     func run(_ plan: KillPlan, fleet: WorkerFleet, parcels: Int, from started: ContinuousClock.Instant) async {
+        var last = started
         while !Task.isCancelled {
             let done = all.count
             if let count = plan.count, done >= count { return }
             let final = self.final
-            if plan.isDue(done: done, elapsed: ContinuousClock.now - started, final: final, parcels: parcels),
+            if plan.isDue(done: done, elapsed: ContinuousClock.now - last, final: final, parcels: parcels),
                let killed = try? await fleet.killOneAndReplace() {
-                append(WorkerKill(at: KillPlan.value(ContinuousClock.now - started), inFlight: killed.inFlight,
+                last = ContinuousClock.now
+                append(WorkerKill(at: KillPlan.value(last - started), inFlight: killed.inFlight,
                                   reportAge: killed.reportAge, finalAtKill: final))
                 continue
             }
