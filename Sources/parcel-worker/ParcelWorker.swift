@@ -172,21 +172,24 @@ struct ParcelWorker: AsyncParsableCommand {
         }
         if status.writesFile { services.append(.init(service: StatusRefresh(status: status))) }
         services.append(.init(service: GatedWorker(gate: listening, storeReady: opened.ready, worker: worker)))
+        // The signals are ours alone (SignalEscalation below), not the group's: a SIGTERM that came
+        // after the handler was installed but before the group listened would otherwise be lost.
         var configuration = ServiceGroupConfiguration(services: services, logger: logger)
-        configuration.gracefulShutdownSignals = [.sigterm, .sigint]
         // The group's own lines (at debug) in the keys every other line uses.
         configuration.logging.keys.serviceKey = "service"
         configuration.logging.keys.servicesKey = "services"
-        configuration.logging.keys.signalKey = "signal"
-        configuration.logging.keys.gracefulShutdownSignalsKey = "signals.graceful"
-        configuration.logging.keys.cancellationSignalsKey = "signals.cancel"
         configuration.logging.keys.errorKey = LogKey.error
-        // The group traps the first SIGTERM or SIGINT (a graceful shutdown); a second means "now".
+        let group = ServiceGroup(configuration: configuration)
+        // The first SIGTERM or SIGINT shuts the group down gracefully (one that comes before the group
+        // runs is remembered by it, and the services start only to stop); a second means "now".
         let escalation = SignalEscalation(
-            first: { logger.info("signal received: stopping gracefully (a second signal exits at once)") },
+            first: {
+                logger.info("signal received: stopping gracefully (a second signal exits at once)")
+                Task { await group.triggerGracefulShutdown() }
+            },
             second: { logger.warning("stopping at once; unfinished tasks go back to their queues") })
         defer { escalation.stop() }
-        try await ServiceGroup(configuration: configuration).run()
+        try await group.run()
         await statusStore.close()
         let counts = worker.counts
         logger.info("stopped", metadata: [

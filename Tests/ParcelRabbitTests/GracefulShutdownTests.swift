@@ -77,4 +77,36 @@ struct GracefulShutdownTests {
         await connection.close()
         try await fixture.tearDown()
     }
+
+    /// The signal is SignalEscalation's alone and asks the group to shut down, which remembers a request
+    /// made before it runs: sent at any moment of the start (every 40 ms from the spawn, then once the
+    /// worker consumes), a SIGTERM ends the worker — killed by it before the handler is installed, else
+    /// a graceful exit 0 — and never leaves it running.
+    @Test("SIGTERM at any moment of the start ends the worker: killed before its handler exists, else exit 0",
+          .timeLimit(.minutes(3)))
+    func signalDuringStart() async throws {
+        let fixture = try SubmitFixture.withMillisecondRetries()
+        try await fixture.declare()
+        var graceful = 0
+        for round in 0...12 {
+            let worker = try WorkerProcess(fixture, name: "start-\(round)")
+            if round == 12 {
+                #expect(try await eventually(timeout: .seconds(30)) { worker.isWorking }, "\(worker.output)")
+            } else {
+                try await Task.sleep(for: .milliseconds(40 * round))
+            }
+            worker.signal(SIGTERM)
+            let status = await worker.exitStatus(timeout: .seconds(20))
+            #expect(status != nil, "round \(round): still running 20 s after SIGTERM: \(worker.output.suffix(2000))")
+            guard status != nil else { await worker.stop(); continue }
+            if worker.process.terminationReason == .uncaughtSignal {
+                #expect(status == SIGTERM, "round \(round): killed by signal \(status ?? 0)")
+            } else {
+                #expect(status == 0, "round \(round): exit \(status ?? 0): \(worker.output.suffix(2000))")
+                graceful += 1
+            }
+        }
+        #expect(graceful >= 1, "no round reached the signal handler")
+        try await fixture.tearDown()
+    }
 }
