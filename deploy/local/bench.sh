@@ -15,9 +15,9 @@
 #
 # Environment: PF_BENCH_ROUNDS (5), PF_BENCH_OPEN_ROUNDS (3), PF_BENCH_OPEN_SECONDS (60),
 # PF_BENCH_RAMP (1000/s:250/s:10s), PF_BENCH_SUSTAINED_PARCELS (20000), PF_BENCH_QUICK=1 (small runs, to
-# check the script: 200 parcels, 1,000 messages, a two-step ramp of 2 s), PF_BENCH_SOAK=1 (adds the
-# 200,000-parcel soak), PARCELFLOW_AMQP_URL (a reachable broker is used instead of starting ours),
-# PARCELFLOW_KEEP_BROKER=1.
+# check the script in about 30 s: 2 rounds, 200 parcels, 1,000 messages, the open loop for 2 s, a ramp of
+# 2-second steps from 500/s), PF_BENCH_SOAK=1 (adds the 200,000-parcel soak), PARCELFLOW_AMQP_URL (a
+# reachable broker is used instead of starting ours), PARCELFLOW_KEEP_BROKER=1.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -31,7 +31,8 @@ SUSTAINED=${PF_BENCH_SUSTAINED_PARCELS:-20000}
 PARCELS=2000
 MESSAGES=8000
 if [ "${PF_BENCH_QUICK:-0}" = 1 ]; then
-  PARCELS=200 MESSAGES=1000 SUSTAINED=${PF_BENCH_SUSTAINED_PARCELS:-1000} RAMP=${PF_BENCH_RAMP:-500/s:500/s:2s}
+  PARCELS=200 MESSAGES=1000 ROUNDS=${PF_BENCH_ROUNDS:-2} OPEN_SECONDS=${PF_BENCH_OPEN_SECONDS:-2}
+  SUSTAINED=${PF_BENCH_SUSTAINED_PARCELS:-1000} RAMP=${PF_BENCH_RAMP:-500/s:500/s:2s}
 fi
 BATCH=100    # the C loop waits for its confirms every 100 publishes; basic.qos 100 when it consumes
 PREFETCH=100 # the C pipeline's basic.qos per stage channel
