@@ -16,7 +16,7 @@
 #
 # Environment: PF_BENCH_ROUNDS (5), PF_BENCH_OPEN_ROUNDS (3), PF_BENCH_OPEN_SECONDS (60),
 # PF_BENCH_RAMP (1000/s:250/s:10s), PF_BENCH_SUSTAINED_PARCELS (20000), PF_BENCH_QUICK=1 (small runs, to
-# check the script in about 30 s: 2 rounds, 200 parcels, 1,000 messages, the open loop for 2 s, a ramp of
+# check the script in about a minute: 2 rounds, 200 parcels, 1,000 messages, the open loop for 2 s, a ramp of
 # 2-second steps from 500/s), PF_BENCH_SOAK=1 (adds the 200,000-parcel soak), PARCELFLOW_AMQP_URL (a
 # reachable broker is used instead of starting ours), PARCELFLOW_KEEP_BROKER=1.
 set -euo pipefail

@@ -179,7 +179,7 @@ def table(results):
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     lines.append("")
     lines.append(f"Baseline: the C program over rabbitmq-c and SQLite (bench/c/amqp_baseline.c) unless named. "
-                 f"{s['rounds']} alternating rounds (the open loop in the first {s['open_rounds']}); medians; "
+                 f"{s['rounds']} alternating rounds (the open loop in the first {min(s['open_rounds'], s['rounds'])}); medians; "
                  f"{s['cores']} cores.")
     if results.failures:
         lines.append("Failed runs (left out of their rows):")
