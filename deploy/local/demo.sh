@@ -5,7 +5,7 @@
 # wait until every parcel is delivered, held or dead-lettered, print the counts and the time, and stop
 # the workers cleanly, and print `parcelctl report`. Then the same 2,000 with zero simulated work and
 # no faults through `parcelctl loadtest`, next to the plain C pipeline over rabbitmq-c
-# (bench/c/pipeline_baseline.c); metrics on against off; the AMQP and submit benchmarks against a plain
+# (`bench/c/amqp_baseline.c pipeline`); metrics on against off; the AMQP and submit benchmarks against a plain
 # C loop (rounds alternate; the tables give medians and per-round ratios, since figures on a shared
 # 2-core machine swing by tens of percent from hour to hour). It ends with the 2,000-parcel load test
 # with injected faults and three workers killed while parcels move (--kills 3: at a quarter, half and
@@ -41,7 +41,7 @@ worker="$ROOT/.build/release/parcel-worker"
 mkdir -p .local/bin
 baseline=.local/bin/amqp_baseline
 # shellcheck disable=SC2046 # pkg-config prints several words on purpose
-cc -O2 -Wall -Wextra -o "$baseline" bench/c/amqp_baseline.c $(pkg-config --cflags --libs librabbitmq)
+cc -O2 -Wall -Wextra -o "$baseline" bench/c/amqp_baseline.c $(pkg-config --cflags --libs librabbitmq sqlite3)
 echo "  built $baseline"
 
 PARCELS=${PARCELFLOW_DEMO_PARCELS:-2000}
@@ -96,12 +96,6 @@ REPORT_TARGET=2000 run_pipeline faults --stage-time 0ms-2ms --transient-rate 0.0
   --metrics-port 0
 echo "  all $PARCELS parcels final in $seconds s (submit included)"
 
-# The plain C pipeline over rabbitmq-c + SQLite (bench/c/pipeline_baseline.c, docs/BASELINES.md).
-raw_bin=.local/bin/bench_raw
-# shellcheck disable=SC2046 # pkg-config prints several words on purpose
-cc -O2 -o "$raw_bin" bench/c/pipeline_baseline.c $(pkg-config --cflags --libs librabbitmq) -lsqlite3
-amqp_port=$(python3 -c "import sys,urllib.parse as u; print(u.urlparse(sys.argv[1]).port or 5672)" "$PARCELFLOW_AMQP_URL")
-
 # The load test at the end: the whole main job with faults and chaos, verdict and report.
 final_loadtest() {
   # Kills follow the run's progress, not the clock: an interval can outlast a run of a few seconds.
@@ -120,13 +114,14 @@ pf_section "Zero work, no faults, two workers: parcelctl loadtest vs the plain C
 goal_rows=()
 for round in $(seq 1 "$ROUNDS"); do
   # A round whose C run fails is reported and skipped, not the end of the demo.
-  if ! c_out=$(AMQP_PORT=$amqp_port QUEUE_TYPE=quorum "$raw_bin" pipeline "$PARCELS" 2 100 "$demo/raw.db" 2>"$demo/raw.err"); then
-    echo "  round $round: the C pipeline failed (exit status $?): $(tail -n 3 "$demo/raw.err" | tr '\n' ' ')"
-    AMQP_PORT=$amqp_port "$raw_bin" cleanup >/dev/null 2>&1 || true
+  # The plain C pipeline over rabbitmq-c + SQLite (docs/BASELINES.md).
+  if ! c_out=$("$baseline" pipeline "$PARCELS" 2 100 "$demo/c-pipeline.db" 2>"$demo/c-pipeline.err"); then
+    echo "  round $round: the C pipeline failed (exit status $?): $(tail -n 3 "$demo/c-pipeline.err" | tr '\n' ' ')"
+    "$baseline" cleanup >/dev/null 2>&1 || true
     continue
   fi
-  c_secs=$(sed -n 's/.* secs=\([0-9.]*\) .*/\1/p' <<<"$c_out")
-  AMQP_PORT=$amqp_port "$raw_bin" cleanup >/dev/null 2>&1 || true
+  c_secs=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["seconds"])' "$c_out")
+  "$baseline" cleanup >/dev/null 2>&1 || true
   lt=$("$parcelctl" loadtest --parcels "$PARCELS" --workers 2 --concurrency 200 --json) || pf_die "loadtest failed: $lt"
   row=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["seconds"], r["worker_peak_rss_mb"], r["ok"])' "$lt")
   echo "  round $round: C pipeline ${c_secs} s | ParcelFlow $(echo "$row" | cut -d' ' -f1) s (worker peak RSS $(echo "$row" | cut -d' ' -f2) MB, verdict ok: $(echo "$row" | cut -d' ' -f3))"
