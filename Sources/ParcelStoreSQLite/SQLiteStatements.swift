@@ -78,10 +78,11 @@ extension Statement {
     func run(_ arguments: [SQLArgument] = [], row: (SQLRow) throws -> Void = { _ in }) throws -> Int {
         let statement = sqliteStatement
         let connection = sqlite3_db_handle(statement)
-        defer {
-            sqlite3_reset(statement)
-            sqlite3_clear_bindings(statement)
-        }
+        defer { sqlite3_reset(statement) }
+        // A parameter left unbound reads as NULL, as on a fresh statement. A run that binds every one
+        // (the store's own always do) replaces all the last run's values: nothing to clear then, which
+        // saves about 1,000 instructions per statement run.
+        if arguments.count < sqlite3_bind_parameter_count(statement) { sqlite3_clear_bindings(statement) }
         for (offset, argument) in arguments.enumerated() {
             let code = argument.bind(to: statement, at: Int32(offset + 1))
             guard code == SQLITE_OK else { throw Self.failure(code, connection) }

@@ -43,7 +43,7 @@ extension Parcel {
             fail("id", "is empty")
         } else if id.utf8.count > Self.maxIDLength {
             fail("id", "is longer than \(Self.maxIDLength) characters")
-        } else if !id.unicodeScalars.allSatisfy(Self.isIDCharacter) || !Self.isAlphanumeric(id.unicodeScalars.first!) {
+        } else if !Self.isID(id) {
             fail("id", "\(Echo.quoted(id)) may hold only letters, digits, '.', '_' and '-', starting with a letter or digit")
         }
         Self.checkText(sender.name, "sender.name", &issues)
@@ -70,35 +70,57 @@ extension Parcel {
         return issues
     }
 
-    private static func isAlphanumeric(_ scalar: Unicode.Scalar) -> Bool {
-        ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
+    /// Letters, digits, '.', '_' and '-', starting with a letter or digit; all ASCII, so read byte by
+    /// byte (any byte of a longer character fails).
+    private static func isID(_ id: String) -> Bool {
+        var id = id
+        return id.withUTF8 { bytes in
+            guard let first = bytes.first, isAlphanumeric(first) else { return false }
+            return bytes.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
+        }
     }
 
-    private static func isIDCharacter(_ scalar: Unicode.Scalar) -> Bool {
-        isAlphanumeric(scalar) || scalar == "." || scalar == "_" || scalar == "-"
+    private static func isAlphanumeric(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
     }
 
     /// Text rules, counted in Unicode scalars as JSON Schema counts them, so both agree on every input.
+    /// Every task's texts pass through here: ASCII text, the common case, is judged in one pass over
+    /// its bytes, without looking up Unicode properties.
     static func checkText(_ text: String, _ field: String, _ issues: inout [ParcelValidationIssue],
                           maxLength: Int = maxTextLength) {
-        if text.utf8.allSatisfy({ $0 < 0x80 }) {
-            // ASCII, the common case: the same rules without looking up Unicode properties.
-            let isSpace: (UInt8) -> Bool = { $0 == 0x20 || (0x09...0x0D).contains($0) }
-            if text.utf8.allSatisfy(isSpace) {
+        var text = text
+        enum Verdict { case fine, empty, tooLong, control, notASCII }
+        let verdict = text.withUTF8 { bytes -> Verdict in
+            var blank = true
+            var control = false
+            for byte in bytes {
+                if byte >= 0x80 { return .notASCII }
+                if byte != 0x20 && !(0x09...0x0D).contains(byte) { blank = false }
+                if byte < 0x20 || byte == 0x7F { control = true }
+            }
+            return blank ? .empty : bytes.count > maxLength ? .tooLong : control ? .control : .fine
+        }
+        switch verdict {
+        case .fine: return
+        case .empty: issues.append(ParcelValidationIssue(field: field, message: "is empty"))
+        case .tooLong: issues.append(ParcelValidationIssue(field: field, message: "is longer than \(maxLength) characters"))
+        case .control: issues.append(ParcelValidationIssue(field: field, message: "contains a control character"))
+        case .notASCII:
+            if text.unicodeScalars.allSatisfy(\.properties.isWhitespace) {
                 issues.append(ParcelValidationIssue(field: field, message: "is empty"))
-            } else if text.utf8.count > maxLength {
+            } else if text.unicodeScalars.count > maxLength {
                 issues.append(ParcelValidationIssue(field: field, message: "is longer than \(maxLength) characters"))
-            } else if text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
+            } else if text.unicodeScalars.contains(where: isControl) {
                 issues.append(ParcelValidationIssue(field: field, message: "contains a control character"))
             }
-            return
         }
-        if text.unicodeScalars.allSatisfy(\.properties.isWhitespace) {
-            issues.append(ParcelValidationIssue(field: field, message: "is empty"))
-        } else if text.unicodeScalars.count > maxLength {
-            issues.append(ParcelValidationIssue(field: field, message: "is longer than \(maxLength) characters"))
-        } else if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-            issues.append(ParcelValidationIssue(field: field, message: "contains a control character"))
-        }
+    }
+
+    /// General category Cc, without looking it up: Unicode's stability policy fixes that category at
+    /// U+0000–U+001F and U+007F–U+009F for good.
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
     }
 }

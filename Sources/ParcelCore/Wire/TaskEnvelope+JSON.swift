@@ -16,20 +16,29 @@ extension TaskEnvelope {
     /// The task as JSON (keys in a fixed order, so equal tasks give equal bytes).
     public func encoded() -> Data {
         var out = JSONWriter()
-        out.raw("{\"schema_version\":\(Self.schemaVersion),\"task_id\":")
-        out.string(taskID)
-        out.raw(",\"parcel_id\":")
+        out.literal("{\"schema_version\":")
+        out.integer(Self.schemaVersion)
+        // The task id (`<parcel id>:<stage>`, ``taskID``) written in parts, without building it.
+        out.literal(",\"task_id\":\"")
+        out.escaped(parcel.id)
+        out.literal(":")
+        out.unescaped(stage.rawValue)
+        out.literal("\",\"parcel_id\":")
         out.string(parcel.id)
-        out.raw(",\"stage\":\"\(stage.rawValue)\",\"attempt\":\(attempt),\"created_at\":")
+        out.literal(",\"stage\":\"")
+        out.unescaped(stage.rawValue)
+        out.literal("\",\"attempt\":")
+        out.integer(attempt)
+        out.literal(",\"created_at\":")
         out.timestamp(createdAt)
-        out.raw(",\"submitted_at\":")
+        out.literal(",\"submitted_at\":")
         out.timestamp(submittedAt)
-        out.raw(",\"parcel\":")
+        out.literal(",\"parcel\":")
         Self.write(parcel, to: &out)
-        out.raw(",\"payload\":{")
+        out.literal(",\"payload\":{")
         var first = true
         for field in StagePayload.fields { field.write(payload, to: &out, first: &first) }
-        out.raw("}}")
+        out.literal("}}")
         return Data(out.bytes)
     }
 
@@ -41,28 +50,35 @@ extension TaskEnvelope {
     }
 
     static func write(_ parcel: Parcel, to out: inout JSONWriter) {
-        out.raw("{\"id\":")
+        out.literal("{\"id\":")
         out.string(parcel.id)
-        out.raw(",\"sender\":{\"name\":")
+        out.literal(",\"sender\":{\"name\":")
         out.string(parcel.sender.name)
-        out.raw(",\"relation\":\"\(parcel.sender.relation.rawValue)\"},\"recipient\":{\"name\":")
+        out.literal(",\"relation\":\"")
+        out.unescaped(parcel.sender.relation.rawValue)
+        out.literal("\"},\"recipient\":{\"name\":")
         out.string(parcel.recipient.name)
-        out.raw(",\"facility\":")
+        out.literal(",\"facility\":")
         out.string(parcel.recipient.facility)
-        out.raw("},\"contents\":{\"letters\":\(parcel.contents.letters),\"drawings\":\(parcel.contents.drawings)")
+        out.literal("},\"contents\":{\"letters\":")
+        out.integer(parcel.contents.letters)
+        out.literal(",\"drawings\":")
+        out.integer(parcel.contents.drawings)
         // Omitted when there are none, so a parcel without items reads as it did before items existed:
         // byte for byte the same task, and the same stored parcel to compare with.
         if !parcel.contents.items.isEmpty {
-            out.raw(",\"items\":[")
+            out.literal(",\"items\":[")
             for (index, item) in parcel.contents.items.enumerated() {
-                if index > 0 { out.raw(",") }
+                if index > 0 { out.literal(",") }
                 out.string(item)
             }
-            out.raw("]")
+            out.literal("]")
         }
-        out.raw("},\"weight_grams\":\(parcel.weightGrams),\"origin\":")
+        out.literal("},\"weight_grams\":")
+        out.integer(parcel.weightGrams)
+        out.literal(",\"origin\":")
         out.string(parcel.origin)
-        out.raw("}")
+        out.literal("}")
     }
 
     /// The fields of a task's JSON object, made once rather than per message.
@@ -143,8 +159,10 @@ extension TaskEnvelope {
     }
 }
 
-/// Builds JSON text in a byte buffer: strings are copied whole unless they hold a character that
-/// must be escaped, and times are written digit by digit, because a worker encodes a task per message.
+/// Builds JSON text in a byte buffer. A worker encodes a task per message, so nothing here builds an
+/// intermediate `String`: literals, numbers and strings go into the buffer straight from their bytes
+/// (a string is scanned and copied from its contiguous UTF-8, escaped only when it must be), and
+/// times are written digit by digit.
 struct JSONWriter {
     private(set) var bytes: [UInt8] = []
 
@@ -156,39 +174,70 @@ struct JSONWriter {
         bytes.append(contentsOf: text.utf8)
     }
 
+    /// JSON text known when the program was built: copied as it is.
+    mutating func literal(_ text: StaticString) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
     /// An object member's key and colon, after a comma unless it is the `first` member.
     mutating func member(_ key: StaticString, first: inout Bool) {
         if !first { bytes.append(UInt8(ascii: ",")) }
         first = false
         bytes.append(UInt8(ascii: "\""))
-        bytes.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+        literal(key)
         bytes.append(UInt8(ascii: "\""))
         bytes.append(UInt8(ascii: ":"))
+    }
+
+    /// A whole number in decimal.
+    mutating func integer(_ value: Int) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        digits(value.magnitude)
+    }
+
+    private mutating func digits(_ value: UInt) {
+        if value >= 10 { digits(value / 10) }
+        bytes.append(UInt8(ascii: "0") + UInt8(value % 10))
+    }
+
+    /// Text that needs no escaping (a stage's or another enumeration's raw value), without quotes.
+    mutating func unescaped(_ text: String) {
+        var text = text
+        text.withUTF8 { bytes.append(contentsOf: $0) }
     }
 
     /// A JSON string literal.
     mutating func string(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
-        let utf8 = text.utf8
-        if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            bytes.append(contentsOf: utf8)
-        } else {
-            for byte in utf8 {
-                switch byte {
-                case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-                case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-                case UInt8(ascii: "\n"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-                case UInt8(ascii: "\r"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-                case UInt8(ascii: "\t"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-                case ..<0x20:
-                    let hex = Array("0123456789abcdef".utf8)
-                    bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                                              hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
-                default: bytes.append(byte)
-                }
+        escaped(text)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// The inside of a JSON string literal: `text`, escaped where it must be.
+    mutating func escaped(_ text: String) {
+        var text = text
+        text.withUTF8 { utf8 in
+            if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                bytes.append(contentsOf: utf8)
+            } else {
+                for byte in utf8 { escape(byte) }
             }
         }
-        bytes.append(UInt8(ascii: "\""))
+    }
+
+    private mutating func escape(_ byte: UInt8) {
+        switch byte {
+        case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+        case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+        case UInt8(ascii: "\n"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+        case UInt8(ascii: "\r"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+        case UInt8(ascii: "\t"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+        case ..<0x20:
+            let hex = Array("0123456789abcdef".utf8)
+            bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                      hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+        default: bytes.append(byte)
+        }
     }
 
     /// A quoted RFC 3339 time, as ``Timestamp/format(_:)`` writes it.

@@ -20,31 +20,32 @@ public enum Timestamp {
         let milliseconds = Int(totalMilliseconds - Int64(seconds) * 1000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func digits(_ value: Int, _ count: Int) {
-            var divisor = 1
-            for _ in 1..<count { divisor *= 10 }
-            var value = value
-            for _ in 0..<count {
-                bytes.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
-                value %= divisor
-                divisor /= 10
-                if divisor == 0 { break }
+        // Into a buffer on the stack, appended at once.
+        var text: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &text) { out in
+            func digits(_ value: Int, _ count: Int, at offset: Int) {
+                var value = value
+                for index in (offset ..< offset + count).reversed() {
+                    out[index] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
             }
+            digits(Int(parts.tm_year) + 1900, 4, at: 0)
+            out[4] = UInt8(ascii: "-")
+            digits(Int(parts.tm_mon) + 1, 2, at: 5)
+            out[7] = UInt8(ascii: "-")
+            digits(Int(parts.tm_mday), 2, at: 8)
+            out[10] = UInt8(ascii: "T")
+            digits(Int(parts.tm_hour), 2, at: 11)
+            out[13] = UInt8(ascii: ":")
+            digits(Int(parts.tm_min), 2, at: 14)
+            out[16] = UInt8(ascii: ":")
+            digits(Int(parts.tm_sec), 2, at: 17)
+            out[19] = UInt8(ascii: ".")
+            digits(milliseconds, 3, at: 20)
+            out[23] = UInt8(ascii: "Z")
+            bytes.append(contentsOf: out)
         }
-        digits(Int(parts.tm_year) + 1900, 4)
-        bytes.append(UInt8(ascii: "-"))
-        digits(Int(parts.tm_mon) + 1, 2)
-        bytes.append(UInt8(ascii: "-"))
-        digits(Int(parts.tm_mday), 2)
-        bytes.append(UInt8(ascii: "T"))
-        digits(Int(parts.tm_hour), 2)
-        bytes.append(UInt8(ascii: ":"))
-        digits(Int(parts.tm_min), 2)
-        bytes.append(UInt8(ascii: ":"))
-        digits(Int(parts.tm_sec), 2)
-        bytes.append(UInt8(ascii: "."))
-        digits(milliseconds, 3)
-        bytes.append(UInt8(ascii: "Z"))
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`; nil for anything else.
