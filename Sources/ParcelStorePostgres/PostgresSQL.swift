@@ -106,6 +106,19 @@ enum PostgresSQL {
         SELECT state, count(*) FROM parcels WHERE parcel_id >= $1 AND parcel_id < $1 || chr(1114111) GROUP BY state
         """
 
+    /// As the SQLite store's: the history lines after $1, of the parcels whose id starts with $2 (all when
+    /// NULL), counted as ``ParcelEvent/finalChange`` counts them ($3: a replay's detail).
+    static let finalChange = """
+        SELECT max(id), coalesce(sum(CASE
+            WHEN $2::text IS NOT NULL AND NOT starts_with(parcel_id, $2) THEN 0
+            WHEN kind IN ('delivered', 'held', 'dead_lettered') THEN 1
+            WHEN kind = 'released' OR (kind = 'queued' AND detail = $3) THEN -1
+            ELSE 0 END), 0)::bigint
+        FROM events WHERE id > $1
+        """
+
+    static let tableBytes = "SELECT (pg_total_relation_size('parcels') + pg_total_relation_size('events'))::bigint"
+
     // The report's readings. $1 and $2 bound a period in unix milliseconds.
     static let countGroups = "SELECT stage, state, stages_done, count(*) FROM parcels GROUP BY stage, state, stages_done"
     static let deliveries = """

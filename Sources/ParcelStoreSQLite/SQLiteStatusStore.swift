@@ -272,6 +272,17 @@ public final class SQLiteStatusStore: StatusStore {
         }
     }
 
+    public func finalChange(after cursor: Int64, idPrefix: String?) async throws(StatusStoreError) -> FinalChange {
+        try await read("count the parcels that became final") { db in
+            var change = FinalChange(cursor: cursor, change: 0)
+            try db.run(SQL.finalChange, [.integer(cursor), .text(idPrefix), .text(ParcelEvent.replayedDetail)]) { row in
+                if !row.isNull(0) { change.cursor = row.integer(0) }
+                change.change = Int(row.integer(1))
+            }
+            return change
+        }
+    }
+
     public func snapshot(period: DateInterval, recentSince: Date) async throws(StatusStoreError) -> StoreSnapshot {
         let operation = "read the report's figures"
         let bounds: [SQLArgument] = [.integer(period.start.unixMilliseconds), .integer(period.end.unixMilliseconds)]
