@@ -99,6 +99,18 @@ enum PostgresSQL {
         ORDER BY part, id
         """
 
+    /// ``selectHistory`` for the parcels of the id array $1, each parcel's lines together.
+    static let selectHistories = """
+        SELECT parcel_id, kind, stage, attempt, detail, worker, at FROM (
+            SELECT parcel_id, 'submitted' AS kind, NULL::text AS stage, NULL::integer AS attempt, NULL::text AS detail,
+                   NULL::text AS worker, submitted_at AS at, 0 AS part, 0::bigint AS id
+            FROM parcels WHERE parcel_id = ANY($1::text[])
+            UNION ALL
+            SELECT parcel_id, kind, stage, attempt, detail, worker, at, 1, id FROM events
+            WHERE parcel_id = ANY($1::text[]) AND kind <> 'submitted') AS lines
+        ORDER BY parcel_id, part, id
+        """
+
     static let countByState = "SELECT state, count(*) FROM parcels GROUP BY state"
     /// Ids starting with $1 sort from $1 up to $1 followed by the highest code point: the primary
     /// key's range (its collation is "C", byte order).

@@ -2,9 +2,10 @@ import Foundation
 import ParcelCore
 import Testing
 
-/// The status store contract, continued: the load test's poll, the parcels that became final since a
-/// cursor, counted from the history lines written after it (issue 17: a poll that counted every parcel
-/// of the run cost parcelctl a fifth of a core on a long run).
+/// The status store contract, continued: what the load test reads (issue 17). Its poll, the parcels
+/// that became final since a cursor, from the history lines written after it (a poll that counted every
+/// parcel of the run cost parcelctl a fifth of a core on a long run); an open-loop run's histories, read
+/// a chunk of parcels at a time.
 extension StatusStoreContractTests {
     @Test("finalChange counts the parcels that became final after its cursor, of a prefix, less releases and replays",
           arguments: StoreKind.allCases)
@@ -44,6 +45,24 @@ extension StatusStoreContractTests {
             let final = ParcelStatus.State.finalCount(try await store.countsByState(idPrefix: "R-"))
             #expect(try await store.finalChange(after: 0, idPrefix: "R-").change == final)
             #expect(first.change + second.change + third.change == final)
+        }
+    }
+
+    @Test("histories reads many parcels' histories at once, each as history reads it; a parcel the store does not know is absent",
+          arguments: StoreKind.allCases)
+    func historiesAtOnce(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            _ = try await store.submit([parcel("H-1"), parcel("H-2"), parcel("H-3")], at: moment(0))
+            var n = try await store.applyAll(wholeJourney, to: "H-1", from: 1)
+            n = try await store.applyAll([.queued(.collection), .started(.collection, attempt: 1),
+                                          .retrying(.collection, attempt: 1, error: "jam")], to: "H-2", from: n)
+            let histories = try await store.histories(["H-2", "nobody", "H-1", "H-3", "H-1"])
+            #expect(Set(histories.keys) == ["H-1", "H-2", "H-3"])
+            for id in ["H-1", "H-2", "H-3"] {
+                #expect(histories[id] == (try await store.history(id)), "\(id)")
+            }
+            #expect(histories["H-1"]?.count == 1 + wholeJourney.count)
+            #expect(try await store.histories([]).isEmpty)
         }
     }
 }

@@ -114,6 +114,10 @@ public final class GroupCommitStore: StatusStore {
         try await inner.countsByState(idPrefix: idPrefix)
     }
 
+    public func histories(_ parcelIDs: [String]) async throws -> [String: [ParcelEvent]] {
+        try await inner.histories(parcelIDs)
+    }
+
     public func finalChange(after cursor: Int64, idPrefix: String?) async throws -> FinalChange {
         try await inner.finalChange(after: cursor, idPrefix: idPrefix)
     }

@@ -77,6 +77,16 @@ public final class InMemoryStatusStore: StatusStore {
         state.withLock { $0.events.filter { $0.parcelID == parcelID } }
     }
 
+    public func histories(_ parcelIDs: [String]) async throws -> [String: [ParcelEvent]] {
+        state.withLock { state in
+            let asked = Set(parcelIDs)
+            var histories: [String: [ParcelEvent]] = [:]
+            for id in asked where state.records[id] != nil { histories[id] = [] }
+            for event in state.events where asked.contains(event.parcelID) { histories[event.parcelID]?.append(event) }
+            return histories
+        }
+    }
+
     public func countsByState(idPrefix: String?) async throws -> [ParcelStatus.State: Int] {
         state.withLock { state in
             state.records.values.reduce(into: [:]) { counts, record in

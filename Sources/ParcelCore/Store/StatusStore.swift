@@ -26,6 +26,11 @@ public protocol StatusStore: Sendable {
     /// The parcel's history, oldest first.
     func history(_ parcelID: String) async throws -> [ParcelEvent]
 
+    /// Each of these parcels' history, oldest first, in one read (a parcel the store does not know is
+    /// absent): what an open-loop load test reads at its end, where a read per parcel cost a thread hop
+    /// (SQLite) or a round trip (PostgreSQL) each.
+    func histories(_ parcelIDs: [String]) async throws -> [String: [ParcelEvent]]
+
     /// How many parcels are in each state: all of them, or those whose id starts with `idPrefix` (one
     /// load test's parcels in a shared store).
     func countsByState(idPrefix: String?) async throws -> [ParcelStatus.State: Int]
