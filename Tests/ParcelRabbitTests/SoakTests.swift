@@ -66,8 +66,7 @@ struct SoakTests {
 
     @Test("the soak's flags: an interval from 250 ms to 1 h, a duration that is a time, not with --parcels")
     func flagChecks() async throws {
-        let url = "amqp://guest:guest@127.0.0.1:1/%2f"
-        for (arguments, message) in [
+        try await expectLoadtestRefuses([
             (["--interval", "0"], "--interval: '0' is not a time from 250ms to 1h"),
             (["--interval", "0s"], "is not a time from 250ms"),
             (["--interval", "100ms"], "is not a time from 250ms"),
@@ -76,11 +75,7 @@ struct SoakTests {
             (["--duration", "0s"], "--duration: '0s' is not a time"),
             (["--duration", "3s", "--parcels", "10"], "give --duration or --parcels, not both"),
             (["--duration", "3s", "--kills", "2"], "--kills alone spreads kills over the parcels given"),
-        ] {
-            let result = try await Parcelctl(environment: ["PARCELFLOW_AMQP_URL": url]).run(["loadtest"] + arguments)
-            #expect(result.status == 64, "\(arguments): \(result.status)")
-            #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
-        }
+        ])
     }
 }
 
