@@ -80,6 +80,9 @@ struct LoadTestTests {
         // The verdict read the PostgreSQL database: the parcels are there, not in a file of its own.
         let stored = try await database.psql("SELECT count(*) FROM parcels")
         #expect(stored.output.trimmingCharacters(in: .whitespacesAndNewlines) == "200", "\(stored.errors)")
+        // The soak read the store's size from PostgreSQL (its tables), at every interval.
+        let soak = try #require((report["soak"] as? [String: Any])?["intervals"] as? [[String: Any]])
+        #expect(!soak.isEmpty && soak.allSatisfy { ($0["store_mb"] as? Double ?? 0) > 0 }, "\(soak)")
         try await database.drop()
     }
 
