@@ -14,6 +14,11 @@ import Synchronization
 public struct LoadTest: Sendable {
     public struct Configuration: Sendable {
         public var parcels = 2000
+        /// When set, a closed-loop run submits for this long rather than `parcels` (``SoakFeed``): batches
+        /// keep a bounded backlog queued, then the run drains.
+        public var submitFor: Duration?
+        /// The soak's interval (``SoakReport``): parcels final, memory, CPU and the store's size each.
+        public var soakInterval: Duration = .seconds(1)
         /// When set, parcels are submitted on this schedule (open loop) rather than as fast as confirmed,
         /// and measured from their due times; `parcels` is the schedule's count.
         public var openLoop: SendSchedule?
@@ -123,7 +128,10 @@ public struct LoadTest: Sendable {
             throw error
         }
 
-        let parcels = ParcelGenerator(seed: UInt64.random(in: 0...UInt64.max), idPrefix: config.idPrefix).parcels(config.parcels)
+        // A run for a time makes its parcels as it goes (``SoakFeed``).
+        let feed = config.submitFor.map { SoakFeed(length: $0, idPrefix: config.idPrefix, backlog: SoakFeed.backlog(config)) }
+        var parcels = feed == nil
+            ? ParcelGenerator(seed: UInt64.random(in: 0...UInt64.max), idPrefix: config.idPrefix).parcels(config.parcels) : []
         // The run's nodes only (those of the URL list), when they can be told apart from others.
         let brokerCPU = CPUUsage(of: "beam.smp", ports: Set(config.amqp.endpoints.map(\.port)))
         let ownCPU = ProcessStats.current?.cpuSeconds ?? 0
@@ -134,7 +142,12 @@ public struct LoadTest: Sendable {
 
         let submitted = Submitted()
         let openLoop = config.openLoop.map(OpenLoop.init(schedule:))
-        let submitting = Task {
+        let submitting = Task { [parcels] in
+            if let feed {
+                return try await feed.run(submitted) { batch, offset in
+                    try await submit(batch, to: store, progress: submitted, offset: offset)
+                }
+            }
             if let openLoop {
                 let publisher = ReconnectingPublisher(configuration: config.amqp, resendWithin: .seconds(30))
                 defer { Task { await publisher.close() } }
@@ -142,18 +155,29 @@ public struct LoadTest: Sendable {
             } else {
                 try await submit(parcels, to: store, progress: submitted)
             }
+            return parcels
         }
         // An open-loop run's timeout starts when its last parcel is due.
-        let deadline = clock + config.timeout + (openLoop?.schedule.length ?? .zero)
+        let deadline = clock + config.timeout + (openLoop?.schedule.length ?? config.submitFor ?? .zero)
+        var tally = FinalTally(idPrefix: config.idPrefix + "-")
+        var soak = SoakSampler(intervalSeconds: KillPlan.value(config.soakInterval), cpuSeconds: ownCPU)
         do {
             while ContinuousClock.now < deadline {
-                let finals = ParcelStatus.State.finalCount(try await store.countsByState(idPrefix: config.idPrefix + "-"))
+                // A run for a time knows its total once its feed has stopped.
+                let total = feed == nil ? parcels.count : submitted.total
+                let finals = try await tally.poll(store, total: total)
+                feed?.noteFinal(finals)
                 cluster?.noteFinal(finals)
                 chaos.killed.noteFinal(finals)
                 fleet.sample()
                 brokerCPU.sample()
-                progress(Progress(queued: submitted.value, final: finals, total: parcels.count, elapsed: ContinuousClock.now - clock))
-                if finals >= parcels.count, !chaos.holdsRunOpen { break }
+                let elapsed = ContinuousClock.now - clock
+                progress(Progress(queued: submitted.value, final: finals, total: total ?? submitted.value, elapsed: elapsed))
+                if let total, finals >= total, !chaos.holdsRunOpen { break }
+                // The run's last interval closes after the loop.
+                if soak.due(at: KillPlan.value(elapsed)) {
+                    await sampleSoak(&soak, at: elapsed, final: finals, fleet: fleet, store: store)
+                }
                 // Polling does not set the time measured (the store has when each parcel became final);
                 // kills that follow the run's progress need it read often.
                 try await Task.sleep(for: chaos.followsProgress ? .milliseconds(50) : .milliseconds(250))
@@ -171,11 +195,13 @@ public struct LoadTest: Sendable {
             }.value
             throw error
         }
-        submitting.cancel()
+        let finals = tally.count
+        await sampleSoak(&soak, at: ContinuousClock.now - clock, final: finals, fleet: fleet, store: store)
+        if feed == nil { submitting.cancel() }
         chaosTask.cancel()
         await chaosTask.value  // a broker restart under way finishes first
         chaos.finish(runSeconds: KillPlan.value(ContinuousClock.now - clock), parcels: parcels.count)
-        _ = try? await submitting.value
+        if let fed = try? await submitting.value, feed != nil { parcels = fed }
         // A node still stopped starts before the verdict reads the queues.
         await cluster?.finish()
         let clusterReport = cluster?.report
@@ -215,18 +241,20 @@ public struct LoadTest: Sendable {
             nodeRestarts: clusterReport?.restarts ?? [], probeUsualGapSeconds: clusterReport?.usualProbeGap,
             handover: handoverReport)
         report.openLoop = openLoopReport
+        report.soak = soak.report()
         return report
     }
 
     /// Submits until every parcel is confirmed queued, through broker restarts: a parcel whose publish
     /// failed stays `submitted` in the store, and the next attempt publishes it again.
-    private func submit(_ parcels: [Parcel], to store: any StatusStore, progress: Submitted) async throws {
+    /// `offset`: parcels of the run confirmed before these (a run for a time submits batch by batch).
+    private func submit(_ parcels: [Parcel], to store: any StatusStore, progress: Submitted, offset: Int = 0) async throws {
         var remaining = parcels
         let publisher = ReconnectingPublisher(configuration: configuration.amqp, resendWithin: .seconds(30))
         defer { Task { await publisher.close() } }
         while !remaining.isEmpty, !Task.isCancelled {
             do {
-                let before = parcels.count - remaining.count
+                let before = offset + parcels.count - remaining.count
                 let report = try await ParcelSubmitter(publisher: publisher, store: store, topology: configuration.topology,
                                                        publishing: progress.publishing)
                     .submit(remaining) { done, _ in progress.set(before + done) }
@@ -236,8 +264,17 @@ public struct LoadTest: Sendable {
             } catch {
                 try await Task.sleep(for: .milliseconds(250))
             }
-            progress.set(parcels.count - remaining.count)
+            progress.set(offset + parcels.count - remaining.count)
         }
+    }
+
+    /// Closes the soak's interval under way with this moment's readings.
+    private func sampleSoak(_ soak: inout SoakSampler, at elapsed: Duration, final: Int, fleet: WorkerFleet,
+                            store: any StatusStore) async {
+        let own = ProcessStats.current
+        soak.close(at: KillPlan.value(elapsed), final: final, workerResidentBytes: fleet.residentBytes,
+                   residentBytes: own?.residentBytes ?? 0, cpuSeconds: own?.cpuSeconds ?? 0,
+                   storeBytes: await StatusStores.bytes(configuration.store, store: store))
     }
 
     /// The stage and retry queues once empty (waiting a little for redeliveries of settled work to be
@@ -282,6 +319,11 @@ final class Submitted: Sendable {
 
     func publishing() { firstPublish.withLock { $0 = $0 ?? Date() } }
     var firstPublishAt: Date? { firstPublish.withLock { $0 } }
+
+    /// A run for a time's parcels in all, once its feed stopped (``SoakFeed``); nil before.
+    private let fedTotal = Mutex<Int?>(nil)
+    func setTotal(_ total: Int) { fedTotal.withLock { $0 = total } }
+    var total: Int? { fedTotal.withLock { $0 } }
 }
 
 /// The faults a run injects: a worker killed every few seconds, the broker stopped and started once,

@@ -90,6 +90,8 @@ public struct LoadTestReport: Sendable {
     public let violations: [String]
     /// An open-loop run's figures, measured from each parcel's intended send time (``OpenLoopReport``).
     public internal(set) var openLoop: OpenLoopReport?
+    /// The run interval by interval, and its goals (``SoakReport``).
+    public internal(set) var soak: SoakReport?
 
     public var passed: Bool { violations.isEmpty }
     public var parcelsPerSecond: Double { Double(delivered + held + deadLettered + returned) / seconds }
@@ -166,7 +168,7 @@ extension LoadTestReport {
         func latency(_ l: Latency) -> JSONValue {
             .object(["count": .int(l.count), "p50": number(l.p50), "p90": number(l.p90), "p99": number(l.p99), "max": number(l.max)])
         }
-        return .object(clusterJSON.merging(killJSON) { $1 }.merging(openLoopJSON) { $1 }.merging([
+        return .object(clusterJSON.merging(killJSON) { $1 }.merging(openLoopJSON) { $1 }.merging(soakJSON) { $1 }.merging([
             "ok": .bool(passed),
             "violations": .array(violations.map { .string($0) }),
             "parcels": .int(parcels), "delivered": .int(delivered), "held": .int(held), "dead_lettered": .int(deadLettered),
@@ -220,6 +222,7 @@ extension LoadTestReport {
             + "(summed over workers and their group commits); worker peak RSS "
             + "\(NumberText.decimal(Double(workerPeakResidentBytes) / 1_048_576)) MB")
         out.append("  dead-letter queue: \(queues.deadLetters) message(s)")
+        out += soak?.lines ?? []
         return out
     }
 }

@@ -22,6 +22,8 @@ public final class OpenLoop: Sendable {
     let tick: Duration = .milliseconds(2)
     let chunk = 50
     let maxChunksInFlight = 256
+    /// Parcels whose histories one store read brings back at the end.
+    static let historyChunk = 1_000
     private let started = Mutex<Date?>(nil)
     private let inFlight = Atomic<Int>(0)
     private let confirmed = Atomic<Int>(0)
@@ -86,24 +88,22 @@ public final class OpenLoop: Sendable {
         }
     }
 
-    /// Reads each parcel's history from the store and measures it from its due time.
+    /// Reads each parcel's history from the store and measures it from its due time: a chunk of
+    /// parcels per read (``StatusStore/histories(_:)``), not a read per parcel.
     func report(parcelIDs: [String], store: any StatusStore) async throws -> OpenLoopReport {
         let start = self.start ?? Date()
-        var times = [ParcelTimes?](repeating: nil, count: parcelIDs.count)
-        // A few reads at once: a PostgreSQL store answers each in a round trip.
-        try await withThrowingTaskGroup(of: (Int, ParcelTimes).self) { group in
-            var next = 0
-            func read(_ index: Int) {
-                let intended = start.addingTimeInterval(schedule.seconds(of: index))
-                group.addTask { (index, ParcelTimes(intended: intended, history: try await store.history(parcelIDs[index]))) }
-            }
-            while next < min(8, parcelIDs.count) { read(next); next += 1 }
-            while let (index, parcel) = try await group.next() {
-                times[index] = parcel
-                if next < parcelIDs.count { read(next); next += 1 }
+        var times: [ParcelTimes] = []
+        times.reserveCapacity(parcelIDs.count)
+        for first in stride(from: 0, to: parcelIDs.count, by: Self.historyChunk) {
+            let chunk = first..<min(first + Self.historyChunk, parcelIDs.count)
+            let histories = try await store.histories(Array(parcelIDs[chunk]))
+            for index in chunk {
+                // A parcel the store does not have (never submitted) has no times.
+                times.append(ParcelTimes(intended: start.addingTimeInterval(schedule.seconds(of: index)),
+                                         history: histories[parcelIDs[index]] ?? []))
             }
         }
-        return OpenLoopReport(schedule: schedule, start: start, parcels: times.compactMap { $0 })
+        return OpenLoopReport(schedule: schedule, start: start, parcels: times)
     }
 }
 

@@ -7,15 +7,20 @@ public struct ProcessStats: Sendable, Hashable {
     public var cpuSeconds: Double
     /// Resident memory at its peak (VmHWM), in bytes.
     public var peakResidentBytes: Int
+    /// Resident memory now (VmRSS), in bytes.
+    public var residentBytes: Int
 
     /// nil when the process is gone or /proc cannot be read.
     public static func of(_ pid: Int32) -> ProcessStats? {
         guard let cpu = cpuSeconds(of: pid),
               let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
         else { return nil }
-        let peak = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
-        let kilobytes = peak.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
-        return ProcessStats(cpuSeconds: cpu, peakResidentBytes: kilobytes * 1024)
+        let lines = status.split(separator: "\n")
+        func bytes(_ field: String) -> Int {
+            let line = lines.first { $0.hasPrefix(field) }
+            return (line.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0) * 1024
+        }
+        return ProcessStats(cpuSeconds: cpu, peakResidentBytes: bytes("VmHWM:"), residentBytes: bytes("VmRSS:"))
     }
 
     /// User plus system CPU seconds of `pid` (`/proc/PID/stat` alone); nil when it is gone.

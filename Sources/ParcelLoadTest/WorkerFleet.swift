@@ -174,6 +174,11 @@ public final class WorkerFleet: Sendable {
         for member in state.withLock({ $0.running }) { member.sample() }
     }
 
+    /// Each running worker's resident memory at its last sample, in bytes (the soak's readings).
+    public var residentBytes: [Int] {
+        state.withLock { $0.running }.compactMap { $0.last.withLock { $0?.residentBytes } }
+    }
+
     /// Workers that ended on their own during the run.
     public var crashes: [String] { state.withLock { $0.crashed } }
 

@@ -99,12 +99,37 @@ enum PostgresSQL {
         ORDER BY part, id
         """
 
+    /// ``selectHistory`` for the parcels of the id array $1, each parcel's lines together.
+    static let selectHistories = """
+        SELECT parcel_id, kind, stage, attempt, detail, worker, at FROM (
+            SELECT parcel_id, 'submitted' AS kind, NULL::text AS stage, NULL::integer AS attempt, NULL::text AS detail,
+                   NULL::text AS worker, submitted_at AS at, 0 AS part, 0::bigint AS id
+            FROM parcels WHERE parcel_id = ANY($1::text[])
+            UNION ALL
+            SELECT parcel_id, kind, stage, attempt, detail, worker, at, 1, id FROM events
+            WHERE parcel_id = ANY($1::text[]) AND kind <> 'submitted') AS lines
+        ORDER BY parcel_id, part, id
+        """
+
     static let countByState = "SELECT state, count(*) FROM parcels GROUP BY state"
     /// Ids starting with $1 sort from $1 up to $1 followed by the highest code point: the primary
     /// key's range (its collation is "C", byte order).
     static let countByStateWithPrefix = """
         SELECT state, count(*) FROM parcels WHERE parcel_id >= $1 AND parcel_id < $1 || chr(1114111) GROUP BY state
         """
+
+    /// As the SQLite store's: the history lines after $1, of the parcels whose id starts with $2 (all when
+    /// NULL), counted as ``ParcelEvent/finalChange`` counts them ($3: a replay's detail).
+    static let finalChange = """
+        SELECT max(id), coalesce(sum(CASE
+            WHEN $2::text IS NOT NULL AND NOT starts_with(parcel_id, $2) THEN 0
+            WHEN kind IN ('delivered', 'held', 'dead_lettered') THEN 1
+            WHEN kind = 'released' OR (kind = 'queued' AND detail = $3) THEN -1
+            ELSE 0 END), 0)::bigint
+        FROM events WHERE id > $1
+        """
+
+    static let tableBytes = "SELECT (pg_total_relation_size('parcels') + pg_total_relation_size('events'))::bigint"
 
     // The report's readings. $1 and $2 bound a period in unix milliseconds.
     static let countGroups = "SELECT stage, state, stages_done, count(*) FROM parcels GROUP BY stage, state, stages_done"

@@ -226,6 +226,23 @@ extension PostgresStatusStore {
         }
     }
 
+    public func histories(_ parcelIDs: [String]) async throws(StatusStoreError) -> [String: [ParcelEvent]] {
+        let operation = "read the history of \(parcelIDs.count) parcels"
+        return try await perform(operation) {
+            let query = Self.query(PostgresSQL.selectHistories) { $0.append(parcelIDs) }
+            var histories: [String: [ParcelEvent]] = [:]
+            for try await row in try await client.query(query, logger: logger) {
+                let (id, kind, stage, attempt, detail, worker, at) = try row.decode(
+                    (String, String, String?, Int?, String?, String?, Int64).self)
+                histories[id, default: []].append(ParcelEvent(
+                    parcelID: id, kind: try ParcelEvent.Kind(stored: kind, parcelID: id, operation: operation),
+                    stage: try Stage.stored(stage, operation: operation), attempt: attempt, detail: detail, worker: worker,
+                    at: Date(milliseconds: at)))
+            }
+            return histories
+        }
+    }
+
     /// The rows of these parcels, by id; ids with no row are absent.
     func progress(of parcelIDs: [String], operation: String) async throws -> [String: StoredRow] {
         let query = Self.query(PostgresSQL.selectProgress) { $0.append(parcelIDs) }

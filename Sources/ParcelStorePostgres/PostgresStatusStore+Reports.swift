@@ -17,6 +17,21 @@ extension PostgresStatusStore {
         }
     }
 
+    public func finalChange(after cursor: Int64, idPrefix: String?) async throws(StatusStoreError) -> FinalChange {
+        try await perform("count the parcels that became final") {
+            let query = Self.query(PostgresSQL.finalChange) {
+                $0.append(cursor)
+                $0.append(idPrefix)
+                $0.append(ParcelEvent.replayedDetail)
+            }
+            var change = FinalChange(cursor: cursor, change: 0)
+            for try await (last, sum) in try await client.query(query, logger: logger).decode((Int64?, Int64).self) {
+                change = FinalChange(cursor: last ?? cursor, change: Int(sum))
+            }
+            return change
+        }
+    }
+
     public func snapshot(period: DateInterval, recentSince: Date) async throws(StatusStoreError) -> StoreSnapshot {
         let operation = "read the report's figures"
         let (start, end) = (period.start.unixMilliseconds, period.end.unixMilliseconds)
@@ -68,6 +83,16 @@ extension PostgresStatusStore {
                 }
                 return snapshot
             }
+        }
+    }
+
+    /// The parcels and events tables' bytes on disk, with their indexes and TOAST.
+    public func tableBytes() async throws(StatusStoreError) -> Int {
+        try await perform("read the tables' size") {
+            var bytes = 0
+            for try await value in try await client.query(PostgresQuery(unsafeSQL: PostgresSQL.tableBytes), logger: logger)
+                .decode(Int.self) { bytes = value }
+            return bytes
         }
     }
 

@@ -46,6 +46,18 @@ enum SQL {
         SELECT state, count(*) FROM parcels WHERE parcel_id >= ?1 AND parcel_id < ?1 || char(1114111) GROUP BY state
         """
 
+    /// The load test's poll (finalChange): the history lines after ?1 (the primary key's range), of the
+    /// parcels whose id starts with ?2 (all when NULL), counted as ``ParcelEvent/finalChange`` counts them
+    /// (?3: a replay's detail); the highest line read, NULL when there is none.
+    static let finalChange = """
+        SELECT max(id), coalesce(sum(CASE
+            WHEN ?2 IS NOT NULL AND substr(parcel_id, 1, length(?2)) <> ?2 THEN 0
+            WHEN kind IN ('delivered', 'held', 'dead_lettered') THEN 1
+            WHEN kind = 'released' OR (kind = 'queued' AND detail = ?3) THEN -1
+            ELSE 0 END), 0)
+        FROM events WHERE id > ?1
+        """
+
     // The report's readings (SQLiteStatusStore.snapshot). ?1 and ?2 bound a period in unix milliseconds.
     static let countGroups = "SELECT stage, state, stages_done, count(*) FROM parcels GROUP BY stage, state, stages_done"
     /// A delivered parcel's row is final: its updated_at is when it was delivered.

@@ -255,6 +255,23 @@ public final class SQLiteStatusStore: StatusStore {
         }
     }
 
+    public func histories(_ parcelIDs: [String]) async throws(StatusStoreError) -> [String: [ParcelEvent]] {
+        let operation = "read the history of \(parcelIDs.count) parcels"
+        return try await read(operation) { db in
+            // One prepared statement run per id, in one read: as cheap per parcel as a query over a
+            // list (see progress(of:)), without a thread hop each.
+            var histories: [String: [ParcelEvent]] = [:]
+            histories.reserveCapacity(parcelIDs.count)
+            let select = try db.cachedStatement(sql: SQL.selectHistory)
+            for id in parcelIDs where histories[id] == nil {
+                var events: [ParcelEvent] = []
+                try select.run([.text(id)]) { row in events.append(try ParcelEvent(row, parcelID: id, operation: operation)) }
+                if !events.isEmpty { histories[id] = events }
+            }
+            return histories
+        }
+    }
+
     public func countsByState(idPrefix: String?) async throws(StatusStoreError) -> [ParcelStatus.State: Int] {
         let operation = "count parcels by state"
         // All parcels through the state index; a prefix's through the primary key's range.
@@ -269,6 +286,17 @@ public final class SQLiteStatusStore: StatusStore {
                 counts[state] = Int(row.integer(1))
             }
             return counts
+        }
+    }
+
+    public func finalChange(after cursor: Int64, idPrefix: String?) async throws(StatusStoreError) -> FinalChange {
+        try await read("count the parcels that became final") { db in
+            var change = FinalChange(cursor: cursor, change: 0)
+            try db.run(SQL.finalChange, [.integer(cursor), .text(idPrefix), .text(ParcelEvent.replayedDetail)]) { row in
+                if !row.isNull(0) { change.cursor = row.integer(0) }
+                change.change = Int(row.integer(1))
+            }
+            return change
         }
     }
 

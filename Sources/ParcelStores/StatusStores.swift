@@ -23,6 +23,19 @@ public enum StatusStores {
         }
     }
 
+    /// The bytes the store at `location` takes on disk: an SQLite file with its write-ahead log, or
+    /// PostgreSQL's parcels and events tables with their indexes (`store`, open at that location, reads
+    /// them); nil when they cannot be read. What a soak watches grow.
+    public static func bytes(_ location: StoreLocation, store: any StatusStore) async -> Int? {
+        switch location {
+        case .sqlite(let path):
+            let sizes = [path, path + "-wal"].compactMap { try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int }
+            return sizes.isEmpty ? nil : sizes.reduce(0, +)
+        case .postgres:
+            return try? await (store as? PostgresStatusStore)?.tableBytes()
+        }
+    }
+
     /// The store at `location` for a process with a service group: the store, the service that runs its
     /// connections (nil when it has none), to go first in the group so that it stops last, after
     /// everything that writes to it, and `ready`, which returns once that service has connected and

@@ -7,10 +7,8 @@ import ParcelLoadTest
 extension LoadTestCommand {
     /// The schedule --rate with --duration or --parcels asks for; nil for a closed-loop run.
     func openLoopSchedule() throws -> SendSchedule? {
-        guard let rate else {
-            if duration != nil { throw ValidationError("--duration needs --rate (e.g. --rate 500/s --duration 60s)") }
-            return nil
-        }
+        // Without --rate, --duration is a closed-loop run for a time (closedLoopDuration).
+        guard let rate else { return nil }
         func shown(_ text: String) -> String { TerminalText.escaped(String(text.prefix(40))) }
         guard let perSecond = LoadFlags.rate(rate) else {
             throw ValidationError("--rate: '\(shown(rate))' is not a rate; give parcels per "

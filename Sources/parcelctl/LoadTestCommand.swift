@@ -48,8 +48,13 @@ struct LoadTestCommand: AsyncParsableCommand {
                                    """,
                                valueName: "rate"))
     var rate: String?
-    @Option(help: ArgumentHelp("How long to submit at --rate (e.g. 60s, 10m): rate × duration parcels.", valueName: "time"))
+    @Option(help: ArgumentHelp("How long to submit (e.g. 60s, 10m): at --rate, rate × duration parcels; without it, closed loop for that long.",
+                               discussion: "Without --rate, batches keep a bounded backlog queued until the time is up, then the run drains.",
+                               valueName: "time"))
     var duration: String?
+    @Option(help: ArgumentHelp("The soak's interval (e.g. 10s): parcels final, worker and parcelctl memory, parcelctl CPU and the store's size each.",
+                               discussion: "Default: about twenty per run, from 1s to 60s.", valueName: "time"))
+    var interval: String?
     @Option(help: ArgumentHelp("Step the rate up, open loop: START:STEP:LENGTH (e.g. 200/s:200/s:10s), until a step's p99 end to end passes --p99-bound.",
                                discussion: "Each step is a load test of its own (workers, namespace, store); the report gives each step's p99 and the highest rate that held.",
                                valueName: "ramp"))
@@ -113,6 +118,8 @@ struct LoadTestCommand: AsyncParsableCommand {
     func validate() throws {
         if let parcels, parcels <= 0 { throw ValidationError("--parcels must be 1 or more") }
         if try rampPlan() == nil { _ = try openLoopSchedule() }
+        _ = try closedLoopDuration()
+        _ = try soakInterval()
         guard workers >= 0 else { throw ValidationError("--workers must be 0 or more") }
         guard concurrency > 0 else { throw ValidationError("--concurrency must be 1 or more") }
         try validateFaultRates(transient: transientRate, permanent: permanentRate, hold: holdRate)
@@ -186,9 +193,14 @@ struct LoadTestCommand: AsyncParsableCommand {
         if let schedule = try openLoopSchedule() {
             configuration.openLoop = schedule
             configuration.parcels = schedule.count
+        } else if let seconds = try closedLoopDuration() {
+            configuration.submitFor = .seconds(seconds)
+            // What kill intervals are checked against: the parcels such a run is likely to submit.
+            configuration.parcels = Int(seconds * KillPlan.roughParcelsPerSecond)
         } else {
             configuration.parcels = parcels ?? 2000
         }
+        configuration.soakInterval = .seconds(try soakInterval())
         configuration.workers = workers
         configuration.concurrency = concurrency
         configuration.workerArguments = [
@@ -276,7 +288,12 @@ struct LoadTestCommand: AsyncParsableCommand {
             }
         }
         if json {
-            print(report.json.serialized(pretty: true))
+            var object = report.json
+            if keep, case .object(var members) = object {
+                members["kept"] = Self.keptJSON(store: storeLocation, namespace: topology.namespace)
+                object = .object(members)
+            }
+            print(object.serialized(pretty: true))
         } else {
             print(report.lines.joined(separator: "\n"))
             if keep { print("Kept: namespace \(topology.namespace), store \(storeLocation), worker logs in \(folder.path)/logs") }

@@ -27,6 +27,17 @@ func loadtest(_ arguments: [String], url: String = Broker.url) async throws -> (
     return (result.status, report)
 }
 
+/// Runs `parcelctl loadtest` with each set of arguments, against a broker nobody listens on: each must
+/// be refused at once (usage, status 64) with its message, before anything starts.
+func expectLoadtestRefuses(_ cases: [([String], String)], sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    let url = "amqp://guest:guest@127.0.0.1:1/%2f"
+    for (arguments, message) in cases {
+        let result = try await Parcelctl(environment: ["PARCELFLOW_AMQP_URL": url]).run(["loadtest"] + arguments)
+        #expect(result.status == 64, "\(arguments): \(result.status)", sourceLocation: sourceLocation)
+        #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)", sourceLocation: sourceLocation)
+    }
+}
+
 @Suite("Load test", .serialized)
 struct LoadTestTests {
     @Test("200 parcels with transient faults while workers are killed: every parcel final, none lost, none applied twice",
@@ -69,6 +80,9 @@ struct LoadTestTests {
         // The verdict read the PostgreSQL database: the parcels are there, not in a file of its own.
         let stored = try await database.psql("SELECT count(*) FROM parcels")
         #expect(stored.output.trimmingCharacters(in: .whitespacesAndNewlines) == "200", "\(stored.errors)")
+        // The soak read the store's size from PostgreSQL (its tables), at every interval.
+        let soak = try #require((report["soak"] as? [String: Any])?["intervals"] as? [[String: Any]])
+        #expect(!soak.isEmpty && soak.allSatisfy { ($0["store_mb"] as? Double ?? 0) > 0 }, "\(soak)")
         try await database.drop()
     }
 

@@ -310,6 +310,10 @@ struct FaultyStore: StatusStore {
     func record(_ parcelID: String) async throws -> ParcelRecord? { try await inner.record(parcelID) }
     func history(_ parcelID: String) async throws -> [ParcelEvent] { try await inner.history(parcelID) }
     func countsByState(idPrefix: String?) async throws -> [ParcelStatus.State: Int] { try await inner.countsByState(idPrefix: idPrefix) }
+    func histories(_ parcelIDs: [String]) async throws -> [String: [ParcelEvent]] { try await inner.histories(parcelIDs) }
+    func finalChange(after cursor: Int64, idPrefix: String?) async throws -> FinalChange {
+        try await inner.finalChange(after: cursor, idPrefix: idPrefix)
+    }
     func snapshot(period: DateInterval, recentSince: Date) async throws -> StoreSnapshot {
         try await inner.snapshot(period: period, recentSince: recentSince)
     }

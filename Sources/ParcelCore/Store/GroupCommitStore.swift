@@ -114,6 +114,14 @@ public final class GroupCommitStore: StatusStore {
         try await inner.countsByState(idPrefix: idPrefix)
     }
 
+    public func histories(_ parcelIDs: [String]) async throws -> [String: [ParcelEvent]] {
+        try await inner.histories(parcelIDs)
+    }
+
+    public func finalChange(after cursor: Int64, idPrefix: String?) async throws -> FinalChange {
+        try await inner.finalChange(after: cursor, idPrefix: idPrefix)
+    }
+
     public func snapshot(period: DateInterval, recentSince: Date) async throws -> StoreSnapshot {
         try await inner.snapshot(period: period, recentSince: recentSince)
     }

@@ -7,6 +7,14 @@ public final class InMemoryStatusStore: StatusStore {
     private struct State {
         var records: [String: ParcelRecord] = [:]
         var events: [ParcelEvent] = []
+        /// Every history line's parcel and ``ParcelEvent/finalChange``, in order, never pruned: the cursor
+        /// of ``finalChange(after:idPrefix:)`` is an index into it.
+        var finalLines: [(parcelID: String, change: Int)] = []
+
+        mutating func append(_ event: ParcelEvent) {
+            events.append(event)
+            finalLines.append((event.parcelID, event.finalChange))
+        }
     }
 
     private let state = Mutex(State())
@@ -24,7 +32,7 @@ public final class InMemoryStatusStore: StatusStore {
                 }
                 state.records[parcel.id] = ParcelRecord(parcel: parcel, progress: .submitted, submittedAt: time,
                                                         updatedAt: time, lastError: nil)
-                state.events.append(ParcelEvent(parcelID: parcel.id, kind: .submitted, stage: nil, at: time))
+                state.append(ParcelEvent(parcelID: parcel.id, kind: .submitted, stage: nil, at: time))
                 outcome.created.append(parcel.id)
             }
             return outcome
@@ -42,7 +50,7 @@ public final class InMemoryStatusStore: StatusStore {
                 record.updatedAt = time
                 record.lastError = transition.lastError(keeping: record.lastError)
                 state.records[id] = record
-                state.events.append(ParcelEvent(transition, parcelID: id, worker: worker, at: time))
+                state.append(ParcelEvent(transition, parcelID: id, worker: worker, at: time))
                 return .applied
             }
         }
@@ -69,11 +77,33 @@ public final class InMemoryStatusStore: StatusStore {
         state.withLock { $0.events.filter { $0.parcelID == parcelID } }
     }
 
+    public func histories(_ parcelIDs: [String]) async throws -> [String: [ParcelEvent]] {
+        state.withLock { state in
+            let asked = Set(parcelIDs)
+            var histories: [String: [ParcelEvent]] = [:]
+            for id in asked where state.records[id] != nil { histories[id] = [] }
+            for event in state.events where asked.contains(event.parcelID) { histories[event.parcelID]?.append(event) }
+            return histories
+        }
+    }
+
     public func countsByState(idPrefix: String?) async throws -> [ParcelStatus.State: Int] {
         state.withLock { state in
             state.records.values.reduce(into: [:]) { counts, record in
                 if idPrefix.map(record.parcelID.hasPrefix) ?? true { counts[record.status.state, default: 0] += 1 }
             }
+        }
+    }
+
+    /// The cursor is the number of history lines ever written: lines removed by a prune
+    /// were final parcels' lines, and a parcel's count never comes back from them.
+    public func finalChange(after cursor: Int64, idPrefix: String?) async throws -> FinalChange {
+        state.withLock { state in
+            let new = state.finalLines.dropFirst(Int(max(0, cursor)))
+            let change = new.reduce(0) { sum, line in
+                sum + (idPrefix.map(line.parcelID.hasPrefix) ?? true ? line.change : 0)
+            }
+            return FinalChange(cursor: Int64(state.finalLines.count), change: change)
         }
     }
 

@@ -26,9 +26,25 @@ public protocol StatusStore: Sendable {
     /// The parcel's history, oldest first.
     func history(_ parcelID: String) async throws -> [ParcelEvent]
 
+    /// Each of these parcels' history, oldest first, in one read (a parcel the store does not know is
+    /// absent): what an open-loop load test reads at its end, where a read per parcel cost a thread hop
+    /// (SQLite) or a round trip (PostgreSQL) each.
+    func histories(_ parcelIDs: [String]) async throws -> [String: [ParcelEvent]]
+
     /// How many parcels are in each state: all of them, or those whose id starts with `idPrefix` (one
     /// load test's parcels in a shared store).
     func countsByState(idPrefix: String?) async throws -> [ParcelStatus.State: Int]
+
+    /// How many of the parcels whose id starts with `idPrefix` (all when nil) became final in the history
+    /// lines written after `cursor` (0: from the start), and the cursor past them (``FinalChange``). Reads
+    /// only those lines: a poller's cost follows what changed, not the size of the store.
+    ///
+    /// Lines are numbered as they are written. In SQLite writes are serialized, so a line with a lower
+    /// number is never seen later. PostgreSQL numbers lines before its transaction commits: a line written
+    /// by a transaction that commits after one with higher numbers is missed, so the sum of the changes can
+    /// fall short of the truth (never exceed it). A caller that must be exact checks with
+    /// ``countsByState(idPrefix:)`` when the sum stops moving.
+    func finalChange(after cursor: Int64, idPrefix: String?) async throws -> FinalChange
 
     /// Everything `parcelctl report` and the dashboard need from the store, for deliveries and
     /// completions within `period` (and deliveries since `recentSince`), in one read.
