@@ -23,7 +23,8 @@ public actor ReportSource {
     public func report(now: Date = Date()) async throws -> DeliveryReport {
         let period = target.period(at: now)
         let snapshot = try await store.snapshot(period: period.interval,
-                                                recentSince: now.addingTimeInterval(-DeliveryReport.recentWindow))
+                                                recentSince: now.addingTimeInterval(-DeliveryReport.recentWindow),
+                                                latestCompletions: StoreSnapshot.latencySample)
         return DeliveryReport(snapshot: snapshot, broker: await readBroker(), period: period,
                               target: target.target, now: now)
     }

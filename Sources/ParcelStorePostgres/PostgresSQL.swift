@@ -140,7 +140,8 @@ enum PostgresSQL {
         SELECT count(*) FROM parcels WHERE state = 'delivered' AND updated_at >= $1 AND updated_at < $2
         """
     /// As the SQLite store's: each stage finished in the period, and how long after it was queued
-    /// (collection: after the parcel's submit).
+    /// (collection: after the parcel's submit). Of the stage $3 (all when NULL), the latest $4 (all
+    /// when NULL), found by walking the history back from its newest line.
     static let stageLatencies = """
         SELECT done.stage, done.at - CASE WHEN done.stage = 'collection'
             THEN (SELECT submitted_at FROM parcels WHERE parcel_id = done.parcel_id)
@@ -150,8 +151,9 @@ enum PostgresSQL {
                          OR (start.kind = 'completed' AND start.stage = CASE done.stage
                                 WHEN 'packaging' THEN 'collection' WHEN 'inspection' THEN 'packaging'
                                 WHEN 'delivery' THEN 'inspection' END))) END
-        FROM events AS done
-        WHERE done.kind IN ('completed', 'delivered') AND done.at >= $1 AND done.at < $2
+        FROM (SELECT parcel_id, stage, at FROM events
+              WHERE kind IN ('completed', 'delivered') AND at >= $1 AND at < $2 AND ($3::text IS NULL OR stage = $3)
+              ORDER BY id DESC LIMIT $4) AS done
         """
     /// A parcel's row changes no more while it is held: its updated_at is when it was held.
     static let holds = """

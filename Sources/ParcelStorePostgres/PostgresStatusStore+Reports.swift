@@ -32,7 +32,8 @@ extension PostgresStatusStore {
         }
     }
 
-    public func snapshot(period: DateInterval, recentSince: Date) async throws(StatusStoreError) -> StoreSnapshot {
+    public func snapshot(period: DateInterval, recentSince: Date,
+                         latestCompletions: Int?) async throws(StatusStoreError) -> StoreSnapshot {
         let operation = "read the report's figures"
         let (start, end) = (period.start.unixMilliseconds, period.end.unixMilliseconds)
         return try await perform(operation) {
@@ -60,14 +61,21 @@ extension PostgresStatusStore {
                 for try await (deliveredAt, _) in try await connection.query(recent, logger: logger).decode((Int64, Int64).self) {
                     snapshot.recentDeliveries.append(Date(milliseconds: deliveredAt))
                 }
-                let latencies = Self.query(PostgresSQL.stageLatencies) {
-                    $0.append(start)
-                    $0.append(end)
-                }
-                for try await (stage, latency) in try await connection.query(latencies, logger: logger)
-                    .decode((String?, Int64?).self) {
-                    guard let stage = try Stage.stored(stage, operation: operation), let latency else { continue }
-                    snapshot.stageLatencies[stage, default: []].append(Double(latency))
+                let selections: [(stage: String?, limit: Int64?)] = latestCompletions.map { latest in
+                    Stage.allCases.map { ($0.rawValue, Int64(max(0, latest))) }
+                } ?? [(nil, nil)]
+                for selection in selections {
+                    let latencies = Self.query(PostgresSQL.stageLatencies) {
+                        $0.append(start)
+                        $0.append(end)
+                        $0.append(selection.stage)
+                        $0.append(selection.limit)
+                    }
+                    for try await (stage, latency) in try await connection.query(latencies, logger: logger)
+                        .decode((String?, Int64?).self) {
+                        guard let stage = try Stage.stored(stage, operation: operation), let latency else { continue }
+                        snapshot.stageLatencies[stage, default: []].append(Double(latency))
+                    }
                 }
                 for try await (stage, oldest) in try await connection.query(Self.query(PostgresSQL.oldestWaiting), logger: logger)
                     .decode((String?, Int64).self) {

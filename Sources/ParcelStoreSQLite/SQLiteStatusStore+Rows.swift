@@ -71,7 +71,8 @@ enum SQL {
     /// parcel's submit (always there: a worker may complete collection before the submitter records
     /// "queued", which then writes nothing); a later stage from its first "queued" line (a replay) or
     /// else the previous stage's "completed" line (a worker that completes a stage queues the next one
-    /// in the same write).
+    /// in the same write). Of the stage ?3 (all when NULL), the latest ?4 (all when -1), found by
+    /// walking the history back from its newest line.
     static let stageLatencies = """
         SELECT done.stage, done.at - CASE WHEN done.stage = 'collection'
             THEN (SELECT submitted_at FROM parcels WHERE parcel_id = done.parcel_id)
@@ -81,8 +82,9 @@ enum SQL {
                          OR (start.kind = 'completed' AND start.stage = CASE done.stage
                                 WHEN 'packaging' THEN 'collection' WHEN 'inspection' THEN 'packaging'
                                 WHEN 'delivery' THEN 'inspection' END))) END
-        FROM events AS done
-        WHERE done.kind IN ('completed', 'delivered') AND done.at >= ?1 AND done.at < ?2
+        FROM (SELECT parcel_id, stage, at FROM events
+              WHERE kind IN ('completed', 'delivered') AND at >= ?1 AND at < ?2 AND (?3 IS NULL OR stage = ?3)
+              ORDER BY id DESC LIMIT ?4) AS done
         """
     // The load test's audit, of the parcels whose id starts with ?1 (all when NULL).
     static let appliedTwice = """

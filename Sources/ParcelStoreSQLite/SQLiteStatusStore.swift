@@ -300,7 +300,8 @@ public final class SQLiteStatusStore: StatusStore {
         }
     }
 
-    public func snapshot(period: DateInterval, recentSince: Date) async throws(StatusStoreError) -> StoreSnapshot {
+    public func snapshot(period: DateInterval, recentSince: Date,
+                         latestCompletions: Int?) async throws(StatusStoreError) -> StoreSnapshot {
         let operation = "read the report's figures"
         let bounds: [SQLArgument] = [.integer(period.start.unixMilliseconds), .integer(period.end.unixMilliseconds)]
         let recent: [SQLArgument] = [.integer(recentSince.unixMilliseconds), .integer(Int64.max)]
@@ -318,9 +319,14 @@ public final class SQLiteStatusStore: StatusStore {
             try db.run(SQL.deliveries, recent) { row in
                 snapshot.recentDeliveries.append(Date(milliseconds: row.integer(0)))
             }
-            try db.run(SQL.stageLatencies, bounds) { row in
-                guard let stage = try Self.stage(row, 0, operation), !row.isNull(1) else { return }
-                snapshot.stageLatencies[stage, default: []].append(Double(row.integer(1)))
+            let selections: [[SQLArgument]] = latestCompletions.map { latest in
+                Stage.allCases.map { [.text($0.rawValue), .integer(Int64(max(0, latest)))] }
+            } ?? [[.null, .integer(-1)]]
+            for selection in selections {
+                try db.run(SQL.stageLatencies, bounds + selection) { row in
+                    guard let stage = try Self.stage(row, 0, operation), !row.isNull(1) else { return }
+                    snapshot.stageLatencies[stage, default: []].append(Double(row.integer(1)))
+                }
             }
             try db.run(SQL.oldestWaiting) { row in
                 guard let stage = try Self.stage(row, 0, operation) else { return }

@@ -12,8 +12,8 @@ struct ReportCommand: AsyncParsableCommand {
             Delivered in the period against the target, the rate so far against the rate still needed, \
             and a forecast (on track, or behind by how many parcels and days, at the rate so far). Then \
             parcels per stage and state, queue depths and consumers, how long the oldest parcel has \
-            waited at each stage, and p50/p95/p99 latency per stage (queued to done) and end to end \
-            (submitted to delivered) for the period. The period and target come from --period and \
+            waited at each stage, and p50/p95/p99 latency per stage (queued to done, over the latest \
+            10,000 completions of each stage) and end to end (submitted to delivered) for the period. The period and target come from --period and \
             --target, else PARCELFLOW_PERIOD and PARCELFLOW_TARGET. Months are UTC. If the broker cannot \
             be reached, the report says so and gives the store's figures.
             """)
@@ -83,6 +83,7 @@ struct ReportText {
             ]
             out.append("  " + columns.joined())
         }
+        out.append("  stage latency (queued → done): the latest \(Terminal.count(StoreSnapshot.latencySample)) completions of each stage in the period")
         out.append("  end to end (submitted → delivered): " + Self.latency(report.endToEnd)
             + " over \(Terminal.plural(report.endToEnd.count, "parcel")) delivered in the period")
         if let dead = report.deadQueue {

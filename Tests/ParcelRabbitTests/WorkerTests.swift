@@ -314,8 +314,8 @@ struct FaultyStore: StatusStore {
     func finalChange(after cursor: Int64, idPrefix: String?) async throws -> FinalChange {
         try await inner.finalChange(after: cursor, idPrefix: idPrefix)
     }
-    func snapshot(period: DateInterval, recentSince: Date) async throws -> StoreSnapshot {
-        try await inner.snapshot(period: period, recentSince: recentSince)
+    func snapshot(period: DateInterval, recentSince: Date, latestCompletions: Int?) async throws -> StoreSnapshot {
+        try await inner.snapshot(period: period, recentSince: recentSince, latestCompletions: latestCompletions)
     }
     func deliveredCount(in interval: DateInterval) async throws -> Int { try await inner.deliveredCount(in: interval) }
     func holds(limit: Int) async throws -> HoldListing { try await inner.holds(limit: limit) }

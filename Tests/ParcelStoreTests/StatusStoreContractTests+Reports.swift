@@ -67,6 +67,34 @@ extension StatusStoreContractTests {
         }
     }
 
+    @Test("snapshot with latestCompletions: the latencies of each stage's latest completions in the period, no more",
+          arguments: StoreKind.allCases)
+    func latestCompletions(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            _ = try await store.submit((1...3).map { parcel("P-\($0)") }, at: moment(0))
+            _ = try await store.apply(.queued(.collection), to: ["P-1", "P-2", "P-3"], worker: nil, at: moment(1))
+            // Collection completes at 3, 21 and 41 s (3, 21 and 41 s after the submit); every later stage 2 s after the last.
+            for (id, from) in [("P-1", 2), ("P-2", 20), ("P-3", 40)] {
+                try await store.applyAll(Array(wholeJourney.dropFirst()), to: id, from: from)
+            }
+            let december = DateInterval(start: moment(0), end: moment(31 * 86_400))
+            func latencies(_ period: DateInterval, _ latest: Int?) async throws -> [Stage: [Double]] {
+                try await store.snapshot(period: period, recentSince: moment(0), latestCompletions: latest)
+                    .stageLatencies.mapValues { $0.sorted() }
+            }
+            #expect(try await latencies(december, nil)[.collection] == [3_000, 21_000, 41_000])
+            #expect(try await latencies(december, 2) == [.collection: [21_000, 41_000], .packaging: [2_000, 2_000],
+                                                         .inspection: [2_000, 2_000], .delivery: [2_000, 2_000]])
+            #expect(try await latencies(december, 0).values.allSatisfy(\.isEmpty))
+            // The latest in the period: P-3's completions (from 41 s) fall after it.
+            #expect(try await latencies(DateInterval(start: moment(0), end: moment(30)), 1)[.collection] == [21_000])
+            // The rest of the snapshot does not depend on it.
+            let all = try await store.snapshot(period: december, recentSince: moment(0))
+            let few = try await store.snapshot(period: december, recentSince: moment(0), latestCompletions: 1)
+            #expect(all.deliveries == few.deliveries && all.endToEnd == few.endToEnd && Set(all.groups) == Set(few.groups))
+        }
+    }
+
     @Test("audit: tasks started, retries, when the last parcel became final, and no stage applied twice",
           arguments: StoreKind.allCases)
     func audit(_ kind: StoreKind) async throws {

@@ -57,5 +57,11 @@ public struct StoreSnapshot: Sendable, Hashable {
 
     public static let attentionLimit = 20
 
+    /// How many of each stage's latest completions in the period the report's latency percentiles
+    /// read. Enough for a p99 to rest on a hundred values; bounded, so that the report and the
+    /// dashboard (refreshing every 5 s) cost the same on a store of a month's parcels as on a day's
+    /// (every completion of 200,000 parcels took 2.1 s on SQLite, most of it finding each one's start).
+    public static let latencySample = 10_000
+
     public init() {}
 }

@@ -122,8 +122,8 @@ public final class GroupCommitStore: StatusStore {
         try await inner.finalChange(after: cursor, idPrefix: idPrefix)
     }
 
-    public func snapshot(period: DateInterval, recentSince: Date) async throws -> StoreSnapshot {
-        try await inner.snapshot(period: period, recentSince: recentSince)
+    public func snapshot(period: DateInterval, recentSince: Date, latestCompletions: Int?) async throws -> StoreSnapshot {
+        try await inner.snapshot(period: period, recentSince: recentSince, latestCompletions: latestCompletions)
     }
 
     public func deliveredCount(in interval: DateInterval) async throws -> Int {

@@ -107,7 +107,7 @@ public final class InMemoryStatusStore: StatusStore {
         }
     }
 
-    public func snapshot(period: DateInterval, recentSince: Date) async throws -> StoreSnapshot {
+    public func snapshot(period: DateInterval, recentSince: Date, latestCompletions: Int?) async throws -> StoreSnapshot {
         state.withLock { state in
             func inPeriod(_ time: Date) -> Bool { time >= period.start && time < period.end }
             var snapshot = StoreSnapshot()
@@ -159,6 +159,10 @@ public final class InMemoryStatusStore: StatusStore {
                 default:
                     break
                 }
+            }
+            if let latestCompletions {
+                // Events are kept oldest first: the latest completions are the last ones.
+                snapshot.stageLatencies = snapshot.stageLatencies.mapValues { Array($0.suffix(latestCompletions)) }
             }
             return snapshot
         }

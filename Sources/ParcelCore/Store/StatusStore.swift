@@ -47,8 +47,11 @@ public protocol StatusStore: Sendable {
     func finalChange(after cursor: Int64, idPrefix: String?) async throws -> FinalChange
 
     /// Everything `parcelctl report` and the dashboard need from the store, for deliveries and
-    /// completions within `period` (and deliveries since `recentSince`), in one read.
-    func snapshot(period: DateInterval, recentSince: Date) async throws -> StoreSnapshot
+    /// completions within `period` (and deliveries since `recentSince`), in one read. Stage latencies
+    /// come from at most `latestCompletions` of each stage's completions in the period, the latest
+    /// (the report's: ``StoreSnapshot/latencySample``), or from every one when nil (a load test's
+    /// audit, which must count every parcel).
+    func snapshot(period: DateInterval, recentSince: Date, latestCompletions: Int?) async throws -> StoreSnapshot
 
     /// Parcels delivered within `interval`: cheap enough for a worker to read every few seconds.
     func deliveredCount(in interval: DateInterval) async throws -> Int
@@ -122,6 +125,11 @@ public struct StoreAudit: Sendable, Hashable {
 }
 
 extension StatusStore {
+    /// The snapshot with every completion's latency (the load test's, and tests').
+    public func snapshot(period: DateInterval, recentSince: Date) async throws -> StoreSnapshot {
+        try await snapshot(period: period, recentSince: recentSince, latestCompletions: nil)
+    }
+
     /// How many parcels are in each state.
     public func countsByState() async throws -> [ParcelStatus.State: Int] {
         try await countsByState(idPrefix: nil)

@@ -268,7 +268,7 @@
       s = obj(s);
       return row(esc(s.stage || STAGES[i] || ('stage ' + i)), 'stages.' + i + '.latency_ms', s.latency_ms);
     }).join('') + row('End to end', 'end_to_end_ms', r.end_to_end_ms, 'e2e');
-    return '<section class="card" id="latency"><h2>Latency<span class="sub">stage: queued → done · end to end: submitted → delivered</span></h2>' +
+    return '<section class="card" id="latency"><h2>Latency<span class="sub">stage: queued → done, the latest 10,000 of each · end to end: submitted → delivered</span></h2>' +
       '<div class="tablewrap"><table><thead><tr><th>Stage</th><th class="r">Count</th><th class="r">p50</th><th class="r">p95</th><th class="r">p99</th></tr></thead><tbody>' +
       rows + '</tbody></table></div></section>';
   }
