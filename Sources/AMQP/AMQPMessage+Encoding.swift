@@ -8,9 +8,8 @@ import Foundation
 extension AMQPOutboundMessage {
     /// Why this message cannot be sent on a connection with frames of `frameMax` bytes, or nil.
     func encodingProblem(frameMax: Int) -> String? {
-        for (name, value) in [("exchange", exchange), ("routing key", routingKey)] where value.utf8.count > 255 {
-            return "the \(name) is \(value.utf8.count) bytes long (at most 255)"
-        }
+        if exchange.utf8.count > 255 { return "the exchange is \(exchange.utf8.count) bytes long (at most 255)" }
+        if routingKey.utf8.count > 255 { return "the routing key is \(routingKey.utf8.count) bytes long (at most 255)" }
         if let problem = properties.shortStringProblem { return problem }
         // Frame: type, channel, size, end (8 bytes); header: class, weight, body size, flags (14 bytes).
         let header = 8 + 14 + properties.encodedSize
@@ -22,16 +21,27 @@ extension AMQPOutboundMessage {
 }
 
 extension AMQPProperties {
-    fileprivate var shortStrings: [(String, String?)] {
-        [("content type", contentType), ("content encoding", contentEncoding), ("correlation id", correlationID),
-         ("reply-to", replyTo), ("expiration", expiration), ("message id", messageID), ("type", type),
-         ("user id", userID), ("app id", appID)]
+    /// Calls `body` with each short-string property that is set, by its name. Not a list built per
+    /// message: every publish checks and sizes its properties, and doing so through such lists was a
+    /// third of the submitter's publishing CPU.
+    fileprivate func forEachShortString(_ body: (_ name: String, _ value: String) -> Void) {
+        if let contentType { body("content type", contentType) }
+        if let contentEncoding { body("content encoding", contentEncoding) }
+        if let correlationID { body("correlation id", correlationID) }
+        if let replyTo { body("reply-to", replyTo) }
+        if let expiration { body("expiration", expiration) }
+        if let messageID { body("message id", messageID) }
+        if let type { body("type", type) }
+        if let userID { body("user id", userID) }
+        if let appID { body("app id", appID) }
     }
 
     fileprivate var shortStringProblem: String? {
-        for case let (name, value?) in shortStrings where value.utf8.count > 255 {
-            return "the \(name) property is \(value.utf8.count) bytes long (at most 255)"
+        var problem: String?
+        forEachShortString { name, value in
+            if problem == nil, value.utf8.count > 255 { problem = "the \(name) property is \(value.utf8.count) bytes long (at most 255)" }
         }
+        if let problem { return problem }
         for key in (headers ?? [:]).keys where key.utf8.count > 255 {
             return "a header name is \(key.utf8.count) bytes long (at most 255)"
         }
@@ -40,7 +50,8 @@ extension AMQPProperties {
 
     /// Bytes the properties take in a content header.
     var encodedSize: Int {
-        var size = shortStrings.reduce(0) { $0 + ($1.1.map { 1 + $0.utf8.count } ?? 0) }
+        var size = 0
+        forEachShortString { _, value in size += 1 + value.utf8.count }
         if let headers { size += AMQPFieldValue.table(headers).encodedSize - 1 }
         if deliveryMode != nil { size += 1 }
         if priority != nil { size += 1 }

@@ -255,8 +255,10 @@ public struct LoadTest: Sendable {
         while !remaining.isEmpty, !Task.isCancelled {
             do {
                 let before = offset + parcels.count - remaining.count
+                // Chunks of 1,000, four in flight: a quarter of the default's store transactions, each
+                // commit writing its pages once for four times the parcels.
                 let report = try await ParcelSubmitter(publisher: publisher, store: store, topology: configuration.topology,
-                                                       publishing: progress.publishing)
+                                                       chunkSize: 1_000, window: 4_000, publishing: progress.publishing)
                     .submit(remaining) { done, _ in progress.set(before + done) }
                 let failed = Set(report.failed.map(\.id))
                 remaining = remaining.filter { failed.contains($0.id) }
