@@ -168,7 +168,7 @@ extension LoadTestReport {
         func latency(_ l: Latency) -> JSONValue {
             .object(["count": .int(l.count), "p50": number(l.p50), "p90": number(l.p90), "p99": number(l.p99), "max": number(l.max)])
         }
-        return .object(clusterJSON.merging(killJSON) { $1 }.merging(openLoopJSON) { $1 }.merging(soakJSON) { $1 }.merging([
+        return .object(clusterJSON.merging(killJSON) { $1 }.merging(openLoopJSON) { $1 }.merging(soakJSON) { $1 }.merging(cpuJSON) { $1 }.merging([
             "ok": .bool(passed),
             "violations": .array(violations.map { .string($0) }),
             "parcels": .int(parcels), "delivered": .int(delivered), "held": .int(held), "dead_lettered": .int(deadLettered),
@@ -180,15 +180,21 @@ extension LoadTestReport {
             "queues": .object(["empty": .bool(queues.readable && queues.leftInWorkQueues.isEmpty),
                                "dead_letters": .int(queues.deadLetters)]),
             "workers": .int(workers), "concurrency": .int(concurrency), "workers_killed": .int(kills), "broker_restarts": .int(brokerRestarts),
-            "cpu_seconds": .object(["workers": number(cpu.workers), "broker": number(cpu.broker),
-                                    "parcelctl": number(cpu.parcelctl), "wall": number(cpu.wall)]),
-            "store_write_seconds": number(cpu.storeWriting),
-            "store_transactions": .int(cpu.storeTransactions),
             "worker_peak_rss_mb": number(Double(workerPeakResidentBytes) / 1_048_576, places: 10),
             "worker_exit_statuses": .array(workerExits.map { .integer(Int64($0)) }),
             "worker_crashes": .array(workerCrashes.map { .string($0) }),
             "http_handler": handover?.json ?? .null,
         ]) { $1 })
+    }
+
+    /// Where the time went: `cpu_seconds`, `store_write_seconds`, `store_transactions` (a ramp gives
+    /// them for each of its steps too).
+    var cpuJSON: [String: JSONValue] {
+        func number(_ value: Double) -> JSONValue { .number((value * 1000).rounded() / 1000) }
+        return ["cpu_seconds": .object(["workers": number(cpu.workers), "broker": number(cpu.broker),
+                                        "parcelctl": number(cpu.parcelctl), "wall": number(cpu.wall)]),
+                "store_write_seconds": number(cpu.storeWriting),
+                "store_transactions": .int(cpu.storeTransactions)]
     }
 
     /// The report for a person.

@@ -30,6 +30,9 @@ public struct OpenLoopReport: Sendable {
     public let sendLag: LoadTestReport.Latency
     public let endToEnd: LoadTestReport.Latency
     public let stageLatency: [Stage: LoadTestReport.Latency]
+    /// The chunks the submitter sent the parcels in (each: one store transaction to record them, one
+    /// publish, one to mark them queued).
+    public var submitChunks = 0
 
     public init(schedule: SendSchedule, start: Date, parcels: [ParcelTimes]) {
         rate = schedule.steps.first?.rate ?? 0
@@ -96,7 +99,7 @@ extension OpenLoopReport {
             "submit_span_seconds": number(submitSpan),
             "final_per_s": finalPerSecond.map { number($0, places: 10) } ?? .null,
             "run_span_seconds": number(runSpan),
-            "backlog_at_end": .int(backlogAtEnd), "unsent_at_end": .int(unsentAtEnd),
+            "backlog_at_end": .int(backlogAtEnd), "unsent_at_end": .int(unsentAtEnd), "submit_chunks": .int(submitChunks),
             "send_lag_ms": latency(sendLag),
             "end_to_end_ms": latency(endToEnd),
             "latency_ms": .object(Dictionary(uniqueKeysWithValues: Stage.allCases.map { ($0.rawValue, latency(stageLatency[$0]!)) })),

@@ -90,9 +90,10 @@ public struct RampReport: Sendable {
                 "highest_rate_held_per_s": highestRateHeld.map { number($0) } ?? .null,
                 "bound_reached": .bool(boundReached),
                 "steps": .array(steps.map { step in
-                    .object(["rate_per_s": number(step.rate), "p99_ms": number(step.p99),
-                             "held": .bool(step.report.passed && step.p99 <= p99Bound), "ok": .bool(step.report.passed),
-                             "open_loop": step.report.openLoop?.json ?? .null])
+                    .object(step.report.cpuJSON.merging([
+                        "rate_per_s": number(step.rate), "p99_ms": number(step.p99),
+                        "held": .bool(step.report.passed && step.p99 <= p99Bound), "ok": .bool(step.report.passed),
+                        "tasks": .int(step.report.tasks), "open_loop": step.report.openLoop?.json ?? .null]) { $1 })
                 }),
             ])]),
         ])

@@ -71,6 +71,13 @@ public struct SendSchedule: Sendable, Equatable {
     /// When the last parcel is due: the end of the sending period.
     public var length: Duration { count == 0 ? .zero : offset(of: count - 1) }
 
+    /// When a submitter that last woke at `lastWake` (after the start) next wakes for parcel `next`: when
+    /// that parcel is due, but not sooner than one `tick` after the last wake, so that at a high rate
+    /// what fell due during a tick goes in one chunk rather than one parcel at a time.
+    public func wake(for next: Int, after lastWake: Duration, tick: Duration) -> Duration {
+        Swift.max(offset(of: next), lastWake + tick)
+    }
+
     /// The parcels from `next` on that are due `elapsed` after the start: at most `limit` of them, so a
     /// submitter that fell behind catches up in chunks rather than one huge batch.
     public func due(from next: Int, at elapsed: Duration, limit: Int) -> Range<Int> {

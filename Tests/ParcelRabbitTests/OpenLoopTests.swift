@@ -22,6 +22,26 @@ struct OpenLoopTests {
         #expect(SendSchedule(rate: 500, count: 30_000).length == .milliseconds(59_998))
     }
 
+    @Test("a submitter wakes when the next parcel is due, but at most once a tick: at a high rate a tick's parcels go together")
+    func wakes() {
+        let tick = Duration.milliseconds(10)
+        // 50/s: a parcel every 20 ms, each sent alone at its due time.
+        let slow = SendSchedule(rate: 50, count: 10)
+        #expect(slow.wake(for: 1, after: .zero, tick: tick) == .milliseconds(20))
+        #expect(slow.due(from: 1, at: slow.wake(for: 1, after: .zero, tick: tick), limit: 50) == 1..<2)
+        // 2,750/s: not a wake per parcel due (every 0.36 ms) but one per tick, with the 27 to 28 due by then.
+        let fast = SendSchedule(rate: 2750, count: 27_500)
+        var wake = Duration.zero, next = fast.due(from: 0, at: .zero, limit: 50).upperBound, chunks: [Int] = []
+        while next < 2750, chunks.count < 2750 {  // a wake that found nothing due would loop forever
+            wake = fast.wake(for: next, after: wake, tick: tick)
+            let due = fast.due(from: next, at: wake, limit: 50)
+            #expect(due.allSatisfy { fast.offset(of: $0) <= wake }, "no parcel goes before it is due")
+            chunks.append(due.count)
+            next = due.upperBound
+        }
+        #expect(chunks.count == 100 && Set(chunks).isSubset(of: [27, 28]), "a second's parcels in 100 chunks: \(Set(chunks))")
+    }
+
     @Test("a ramp's steps follow one another: a step's first parcel one interval after the last of the step before")
     func steps() {
         let ramp = SendSchedule(steps: [.init(rate: 2, count: 2), .init(rate: 4, count: 2)])
@@ -203,6 +223,12 @@ extension OpenLoopProcessTests {
         #expect(steps.first?["rate_per_s"] as? Double == 100 && steps.first?["held"] as? Bool == false)
         #expect((steps.first?["p99_ms"] as? Double ?? 0) > 8)
         #expect(((steps.first?["open_loop"] as? [String: Any])?["parcels"] as? Int) == 100)
+        // Where each step's time went: CPU by process, the workers' store transactions, the submitter's chunks.
+        let cpu = try #require(steps.first?["cpu_seconds"] as? [String: Double], "\(steps)")
+        #expect(Set(cpu.keys) == ["workers", "broker", "parcelctl", "wall"] && cpu["workers"]! > 0 && cpu["parcelctl"]! > 0)
+        #expect((steps.first?["store_transactions"] as? Int ?? 0) > 0 && steps.first?["tasks"] as? Int == 400)
+        let chunks = try #require((steps.first?["open_loop"] as? [String: Any])?["submit_chunks"] as? Int)
+        #expect(chunks >= 10 && chunks <= 100, "100 parcels at 100/s, one chunk per wake of at least 10 ms: \(chunks)")
         #expect(ramp["highest_rate_held_per_s"] is NSNull && ramp["bound_reached"] as? Bool == true)
         #expect(ramp["p99_bound_ms"] as? Double == 1)
     }
