@@ -135,4 +135,31 @@ struct SoakProcessTests {
         let intervals = try Self.checkedSoak(report, workers: 2)
         #expect(intervals.count >= 3, "\(intervals.count) intervals over a 3 s run")
     }
+
+    /// The poll's tally of final parcels follows ``StatusStore/finalChange(after:idPrefix:)``; where that
+    /// misses lines (PostgreSQL numbers a line before its transaction commits), the tally checks itself
+    /// with one full count once it stalls, and not again until it moves.
+    @Test("the final tally: exact from what changed; with lines missed, corrected by one full count once it stalls")
+    func finalTallyChecksItself() async throws {
+        let store = InMemoryStatusStore()
+        let parcels = SubmitFixture.parcels(3, prefix: "S")
+        let ids = parcels.map(\.id)
+        _ = try await store.submit(parcels, at: Date())
+        _ = try await store.apply(.queued(.collection), to: ids, worker: nil, at: Date())
+        _ = try await store.apply(.deadLettered(.collection, reason: "test"), to: ids, worker: nil, at: Date())
+
+        let exact = StoreFaults()
+        var tally = FinalTally(idPrefix: "S-")
+        #expect(try await tally.poll(FaultyStore(store, faults: exact), total: nil) == 3)
+
+        let missing = StoreFaults(missesFinalLines: true)
+        let lossy = FaultyStore(store, faults: missing)
+        var corrected = FinalTally(idPrefix: "S-")
+        #expect(try await corrected.poll(lossy, total: 3) == 0)
+        #expect(missing.fullCounts == 0, "no full count while it has not stalled")
+        try await Task.sleep(for: corrected.settle + .milliseconds(100))
+        #expect(try await corrected.poll(lossy, total: 3) == 3)
+        #expect(try await corrected.poll(lossy, total: 3) == 3)
+        #expect(missing.fullCounts == 1, "one full count per stall, not one per poll")
+    }
 }

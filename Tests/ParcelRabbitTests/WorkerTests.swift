@@ -264,16 +264,22 @@ struct WorkerTests {
 
 /// Which of a worker's store calls fail (counted from 1, reads and writes apart).
 final class StoreFaults: Sendable {
-    private let counts = Mutex((reads: 0, writes: 0, failed: 0))
+    private let counts = Mutex((reads: 0, writes: 0, failed: 0, fullCounts: 0))
     let failingReads: Set<Int>
     let failingWrites: Set<Int>
+    /// `finalChange` reads its lines but counts none, as PostgreSQL's numbering can miss lines.
+    let missesFinalLines: Bool
 
-    init(failingReads: Set<Int>, failingWrites: Set<Int>) {
+    init(failingReads: Set<Int> = [], failingWrites: Set<Int> = [], missesFinalLines: Bool = false) {
         self.failingReads = failingReads
         self.failingWrites = failingWrites
+        self.missesFinalLines = missesFinalLines
     }
 
     var failed: Int { counts.withLock { $0.failed } }
+    /// Calls of `countsByState`.
+    var fullCounts: Int { counts.withLock { $0.fullCounts } }
+    func countedAll() { counts.withLock { $0.fullCounts += 1 } }
 
     func check(write: Bool) throws {
         let fail = counts.withLock { counts in
@@ -286,7 +292,8 @@ final class StoreFaults: Sendable {
     }
 }
 
-/// The real store, with the batch reads and writes a worker makes failing as `faults` says.
+/// The real store, with the batch reads and writes a worker makes failing as `faults` says (and its
+/// final-line count missing lines, if they say so).
 struct FaultyStore: StatusStore {
     let inner: any StatusStore
     let faults: StoreFaults
@@ -309,10 +316,14 @@ struct FaultyStore: StatusStore {
     func submit(_ parcels: [Parcel], at time: Date) async throws -> SubmitOutcome { try await inner.submit(parcels, at: time) }
     func record(_ parcelID: String) async throws -> ParcelRecord? { try await inner.record(parcelID) }
     func history(_ parcelID: String) async throws -> [ParcelEvent] { try await inner.history(parcelID) }
-    func countsByState(idPrefix: String?) async throws -> [ParcelStatus.State: Int] { try await inner.countsByState(idPrefix: idPrefix) }
+    func countsByState(idPrefix: String?) async throws -> [ParcelStatus.State: Int] {
+        faults.countedAll()
+        return try await inner.countsByState(idPrefix: idPrefix)
+    }
     func histories(_ parcelIDs: [String]) async throws -> [String: [ParcelEvent]] { try await inner.histories(parcelIDs) }
     func finalChange(after cursor: Int64, idPrefix: String?) async throws -> FinalChange {
-        try await inner.finalChange(after: cursor, idPrefix: idPrefix)
+        let change = try await inner.finalChange(after: cursor, idPrefix: idPrefix)
+        return faults.missesFinalLines ? FinalChange(cursor: change.cursor, change: 0) : change
     }
     func snapshot(period: DateInterval, recentSince: Date, latestCompletions: Int?) async throws -> StoreSnapshot {
         try await inner.snapshot(period: period, recentSince: recentSince, latestCompletions: latestCompletions)
