@@ -237,8 +237,8 @@ let package = Package(
         ),
         .testTarget(
             name: "ParcelStoreTests",
-            dependencies: ["ParcelCore", "ParcelStoreSQLite", "ParcelStorePostgres", "ParcelBench", "ParcelTestSupport",
-                           .product(name: "PostgresNIO", package: "postgres-nio")]
+            dependencies: ["ParcelCore", "ParcelStoreSQLite", "ParcelStorePostgres", "ParcelStores", "ParcelBench",
+                           "ParcelTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
     ],
     swiftLanguageModes: [.v6]

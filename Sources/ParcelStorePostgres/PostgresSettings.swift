@@ -109,9 +109,15 @@ extension PostgresSettings {
         case .prefer: .prefer(.makeClientConfiguration())
         case .require: .require(.makeClientConfiguration())
         }
-        return PostgresClient.Configuration(host: host, port: port, username: username, password: password,
-                                            database: database, tls: tls)
+        var configuration = PostgresClient.Configuration(host: host, port: port, username: username, password: password,
+                                                         database: database, tls: tls)
+        configuration.options.additionalStartupParameters = Self.sessionSettings
+        return configuration
     }
+
+    /// Settings every connection of the store starts its session with: `application_name` names
+    /// ParcelFlow in `pg_stat_activity` and the server's log (a pooler such as PgBouncer passes it on).
+    static let sessionSettings = [("application_name", "parcelflow")]
 
     /// One connection's configuration, the same as the pool's.
     func connectionConfiguration() throws -> PostgresConnection.Configuration {
@@ -120,7 +126,9 @@ extension PostgresSettings {
         case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
         case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
         }
-        return PostgresConnection.Configuration(host: host, port: port, username: username, password: password,
-                                                database: database, tls: tls)
+        var configuration = PostgresConnection.Configuration(host: host, port: port, username: username, password: password,
+                                                             database: database, tls: tls)
+        configuration.options.additionalStartupParameters = Self.sessionSettings
+        return configuration
     }
 }

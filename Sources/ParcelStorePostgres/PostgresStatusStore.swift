@@ -52,14 +52,46 @@ public final class PostgresStatusStore: StatusStore, Service {
     /// How long ``open(_:logger:startupTimeout:)`` waits to connect and migrate.
     public static let defaultStartupTimeout: Duration = .seconds(15)
 
+    /// The connections a store keeps to the server.
+    ///
+    /// Neither kind pings idle connections (postgres-nio's keep-alive), and a fixed set never closes
+    /// idle ones: the pool times both with a `Task.sleep` per connection each time a call hands one
+    /// back, and a cancelled sleep keeps its memory until it would have ended (swiftlang/swift#60441).
+    /// A worker handing connections back ~1,000 times a second held ~60,000 such sleeps of 30–60 s:
+    /// its RSS grew 45 → 69 MB over 200,000 parcels. A connection that died while idle is found by
+    /// the next call on it, which fails like any other store error (a worker retries the batch).
+    public enum Connections: Sendable, Equatable {
+        /// Opened as calls need them, up to this many; those idle for a minute are closed. For
+        /// commands that run a few calls and end.
+        case onDemand(upTo: Int)
+        /// This many, opened at the start and kept: a long-running process's steady traffic never
+        /// waits for a connection to open and never schedules an idle timeout. A worker's calls are a
+        /// check and a write at a time (``GroupCommitStore``), so a few suffice; more would only add
+        /// to the server's connections (one set per worker).
+        case fixed(Int)
+
+        /// What ``open(_:logger:startupTimeout:)`` gives a command.
+        public static let command = Connections.onDemand(upTo: 8)
+        /// What a worker or a dashboard keeps.
+        public static let service = Connections.fixed(3)
+    }
+
     /// A store that connects once it runs (``run()``).
-    public init(_ settings: PostgresSettings, logger: Logger, maximumConnections: Int = 8) {
+    public init(_ settings: PostgresSettings, logger: Logger, connections: Connections = .command) {
         self.settings = settings
         var logger = logger
         logger[metadataKey: LogKey.store] = "\(settings)"
         self.logger = logger
         var configuration = settings.clientConfiguration
-        configuration.options.maximumConnections = maximumConnections
+        switch connections {
+        case .onDemand(let maximum):
+            configuration.options.minimumConnections = 0
+            configuration.options.maximumConnections = maximum
+        case .fixed(let count):
+            configuration.options.minimumConnections = count
+            configuration.options.maximumConnections = count
+        }
+        configuration.options.keepAliveBehavior = nil
         configuration.options.connectTimeout = .seconds(10)
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
     }

@@ -48,7 +48,8 @@ public enum StatusStores {
         case .sqlite(let path):
             return ServiceGroupStore(store: try await SQLiteStatusStore.open(path: path), service: nil, ready: {})
         case .postgres(let url):
-            let store = PostgresStatusStore(try PostgresSettings.parse(url, environment: environment), logger: logger)
+            let store = PostgresStatusStore(try PostgresSettings.parse(url, environment: environment), logger: logger,
+                                            connections: .service)
             return ServiceGroupStore(store: store, service: store, ready: { try await store.waitUntilReady() })
         }
     }
