@@ -133,8 +133,15 @@ enum PostgresSQL {
 
     // The report's readings. $1 and $2 bound a period in unix milliseconds.
     static let countGroups = "SELECT stage, state, stages_done, count(*) FROM parcels GROUP BY stage, state, stages_done"
+    /// The deliveries in [$1, $2): when each came, and how long after its submit; and when each since
+    /// $3 came. Arrays in one row, not a row each, from one pass over the delivered parcels: a month's
+    /// 200,000 deliveries decode in milliseconds where rows took 0.57 CPU-s, and the recent ones cost
+    /// no second pass (together the report read 0.83 s, over its 0.5 s goal).
     static let deliveries = """
-        SELECT updated_at, submitted_at FROM parcels WHERE state = 'delivered' AND updated_at >= $1 AND updated_at < $2
+        SELECT coalesce(array_agg(updated_at) FILTER (WHERE updated_at >= $1 AND updated_at < $2), '{}'),
+               coalesce(array_agg(updated_at - submitted_at) FILTER (WHERE updated_at >= $1 AND updated_at < $2), '{}'),
+               coalesce(array_agg(updated_at) FILTER (WHERE updated_at >= $3), '{}')
+        FROM parcels WHERE state = 'delivered' AND ((updated_at >= $1 AND updated_at < $2) OR updated_at >= $3)
         """
     static let countDeliveries = """
         SELECT count(*) FROM parcels WHERE state = 'delivered' AND updated_at >= $1 AND updated_at < $2

@@ -45,21 +45,16 @@ extension PostgresStatusStore {
                         stage: try Stage.stored(stage, operation: operation),
                         state: try ParcelStatus.State(stored: state, operation: operation), stagesDone: stagesDone, count: count))
                 }
-                let inPeriod = Self.query(PostgresSQL.deliveries) {
+                let deliveries = Self.query(PostgresSQL.deliveries) {
                     $0.append(start)
                     $0.append(end)
-                }
-                for try await (deliveredAt, submittedAt) in try await connection.query(inPeriod, logger: logger)
-                    .decode((Int64, Int64).self) {
-                    snapshot.deliveries.append(Date(milliseconds: deliveredAt))
-                    snapshot.endToEnd.append(Double(deliveredAt - submittedAt))
-                }
-                let recent = Self.query(PostgresSQL.deliveries) {
                     $0.append(recentSince.unixMilliseconds)
-                    $0.append(Int64.max)
                 }
-                for try await (deliveredAt, _) in try await connection.query(recent, logger: logger).decode((Int64, Int64).self) {
-                    snapshot.recentDeliveries.append(Date(milliseconds: deliveredAt))
+                for try await (inPeriod, endToEnd, recent) in try await connection.query(deliveries, logger: logger)
+                    .decode(([Int64], [Int64], [Int64]).self) {
+                    snapshot.deliveries = inPeriod.map { Date(milliseconds: $0) }
+                    snapshot.endToEnd = endToEnd.map(Double.init)
+                    snapshot.recentDeliveries = recent.map { Date(milliseconds: $0) }
                 }
                 let selections: [(stage: String?, limit: Int64?)] = latestCompletions.map { latest in
                     Stage.allCases.map { ($0.rawValue, Int64(max(0, latest))) }

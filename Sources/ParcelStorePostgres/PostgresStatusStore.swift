@@ -242,11 +242,19 @@ public final class PostgresStatusStore: StatusStore, Service {
     }
 
     /// Runs `body` in one transaction on one connection: committed if it returns, rolled back if it
-    /// throws. `readOnly` reads one snapshot of the whole database (REPEATABLE READ).
+    /// throws. `readOnly` reads one snapshot of the whole database (REPEATABLE READ), without JIT
+    /// compilation: the report's statements, costed above `jit_above_cost`, spent 10–20 ms each
+    /// compiling expressions for a 50 ms run (the report on 200,000 parcels: 0.48 → 0.43 s). Set per
+    /// transaction, not at connection start, which a pooler such as PgBouncer would refuse.
     func transaction<Result: Sendable>(readOnly: Bool = false,
                                        _ body: (PostgresConnection) async throws -> Result) async throws -> Result {
         try await client.withConnection { connection in
-            try await connection.query(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN", logger: logger)
+            if readOnly {
+                try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+                try await connection.query("SET LOCAL jit = off", logger: logger)
+            } else {
+                try await connection.query("BEGIN", logger: logger)
+            }
             let result: Result
             do {
                 result = try await body(connection)
