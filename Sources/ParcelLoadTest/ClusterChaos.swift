@@ -10,11 +10,46 @@ public enum ClusterFault: Sendable, Hashable {
     case stopNode(at: Duration, startAt: Duration?)
     /// Restart every node one by one, from `at`.
     case rollingRestart(at: Duration)
+    /// Cut a host off the network at `at`, its processes still running, and heal it at `healAt`.
+    case partition(Partition, at: Duration, healAt: Duration)
 }
 
-/// Cluster nodes stopped under load, through the broker script: the node leading most of the run's
-/// stage queues stopped at a time and started again, or every node restarted one after another. The
-/// recovery probe measures how long each stop held up confirmed publishing.
+/// What a ``ClusterFault/partition(_:at:healAt:)`` cuts: the broker script's `isolate` and `split`
+/// (network namespaces: `deploy/local/netns.sh`).
+public enum Partition: Sendable, Hashable {
+    /// The node leading most stage queues loses its link: nobody reaches it, it reaches nobody.
+    case isolateNode
+    /// The node leading most stage queues cannot reach the other nodes; clients still reach it (the
+    /// cluster's minority: with `pause_minority` it pauses and closes its clients' connections).
+    case splitNode
+    /// The host a worker runs on (the script's host name) loses its link to everything.
+    case isolateWorkerHost(String)
+
+    /// The script's verb and its target, to cut; `heal` with the same target undoes it.
+    func cut(node: String?) -> [String] {
+        switch self {
+        case .isolateNode: ["isolate", "--name", BrokerScript.shortName(node ?? "")]
+        case .splitNode: ["split", "--name", BrokerScript.shortName(node ?? "")]
+        case .isolateWorkerHost(let host): ["isolate", "--host", host]
+        }
+    }
+
+    func heal(node: String?) -> [String] { ["heal"] + cut(node: node).dropFirst() }
+
+    /// How the report names it.
+    var name: String {
+        switch self {
+        case .isolateNode: "isolated"
+        case .splitNode: "split from the others"
+        case .isolateWorkerHost: "isolated (a worker's host)"
+        }
+    }
+}
+
+/// Cluster nodes stopped or cut off under load, through the broker script: the node leading most of
+/// the run's stage queues stopped at a time and started again, or every node restarted one after
+/// another, or a partition (``Partition``) cut and healed. The recovery probe measures how long each
+/// held up confirmed publishing.
 ///
 /// 1. Before the workers start: the script names the nodes (`cluster nodes`), each matched to its URL
 ///    in the run's list, and the stage queues' leaders (`cluster leaders`); the probe aims at the
@@ -42,6 +77,8 @@ final class ClusterChaos: Sendable {
         var startBegan: ContinuousClock.Instant?
         var back: ContinuousClock.Instant?
         var finalAtStop: Int
+        /// A partition's cut and heal, not a stop and start.
+        var partition: Partition? = nil
     }
 
     private struct State {
@@ -87,7 +124,7 @@ final class ClusterChaos: Sendable {
             throw LoadTestError("`\(script.path) cluster nodes` named \(nodes.count) node(s); a cluster has 2 or more")
         }
         var victim: (node: Node, led: Int)?
-        if case .stopNode = fault {
+        if fault.cutsTheBusiestNode {
             let stageQueues = Stage.allCases.map(topology.stageQueue)
             let leaders = try await script.leaders()
             guard let busiest = Self.busiestLeader(leaders: leaders, stageQueues: stageQueues, nodes: nodes.map(\.name)),
@@ -145,6 +182,12 @@ final class ClusterChaos: Sendable {
             await uncancelled { await self.stop(victim.node.name, led: victim.led) }
             guard let startAt, await Self.sleep(until: started + startAt) else { return }
             await uncancelled { await self.start(victim.node.name) }
+        case .partition(let partition, let at, let healAt):
+            guard await Self.sleep(until: started + at) else { return }
+            let node = victim?.node.name
+            await uncancelled { await self.cut(partition, node: node, led: self.victim?.led) }
+            guard await Self.sleep(until: started + healAt) else { return }
+            await uncancelled { await self.heal(partition, node: node) }
         case .rollingRestart(let at):
             guard await Self.sleep(until: started + at) else { return }
             for node in nodes where !Task.isCancelled {
@@ -176,6 +219,11 @@ final class ClusterChaos: Sendable {
             fail("\(stillStopped.sorted().joined(separator: ", ")) was still stopped when the run ended (--start-node-at "
                 + "\(Self.seconds(startAt)): the run ended first, or the start failed); it was started after the run")
         }
+        if case .partition(let partition, _, let healAt) = fault, !stillStopped.isEmpty {
+            fail("\(stillStopped.sorted().joined(separator: ", ")) was still cut off when the run ended (heal at "
+                + "\(Self.seconds(healAt)) s: the run ended first, or the heal failed); it was healed after the run")
+            await heal(partition, node: victim?.node.name)
+        }
         for node in nodes where stillStopped.contains(node.name) { await start(node.name) }
         probeTask?.cancel()
         await probeTask?.value
@@ -187,6 +235,8 @@ final class ClusterChaos: Sendable {
         switch fault {
         case .stopNode(let at, _):
             if restarted == 0 { fail("the run ended before --stop-node-at \(Self.seconds(at)): no node was stopped") }
+        case .partition(let partition, let at, _):
+            if restarted == 0 { fail("the run ended before the partition at \(Self.seconds(at)) s: nothing was \(partition.name)") }
         case .rollingRestart(let at):
             if restarted < nodes.count {
                 fail("the run ended before the rolling restart from \(Self.seconds(at)) was done: \(restarted) of "
@@ -213,7 +263,7 @@ final class ClusterChaos: Sendable {
                 node: restart.node, stageQueuesLed: restart.stageQueuesLed, stageQueues: Stage.allCases.count,
                 stoppedAt: at(restart.stopBegan) ?? 0, stopSeconds: restart.stopEnded.map { Self.seconds($0 - restart.stopBegan) },
                 startedAt: at(restart.startBegan), backAt: at(restart.back), finalAtStop: restart.finalAtStop,
-                recoverySeconds: pause.map(Self.seconds))
+                recoverySeconds: pause.map(Self.seconds), fault: restart.partition?.name ?? "stopped")
         }
         return (measured, RecoveryProbe.usualGap(confirms).map(Self.seconds), lines)
     }
@@ -248,10 +298,15 @@ final class ClusterChaos: Sendable {
             return
         }
         state.withLock { _ = $0.stopped.remove(node) }
+        await waitUntilWhole(after: node)
+    }
+
+    /// Waits (up to two minutes) until every node runs as a member of the cluster, and notes when.
+    private func waitUntilWhole(after node: String) async {
         let deadline = ContinuousClock.now + .seconds(120)
         while !(await script.clusterIsWhole()) {
             guard ContinuousClock.now < deadline else {
-                fail("the cluster was not whole again within 120 s of starting \(node) (`\(script.path) cluster status`)")
+                fail("the cluster was not whole again within 120 s of bringing back \(node) (`\(script.path) cluster status`)")
                 return
             }
             _ = await Task.detached { try? await Task.sleep(for: .seconds(1)) }.value
@@ -260,6 +315,44 @@ final class ClusterChaos: Sendable {
         state.withLock { state in
             if let last = state.restarts.lastIndex(where: { $0.node == node }) { state.restarts[last].back = back }
         }
+    }
+
+    /// Cuts the partition's host off (the node, or a worker's host), recorded like a stop: the probe's
+    /// pause across it is the recovery.
+    private func cut(_ partition: Partition, node: String?, led: Int?) async {
+        let target = node ?? partition.cut(node: nil).last ?? ""
+        let began = ContinuousClock.now
+        state.withLock { state in
+            state.stopped.insert(target)
+            state.restarts.append(Restart(node: target, stageQueuesLed: led, stopBegan: began,
+                                          finalAtStop: finals.load(ordering: .relaxed), partition: partition))
+        }
+        let arguments = partition.cut(node: node)
+        let status = await script.run(arguments).status
+        let ended = ContinuousClock.now
+        if status == 0 {
+            state.withLock { $0.restarts[$0.restarts.count - 1].stopEnded = ended }
+        } else {
+            fail("`\(([script.path] + arguments).joined(separator: " "))` exited with status \(status)")
+        }
+    }
+
+    /// Heals the partition, then waits (up to two minutes) until the cluster is whole again: a node
+    /// that paused as the minority rejoins.
+    private func heal(_ partition: Partition, node: String?) async {
+        let target = node ?? partition.cut(node: nil).last ?? ""
+        let began = ContinuousClock.now
+        state.withLock { state in
+            if let last = state.restarts.lastIndex(where: { $0.node == target }) { state.restarts[last].startBegan = began }
+        }
+        let arguments = partition.heal(node: node)
+        let status = await script.run(arguments).status
+        guard status == 0 else {
+            fail("`\(([script.path] + arguments).joined(separator: " "))` exited with status \(status): it may be left cut off")
+            return
+        }
+        state.withLock { _ = $0.stopped.remove(target) }
+        await waitUntilWhole(after: target)
     }
 
     private func fail(_ why: String) { state.withLock { $0.failures.append(why) } }
@@ -277,5 +370,15 @@ final class ClusterChaos: Sendable {
 
     static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}
+
+extension ClusterFault {
+    /// Whether the fault falls on the node leading most stage queues (the probe aims there).
+    var cutsTheBusiestNode: Bool {
+        switch self {
+        case .stopNode, .partition(.isolateNode, _, _), .partition(.splitNode, _, _): true
+        case .rollingRestart, .partition(.isolateWorkerHost, _, _): false
+        }
     }
 }

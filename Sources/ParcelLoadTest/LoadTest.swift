@@ -46,6 +46,8 @@ public struct LoadTest: Sendable {
         /// A cluster node stopped, or every node restarted, through `brokerScript` (``ClusterChaos``).
         public var clusterFault: ClusterFault?
         public var brokerScript: String?
+        /// Hosts of the broker script's (`exec HOST --`) the workers run on, in turn; none: here.
+        public var workerHosts: [String] = []
         /// What the recovery probe publishes through: a channel of its own by default.
         public var probePublisher: ConfirmedPublisherFactory = ChannelPublisher.open
         /// Stages whose work the HTTP handler does, against a ``HandoverServer`` the run starts.
@@ -115,7 +117,8 @@ public struct LoadTest: Sendable {
             environment: ["PARCELFLOW_AMQP_URL": config.amqpURL, "PARCELFLOW_STORE": config.store.environmentValue,
                           "PARCELFLOW_NAMESPACE": config.topology.namespace,
                           "PARCELFLOW_RETRY_DELAYS": config.topology.retryDelays.map(ParcelTopology.delayName).joined(separator: ",")],
-            logFolder: config.logFolder))
+            logFolder: config.logFolder,
+            hosts: config.workerHosts.map { host in [config.brokerScript ?? "deploy/local/netns.sh", "exec", host, "--"] }))
         do {
             for _ in 0..<config.workers { try fleet.start() }
             try await fleet.waitUntilWorking(timeout: .seconds(60))
@@ -242,6 +245,7 @@ public struct LoadTest: Sendable {
             handover: handoverReport)
         report.openLoop = openLoopReport
         report.soak = soak.report()
+        report.redelivered = fleet.outcomes["duplicate"] ?? 0
         return report
     }
 

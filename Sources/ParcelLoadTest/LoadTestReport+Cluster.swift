@@ -21,9 +21,12 @@ extension LoadTestReport {
         /// The recovery probe's longest pause across the stop: its last confirm before the node went
         /// to its first after (nil: not measured).
         public var recoverySeconds: Double?
+        /// What happened to it: `stopped`, or a partition's (``Partition``) — then "stopped" and "started"
+        /// above are its cut and its heal.
+        public var fault: String
 
         public init(node: String, stageQueuesLed: Int?, stageQueues: Int, stoppedAt: Double, stopSeconds: Double?,
-                    startedAt: Double?, backAt: Double?, finalAtStop: Int, recoverySeconds: Double?) {
+                    startedAt: Double?, backAt: Double?, finalAtStop: Int, recoverySeconds: Double?, fault: String = "stopped") {
             self.node = node
             self.stageQueuesLed = stageQueuesLed
             self.stageQueues = stageQueues
@@ -33,6 +36,7 @@ extension LoadTestReport {
             self.backAt = backAt
             self.finalAtStop = finalAtStop
             self.recoverySeconds = recoverySeconds
+            self.fault = fault
         }
     }
 
@@ -47,7 +51,7 @@ extension LoadTestReport {
         return [
             "node_restarts": .array(nodeRestarts.map { restart in
                 .object([
-                    "node": .string(restart.node),
+                    "node": .string(restart.node), "fault": .string(restart.fault),
                     "stage_queues_led": .int(restart.stageQueuesLed),
                     "stopped_at_s": number(restart.stoppedAt), "stop_s": number(restart.stopSeconds),
                     "started_at_s": number(restart.startedAt), "back_at_s": number(restart.backAt),
@@ -65,13 +69,14 @@ extension LoadTestReport {
     var clusterLines: [String] {
         guard !nodeRestarts.isEmpty else { return [] }
         func time(_ seconds: Double?) -> String { seconds.map { "\(NumberText.decimal($0)) s" } ?? "never" }
-        var out = ["Cluster nodes stopped (seconds into the run; the probe's usual gap between confirms "
+        var out = ["Cluster nodes stopped or cut off (seconds into the run; the probe's usual gap between confirms "
             + "\(probeUsualGapSeconds.map { "\(NumberText.decimal($0 * 1000)) ms" } ?? "unknown")):"]
         for restart in nodeRestarts {
             let led = restart.stageQueuesLed.map { ", leading \($0) of \(restart.stageQueues) stage queues" } ?? ""
-            out.append("  \(restart.node)\(led): stopped at \(time(restart.stoppedAt)) with "
+            let (cut, back) = restart.fault == "stopped" ? ("stopped", "started") : (restart.fault, "healed")
+            out.append("  \(restart.node)\(led): \(cut) at \(time(restart.stoppedAt)) with "
                 + "\(NumberText.integer(restart.finalAtStop)) of \(NumberText.integer(parcels)) parcels final "
-                + "(the stop took \(time(restart.stopSeconds))), started at \(time(restart.startedAt)), "
+                + "(that took \(time(restart.stopSeconds))), \(back) at \(time(restart.startedAt)), "
                 + "cluster whole at \(time(restart.backAt)); recovery (no confirm) "
                 + (restart.recoverySeconds.map { "\(NumberText.decimal($0 * 1000)) ms" } ?? "not measured"))
         }

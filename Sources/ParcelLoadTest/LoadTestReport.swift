@@ -92,6 +92,14 @@ public struct LoadTestReport: Sendable {
     public internal(set) var openLoop: OpenLoopReport?
     /// The run interval by interval, and its goals (``SoakReport``).
     public internal(set) var soak: SoakReport?
+    /// Deliveries of work already done (the workers' `duplicate` outcomes): a task the broker gave
+    /// again after a connection was lost with it unacknowledged. Harmless — the store applies a
+    /// stage once — but counted: a partition or a kill shows here.
+    public internal(set) var redelivered = 0
+
+    /// The longest any parcel took, in seconds: from its due time in an open loop, else from its
+    /// submit. Under a fault, how long the fault held a parcel up.
+    public var longestWaitSeconds: Double { (openLoop?.endToEnd.max ?? endToEnd.max) / 1000 }
 
     public var passed: Bool { violations.isEmpty }
     public var parcelsPerSecond: Double { Double(delivered + held + deadLettered + returned) / seconds }
@@ -172,7 +180,8 @@ extension LoadTestReport {
             "ok": .bool(passed),
             "violations": .array(violations.map { .string($0) }),
             "parcels": .int(parcels), "delivered": .int(delivered), "held": .int(held), "dead_lettered": .int(deadLettered),
-            "returned": .int(returned), "lost": .int(lost), "duplicated": .int(duplicated),
+            "returned": .int(returned), "lost": .int(lost), "duplicated": .int(duplicated), "redelivered": .int(redelivered),
+            "longest_wait_s": number(longestWaitSeconds),
             "seconds": number(seconds), "parcels_per_s": number(parcelsPerSecond, places: 10),
             "tasks": .int(tasks), "tasks_per_s": number(tasksPerSecond, places: 10), "retries": .int(retries),
             "latency_ms": .object(Dictionary(uniqueKeysWithValues: Stage.allCases.map { ($0.rawValue, latency(stageLatency[$0]!)) })),
@@ -209,7 +218,7 @@ extension LoadTestReport {
         out.append("  \(NumberText.integer(parcels)) parcels: \(NumberText.integer(delivered)) delivered, "
             + "\(NumberText.integer(held)) held, \(NumberText.integer(deadLettered)) dead-lettered"
             + (returned > 0 ? ", \(NumberText.integer(returned)) returned" : "") + "; lost \(lost), "
-            + "applied twice \(duplicated)")
+            + "applied twice \(duplicated)" + (redelivered > 0 ? "; delivered again after being done \(redelivered)" : ""))
         out.append("  \(NumberText.decimal(seconds)) s from the first publish to the last parcel final: "
             + "\(NumberText.decimal(parcelsPerSecond)) parcels/s, \(NumberText.decimal(tasksPerSecond)) tasks/s "
             + "(\(NumberText.integer(tasks)) tasks, \(NumberText.integer(retries)) retries)")

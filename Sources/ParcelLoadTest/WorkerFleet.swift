@@ -11,12 +11,17 @@ public final class WorkerFleet: Sendable {
         /// Where each worker's output goes (`worker-N.log`) and where it reports its state
         /// (`worker-N.status.json`, `parcel-worker --status-file`).
         public var logFolder: URL
+        /// Commands that run a worker on a host of its own (`deploy/local/netns.sh exec w1 --`): worker N
+        /// runs under the ((N - 1) mod count)th; empty, here. Each must exec its command (the worker keeps
+        /// the pid the fleet signals and measures).
+        public var hosts: [[String]]
 
-        public init(binary: URL, arguments: [String], environment: [String: String], logFolder: URL) {
+        public init(binary: URL, arguments: [String], environment: [String: String], logFolder: URL, hosts: [[String]] = []) {
             self.binary = binary
             self.arguments = arguments
             self.environment = environment
             self.logFolder = logFolder
+            self.hosts = hosts
         }
     }
 
@@ -68,10 +73,12 @@ public final class WorkerFleet: Sendable {
             return state.started
         }
         let process = Process()
-        process.executableURL = launch.binary
         let status = launch.logFolder.appendingPathComponent("worker-\(number).status.json")
         try? FileManager.default.removeItem(at: status)
-        process.arguments = launch.arguments + ["--status-file", status.path]
+        let command = (launch.hosts.isEmpty ? [] : launch.hosts[(number - 1) % launch.hosts.count])
+            + [launch.binary.path] + launch.arguments + ["--status-file", status.path]
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         var environment = launch.environment
         // A cluster's URL list: each worker starts at the next node, as a cluster's clients spread over it.
         if let list = environment["PARCELFLOW_AMQP_URL"]?.split(separator: ","), list.count > 1 {
@@ -188,6 +195,13 @@ public final class WorkerFleet: Sendable {
     /// stops cleanly (a killed worker's last report is older; its time since is not counted).
     public var storeSeconds: Double {
         state.withLock { $0.running + $0.ended }.compactMap { $0.report?.storeSeconds }.reduce(0, +)
+    }
+
+    /// Tasks every worker the fleet ran settled, by outcome, as each last reported (a worker killed
+    /// between two reports leaves its last tenth of a second out).
+    public var outcomes: [String: Int] {
+        state.withLock { $0.running + $0.ended }.compactMap { $0.report?.outcomes }
+            .reduce(into: [:]) { total, one in total.merge(one, uniquingKeysWith: +) }
     }
 
     /// The workers' store transactions, counted as ``storeSeconds`` is.

@@ -92,6 +92,22 @@ struct LoadTestCommand: AsyncParsableCommand {
                                discussion: "Each node is stopped, started, and waited for until the cluster is whole again, then the next.",
                                valueName: "seconds"))
     var rollingRestartAt: Double?
+    @Option(help: ArgumentHelp("Cut the node leading most stage queues off the network this many seconds into the run (it keeps running).",
+                               discussion: "Through the broker script's `isolate --name NODE` (deploy/local/netns.sh: the cluster on hosts of its own); healed at --heal-at.",
+                               valueName: "seconds"))
+    var isolateNodeAt: Double?
+    @Option(help: ArgumentHelp("Cut the node leading most stage queues off from the other nodes this many seconds into the run; clients still reach it.",
+                               discussion: "The script's `split --name NODE`; with pause_minority the node pauses until --heal-at.",
+                               valueName: "seconds"))
+    var splitNodeAt: Double?
+    @Option(help: ArgumentHelp("Cut the first worker's host off the network this many seconds into the run (needs --worker-hosts).",
+                               discussion: "The script's `isolate --host HOST`; healed at --heal-at.", valueName: "seconds"))
+    var isolateWorkerAt: Double?
+    @Option(help: ArgumentHelp("Heal the partition this many seconds into the run.", valueName: "seconds"))
+    var healAt: Double?
+    @Option(help: ArgumentHelp("Run the workers on these hosts of the broker script, in turn (e.g. w1,w2).",
+                               discussion: "Each worker starts as `SCRIPT exec HOST -- parcel-worker …`.", valueName: "hosts"))
+    var workerHosts: String?
     @Option(help: ArgumentHelp("The script that stops and starts broker nodes.",
                                discussion: """
                                    Default: PARCELFLOW_BROKER_SCRIPT, else deploy/local/broker.sh here. Called as `stop|start \
@@ -138,14 +154,18 @@ struct LoadTestCommand: AsyncParsableCommand {
             }
         }
         for (flag, value) in [("--restart-broker-at", restartBrokerAt), ("--stop-node-at", stopNodeAt),
-                              ("--start-node-at", startNodeAt), ("--rolling-restart-at", rollingRestartAt)] {
+                              ("--start-node-at", startNodeAt), ("--rolling-restart-at", rollingRestartAt),
+                              ("--isolate-node-at", isolateNodeAt), ("--split-node-at", splitNodeAt),
+                              ("--isolate-worker-at", isolateWorkerAt), ("--heal-at", healAt)] {
             if let value, !(value.isFinite && value >= 0 && value <= 86_400) {
                 throw ValidationError("\(flag) must be from 0 to 86,400 seconds")
             }
         }
-        if [restartBrokerAt, stopNodeAt, rollingRestartAt].compactMap({ $0 }).count > 1 {
-            throw ValidationError("give one of --restart-broker-at, --stop-node-at and --rolling-restart-at")
+        if [restartBrokerAt, stopNodeAt, rollingRestartAt, isolateNodeAt, splitNodeAt, isolateWorkerAt].compactMap({ $0 }).count > 1 {
+            throw ValidationError("give one of --restart-broker-at, --stop-node-at, --rolling-restart-at, --isolate-node-at, "
+                + "--split-node-at and --isolate-worker-at")
         }
+        try validatePartition()
         if let start = startNodeAt {
             guard let stop = stopNodeAt else { throw ValidationError("--start-node-at needs --stop-node-at") }
             guard start > stop else { throw ValidationError("--start-node-at must be later than --stop-node-at") }
@@ -158,7 +178,8 @@ struct LoadTestCommand: AsyncParsableCommand {
             throw ValidationError("--http-fault-rate must be from 0 to 1")
         }
         _ = try parsedHTTPDelay()
-        let clusterFlag = stopNodeAt != nil ? "--stop-node-at" : rollingRestartAt != nil ? "--rolling-restart-at" : nil
+        let clusterFlag = stopNodeAt != nil ? "--stop-node-at" : rollingRestartAt != nil ? "--rolling-restart-at"
+            : isolateNodeAt != nil ? "--isolate-node-at" : splitNodeAt != nil ? "--split-node-at" : nil
         if let clusterFlag {
             let url = BrokerSettings.url(flag: broker.url, environment: ProcessInfo.processInfo.environment)
             let nodes = (try? AMQPEndpoint.list(url).count) ?? 0
@@ -212,7 +233,8 @@ struct LoadTestCommand: AsyncParsableCommand {
         configuration.kills = kills
         // Chaos asked for at a time the run is unlikely to reach: said now (the verdict fails if it does not happen).
         let faults = [("--restart-broker-at", restartBrokerAt), ("--stop-node-at", stopNodeAt),
-                      ("--rolling-restart-at", rollingRestartAt)].compactMap { flag, at in at.map { (flag: flag, at: Duration.seconds($0)) } }
+                      ("--rolling-restart-at", rollingRestartAt), ("--isolate-node-at", isolateNodeAt),
+                      ("--split-node-at", splitNodeAt), ("--isolate-worker-at", isolateWorkerAt)].compactMap { flag, at in at.map { (flag: flag, at: Duration.seconds($0)) } }
         for warning in KillPlan.warnings(parcels: configuration.parcels, plan: KillPlan(every: configuration.killWorkerEvery, count: kills),
                                          faults: faults) {
             Terminal.error("parcelctl loadtest: warning: \(warning)")
@@ -228,8 +250,13 @@ struct LoadTestCommand: AsyncParsableCommand {
             configuration.clusterFault = .stopNode(at: .seconds(at), startAt: startNodeAt.map { .seconds($0) })
         } else if let at = rollingRestartAt {
             configuration.clusterFault = .rollingRestart(at: .seconds(at))
+        } else if let (partition, at) = try partition(), let healAt {
+            configuration.clusterFault = .partition(partition, at: .seconds(at), healAt: .seconds(healAt))
         }
-        if configuration.clusterFault != nil { configuration.brokerScript = try brokerScriptPath() }
+        configuration.workerHosts = parsedWorkerHosts()
+        if configuration.clusterFault != nil || !configuration.workerHosts.isEmpty {
+            configuration.brokerScript = try brokerScriptPath()
+        }
         configuration.httpStages = try parsedHTTPStages()
         configuration.handover = HandoverServer.Behaviour(faultRate: httpFaultRate, delay: try parsedHTTPDelay())
         configuration.timeout = .seconds(timeout)
@@ -332,6 +359,40 @@ struct LoadTestCommand: AsyncParsableCommand {
             throw CommandFailure("parcel-worker is not beside parcelctl (\(worker.path)); build both (swift build)")
         }
         return worker
+    }
+
+    /// The partition asked for, and when.
+    private func partition() throws -> (Partition, Double)? {
+        if let at = isolateNodeAt { return (.isolateNode, at) }
+        if let at = splitNodeAt { return (.splitNode, at) }
+        if let at = isolateWorkerAt {
+            guard let host = parsedWorkerHosts().first else { throw ValidationError("--isolate-worker-at needs --worker-hosts") }
+            return (.isolateWorkerHost(host), at)
+        }
+        return nil
+    }
+
+    private func parsedWorkerHosts() -> [String] {
+        (workerHosts ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    private func validatePartition() throws {
+        if let hosts = workerHosts {
+            let names = parsedWorkerHosts()
+            guard !names.isEmpty else { throw ValidationError("--worker-hosts names no host") }
+            if let bad = names.first(where: { name in !name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") } }) {
+                throw ValidationError("--worker-hosts: '\(TerminalText.escaped(Echo.value(bad)))' is not a host name (letters, digits and '-')")
+            }
+            guard workers > 0 else { throw ValidationError("--worker-hosts \(hosts) needs workers the test starts (--workers 1 or more)") }
+        }
+        guard let (_, at) = try partition() else {
+            if healAt != nil { throw ValidationError("--heal-at needs --isolate-node-at, --split-node-at or --isolate-worker-at") }
+            return
+        }
+        guard let healAt else {
+            throw ValidationError("a partition needs --heal-at: when to heal it (a partition left in place is not a test)")
+        }
+        guard healAt > at else { throw ValidationError("--heal-at must be later than the partition's start (\(at) s)") }
     }
 
     private func brokerScriptPath() throws -> String {

@@ -260,7 +260,7 @@ struct ClusterChaosRulesTests {
         #expect(ProcessStats.environmentValue(of: getpid(), "PARCELFLOW_NO_SUCH_VARIABLE") == nil)
     }
 
-    @Test("the flags: --start-node-at after --stop-node-at, a URL list of two nodes or more, one node fault at a time")
+    @Test("the flags: --start-node-at after --stop-node-at, --heal-at after a partition, a URL list of two nodes or more, one node fault at a time, plain worker host names")
     func flagChecks() async throws {
         let single = "amqp://guest:guest@127.0.0.1:1/%2f"
         let pair = "amqp://guest:guest@127.0.0.1:1/%2f,amqp://guest:guest@127.0.0.1:2/%2f"
@@ -271,6 +271,16 @@ struct ClusterChaosRulesTests {
             (["--start-node-at", "5"], pair, "--start-node-at needs --stop-node-at"),
             (["--stop-node-at", "1", "--rolling-restart-at", "5"], pair, "give one of"),
             (["--stop-node-at=-1"], pair, "--stop-node-at must be from 0"),
+            // Partitions: healed at a time after the cut, one fault at a time, worker hosts named plainly.
+            (["--isolate-node-at", "3"], pair, "a partition needs --heal-at"),
+            (["--split-node-at", "3", "--heal-at", "3"], pair, "--heal-at must be later than the partition's start"),
+            (["--isolate-node-at", "3", "--heal-at", "5"], single, "--isolate-node-at needs a cluster"),
+            (["--heal-at", "3"], pair, "--heal-at needs --isolate-node-at"),
+            (["--isolate-worker-at", "3", "--heal-at", "5"], pair, "--isolate-worker-at needs --worker-hosts"),
+            (["--isolate-node-at", "3", "--heal-at", "5", "--split-node-at", "4"], pair, "give one of"),
+            (["--worker-hosts", "w1,w\u{1B}[2J"], pair, "'w\\e[2J' is not a host name"),
+            (["--worker-hosts", " , "], pair, "--worker-hosts names no host"),
+            (["--worker-hosts", "w1", "--workers", "0"], pair, "--worker-hosts w1 needs workers the test starts"),
         ] {
             let result = try await Parcelctl(environment: ["PARCELFLOW_AMQP_URL": url]).run(["loadtest"] + arguments)
             #expect(result.status != 0, "\(arguments)")
