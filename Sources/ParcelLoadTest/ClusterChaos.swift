@@ -14,8 +14,8 @@ public enum ClusterFault: Sendable, Hashable {
     case partition(Partition, at: Duration, healAt: Duration)
 }
 
-/// What a ``ClusterFault/partition(_:at:healAt:)`` cuts: the broker script's `isolate` and `split`
-/// (network namespaces: `deploy/local/netns.sh`).
+/// What a ``ClusterFault/partition(_:at:healAt:)`` cuts, through the broker script's `isolate TARGET`,
+/// `split NODE` and `heal TARGET` (`deploy/local/netns.sh`: the cluster on network namespaces).
 public enum Partition: Sendable, Hashable {
     /// The node leading most stage queues loses its link: nobody reaches it, it reaches nobody.
     case isolateNode
@@ -25,16 +25,22 @@ public enum Partition: Sendable, Hashable {
     /// The host a worker runs on (the script's host name) loses its link to everything.
     case isolateWorkerHost(String)
 
-    /// The script's verb and its target, to cut; `heal` with the same target undoes it.
+    /// The script's verb and its target (a node's name, or a host's), to cut; `heal TARGET` undoes it.
     func cut(node: String?) -> [String] {
         switch self {
-        case .isolateNode: ["isolate", "--name", BrokerScript.shortName(node ?? "")]
-        case .splitNode: ["split", "--name", BrokerScript.shortName(node ?? "")]
-        case .isolateWorkerHost(let host): ["isolate", "--host", host]
+        case .isolateNode: ["isolate", BrokerScript.shortName(node ?? "")]
+        case .splitNode: ["split", BrokerScript.shortName(node ?? "")]
+        case .isolateWorkerHost(let host): ["isolate", host]
         }
     }
 
     func heal(node: String?) -> [String] { ["heal"] + cut(node: node).dropFirst() }
+
+    /// Whether it cuts a broker node off (not a worker's host).
+    var cutsANode: Bool {
+        if case .isolateWorkerHost = self { return false }
+        return true
+    }
 
     /// How the report names it.
     var name: String {
@@ -255,8 +261,10 @@ final class ClusterChaos: Sendable {
                 guard let instant, let runStarted else { return nil }
                 return Self.seconds(instant - runStarted)
             }
-            let pause = restart.stopEnded.flatMap { RecoveryProbe.longestPause(confirms, from: restart.stopBegan, to: $0) }
-            if pause == nil, restart.stopEnded != nil {
+            // The probe publishes to a node: a worker's host cut off holds it up in nothing.
+            let probed = restart.partition?.cutsANode ?? true
+            let pause = restart.stopEnded.flatMap { probed ? RecoveryProbe.longestPause(confirms, from: restart.stopBegan, to: $0) : nil }
+            if pause == nil, probed, restart.stopEnded != nil {
                 lines.append("the recovery probe had no confirm before and after \(restart.node) stopped")
             }
             return LoadTestReport.NodeRestart(
@@ -377,8 +385,9 @@ extension ClusterFault {
     /// Whether the fault falls on the node leading most stage queues (the probe aims there).
     var cutsTheBusiestNode: Bool {
         switch self {
-        case .stopNode, .partition(.isolateNode, _, _), .partition(.splitNode, _, _): true
-        case .rollingRestart, .partition(.isolateWorkerHost, _, _): false
+        case .stopNode: true
+        case .partition(let partition, _, _): partition.cutsANode
+        case .rollingRestart: false
         }
     }
 }

@@ -245,7 +245,7 @@ public struct LoadTest: Sendable {
             handover: handoverReport)
         report.openLoop = openLoopReport
         report.soak = soak.report()
-        report.redelivered = fleet.outcomes["duplicate"] ?? 0
+        report.redelivered = fleet.redelivered
         return report
     }
 

@@ -92,9 +92,9 @@ public struct LoadTestReport: Sendable {
     public internal(set) var openLoop: OpenLoopReport?
     /// The run interval by interval, and its goals (``SoakReport``).
     public internal(set) var soak: SoakReport?
-    /// Deliveries of work already done (the workers' `duplicate` outcomes): a task the broker gave
-    /// again after a connection was lost with it unacknowledged. Harmless — the store applies a
-    /// stage once — but counted: a partition or a kill shows here.
+    /// Deliveries that came twice: the broker gave a task out again after a connection was lost with
+    /// it unacknowledged (a kill, a partition) or it was handed back. Harmless — the store applies a
+    /// stage once — but counted (the workers' status files).
     public internal(set) var redelivered = 0
 
     /// The longest any parcel took, in seconds: from its due time in an open loop, else from its
@@ -218,7 +218,7 @@ extension LoadTestReport {
         out.append("  \(NumberText.integer(parcels)) parcels: \(NumberText.integer(delivered)) delivered, "
             + "\(NumberText.integer(held)) held, \(NumberText.integer(deadLettered)) dead-lettered"
             + (returned > 0 ? ", \(NumberText.integer(returned)) returned" : "") + "; lost \(lost), "
-            + "applied twice \(duplicated)" + (redelivered > 0 ? "; delivered again after being done \(redelivered)" : ""))
+            + "applied twice \(duplicated)" + (redelivered > 0 ? "; deliveries that came twice \(redelivered)" : ""))
         out.append("  \(NumberText.decimal(seconds)) s from the first publish to the last parcel final: "
             + "\(NumberText.decimal(parcelsPerSecond)) parcels/s, \(NumberText.decimal(tasksPerSecond)) tasks/s "
             + "(\(NumberText.integer(tasks)) tasks, \(NumberText.integer(retries)) retries)")

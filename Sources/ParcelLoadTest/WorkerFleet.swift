@@ -197,11 +197,10 @@ public final class WorkerFleet: Sendable {
         state.withLock { $0.running + $0.ended }.compactMap { $0.report?.storeSeconds }.reduce(0, +)
     }
 
-    /// Tasks every worker the fleet ran settled, by outcome, as each last reported (a worker killed
-    /// between two reports leaves its last tenth of a second out).
-    public var outcomes: [String: Int] {
-        state.withLock { $0.running + $0.ended }.compactMap { $0.report?.outcomes }
-            .reduce(into: [:]) { total, one in total.merge(one, uniquingKeysWith: +) }
+    /// Deliveries the broker marked as given out before, over every worker the fleet ran, as each
+    /// last reported (a worker killed between two reports leaves its last tenth of a second out).
+    public var redelivered: Int {
+        state.withLock { $0.running + $0.ended }.compactMap { $0.report?.redelivered }.reduce(0, +)
     }
 
     /// The workers' store transactions, counted as ``storeSeconds`` is.

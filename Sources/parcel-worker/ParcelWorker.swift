@@ -194,7 +194,7 @@ struct ParcelWorker: AsyncParsableCommand {
         let counts = worker.counts
         logger.info("stopped", metadata: [
             "outcomes": "\(counts.outcomes.map { "\($0.key.rawValue)=\($0.value)" }.sorted().joined(separator: " "))",
-            "requeued": "\(counts.requeued)", "reconnects": "\(counts.reconnects)",
+            "requeued": "\(counts.requeued)", "redelivered": "\(counts.redelivered)", "reconnects": "\(counts.reconnects)",
             "store.transactions": "\(statusStore.written.transactions)", "store.changes": "\(statusStore.written.changes)",
             "store.seconds": "\(String(format: "%.3f", statusStore.writingTime / .seconds(1)))"])
     }

@@ -156,7 +156,8 @@ final class WorkerStatus: Sendable {
             let report = WorkerStatusReport(
                 phase: phase.rawValue, hasWorked: hasWorked.load(ordering: .relaxed), pid: ProcessInfo.processInfo.processIdentifier,
                 outcomes: Dictionary(uniqueKeysWithValues: counts.outcomes.map { ($0.key.rawValue, $0.value) }),
-                requeued: counts.requeued, reconnects: counts.reconnects, storeFailures: counts.storeFailures,
+                requeued: counts.requeued, redelivered: counts.redelivered, reconnects: counts.reconnects,
+                storeFailures: counts.storeFailures,
                 storeTransactions: written.transactions, storeChanges: written.changes,
                 storeSeconds: store.writingTime / .seconds(1), inFlight: worker?.tasksInFlight)
             do {

@@ -93,15 +93,15 @@ struct LoadTestCommand: AsyncParsableCommand {
                                valueName: "seconds"))
     var rollingRestartAt: Double?
     @Option(help: ArgumentHelp("Cut the node leading most stage queues off the network this many seconds into the run (it keeps running).",
-                               discussion: "Through the broker script's `isolate --name NODE` (deploy/local/netns.sh: the cluster on hosts of its own); healed at --heal-at.",
+                               discussion: "Through the broker script's `isolate NODE` (deploy/local/netns.sh: the cluster on hosts of its own); healed at --heal-at.",
                                valueName: "seconds"))
     var isolateNodeAt: Double?
     @Option(help: ArgumentHelp("Cut the node leading most stage queues off from the other nodes this many seconds into the run; clients still reach it.",
-                               discussion: "The script's `split --name NODE`; with pause_minority the node pauses until --heal-at.",
+                               discussion: "The script's `split NODE`; with pause_minority the node pauses until --heal-at.",
                                valueName: "seconds"))
     var splitNodeAt: Double?
     @Option(help: ArgumentHelp("Cut the first worker's host off the network this many seconds into the run (needs --worker-hosts).",
-                               discussion: "The script's `isolate --host HOST`; healed at --heal-at.", valueName: "seconds"))
+                               discussion: "The script's `isolate HOST`; healed at --heal-at (`heal HOST`).", valueName: "seconds"))
     var isolateWorkerAt: Double?
     @Option(help: ArgumentHelp("Heal the partition this many seconds into the run.", valueName: "seconds"))
     var healAt: Double?

@@ -8,7 +8,7 @@ struct WorkerStatusReportTests {
     func roundTrip() throws {
         let report = WorkerStatusReport(phase: "stopping", hasWorked: true, pid: 4242,
                                         outcomes: ["completed": 30, "dead_lettered": 1, "delivered": 9],
-                                        requeued: 2, reconnects: 1, storeFailures: 3, storeTransactions: 17,
+                                        requeued: 2, redelivered: 4, reconnects: 1, storeFailures: 3, storeTransactions: 17,
                                         storeChanges: 80, storeSeconds: 0.125, inFlight: 6)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("status-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -17,7 +17,7 @@ struct WorkerStatusReportTests {
         try report.write(to: path)
         #expect(WorkerStatusReport.read(from: path) == report)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(report.json.utf8)) as? [String: Any])
-        #expect(Set(object.keys) == ["has_worked", "in_flight", "outcomes", "phase", "pid", "reconnects", "requeued", "store_changes",
+        #expect(Set(object.keys) == ["has_worked", "in_flight", "outcomes", "phase", "pid", "reconnects", "redelivered", "requeued", "store_changes",
                                      "store_failures", "store_seconds", "store_transactions"])
         #expect(report.json.filter { $0 == "\n" }.count == 1 && report.json.hasSuffix("\n"))
         #expect(!FileManager.default.fileExists(atPath: path + ".tmp"), "renamed into place")

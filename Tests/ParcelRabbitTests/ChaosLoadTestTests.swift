@@ -90,7 +90,7 @@ struct ChaosLoadTestTests {
         #expect(restart.count == 1 && restart[0].hasPrefix("--restart-broker-at 5 s"), "\(restart)")
     }
 
-    @Test("--kills 2 in a 300-parcel run: both kills land while parcels move, with tasks in flight, and every parcel is final",
+    @Test("--kills 2 in a 300-parcel run: both kills land while parcels move, with tasks in flight that come again, and every parcel is final",
           .timeLimit(.minutes(2)))
     func killsLandMidBatch() async throws {
         let (status, report) = try await loadtest([
@@ -105,6 +105,8 @@ struct ChaosLoadTestTests {
             #expect(final > 0 && final < 300, "the kill came under load: \(kill)")
         }
         #expect((report["kills_mid_batch"] as? Int ?? 0) >= 1, "\(kills)")
+        // What a killed worker held came again, to the other: counted, and harmless.
+        #expect((report["redelivered"] as? Int ?? 0) >= 1, "\(report["redelivered"] ?? "none")")
         #expect(report["lost"] as? Int == 0 && report["duplicated"] as? Int == 0)
     }
 

@@ -14,6 +14,8 @@ public struct WorkerStatusReport: Codable, Sendable, Hashable {
     public var outcomes: [String: Int]
     /// Deliveries handed back to their queue.
     public var requeued: Int
+    /// Deliveries the broker marked as given out before (nil: a report without it).
+    public var redelivered: Int?
     public var reconnects: Int
     /// Store operations that failed and were tried again.
     public var storeFailures: Int
@@ -27,13 +29,15 @@ public struct WorkerStatusReport: Codable, Sendable, Hashable {
     /// How often a working worker rewrites the file (besides each change of phase).
     public static let refreshInterval = Duration.milliseconds(100)
 
-    public init(phase: String, hasWorked: Bool, pid: Int32, outcomes: [String: Int] = [:], requeued: Int = 0, reconnects: Int = 0,
-                storeFailures: Int = 0, storeTransactions: Int = 0, storeChanges: Int = 0, storeSeconds: Double = 0, inFlight: Int? = nil) {
+    public init(phase: String, hasWorked: Bool, pid: Int32, outcomes: [String: Int] = [:], requeued: Int = 0, redelivered: Int? = nil,
+                reconnects: Int = 0, storeFailures: Int = 0, storeTransactions: Int = 0, storeChanges: Int = 0, storeSeconds: Double = 0,
+                inFlight: Int? = nil) {
         self.phase = phase
         self.hasWorked = hasWorked
         self.pid = pid
         self.outcomes = outcomes
         self.requeued = requeued
+        self.redelivered = redelivered
         self.reconnects = reconnects
         self.storeFailures = storeFailures
         self.storeTransactions = storeTransactions
@@ -60,8 +64,9 @@ public struct WorkerStatusReport: Codable, Sendable, Hashable {
     public var json: String {
         let outcomeMembers = outcomes.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",")
         let inFlightMember = inFlight.map { "\"in_flight\":\($0)," } ?? ""
+        let redeliveredMember = redelivered.map { "\"redelivered\":\($0)," } ?? ""
         return "{\"has_worked\":\(hasWorked),\(inFlightMember)\"outcomes\":{\(outcomeMembers)},\"phase\":\"\(phase)\",\"pid\":\(pid),"
-            + "\"reconnects\":\(reconnects),\"requeued\":\(requeued),\"store_changes\":\(storeChanges),"
+            + "\"reconnects\":\(reconnects),\(redeliveredMember)\"requeued\":\(requeued),\"store_changes\":\(storeChanges),"
             + "\"store_failures\":\(storeFailures),\"store_seconds\":\(storeSeconds),\"store_transactions\":\(storeTransactions)}\n"
     }
 

@@ -68,6 +68,8 @@ extension StageWorker {
         -> [(any TaskDelivery, TaskProcessor.Begun)]
     {
         metrics.started(stage, count: deliveries.count)
+        let redelivered = deliveries.count { $0.redelivered }
+        if redelivered > 0 { count { $0.redelivered += redelivered } }
         let limit = configuration.deliveryLimit
         var regular: [any TaskDelivery] = []
         var refused: [(any TaskDelivery, TaskProcessor.Begun)] = []

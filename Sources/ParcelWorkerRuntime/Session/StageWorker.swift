@@ -51,6 +51,9 @@ public final class StageWorker: Service, Sendable {
     public struct Counters: Sendable, Hashable {
         public var outcomes: [TaskDecision.Outcome: Int] = [:]
         public var requeued = 0
+        /// Deliveries the broker marked as given out before: after a lost connection, a kill, a
+        /// partition, or a requeue.
+        public var redelivered = 0
         public var reconnects = 0
         /// Store operations that failed and were tried again.
         public var storeFailures = 0

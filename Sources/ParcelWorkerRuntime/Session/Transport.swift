@@ -66,6 +66,10 @@ public protocol TaskDelivery: AnyObject, Sendable {
     /// on a redelivery (a first delivery's count is the sender's word, and not trusted).
     var returnedCount: Int? { get }
 
+    /// Whether the broker says it gave this message out before (a consumer's connection was lost with
+    /// it unacknowledged, or it was handed back).
+    var redelivered: Bool { get }
+
     /// False once the delivery can no longer be settled: its connection is gone, and the broker gives
     /// it to another consumer.
     var canSettle: Bool { get }
