@@ -53,8 +53,10 @@ pf_node_port_open() {
   if [ -z "$PF_NODE_NETNS" ]; then
     pf_port_open "$2"
   else
+    # SIGKILL at the timeout: a caller may ignore SIGTERM, and its children inherit that (the Swift
+    # test runner does), which left a connect to an isolated host hanging.
     # shellcheck disable=SC2016 # $1 and $2 expand in the inner bash, on purpose
-    "${PF_NODE_RUN[@]}" timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$PF_NODE_IP" "$2" 2>/dev/null
+    "${PF_NODE_RUN[@]}" timeout -s KILL 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$PF_NODE_IP" "$2" 2>/dev/null
   fi
 }
 
