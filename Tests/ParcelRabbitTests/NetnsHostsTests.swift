@@ -53,9 +53,12 @@ struct NetnsHostsTests {
             #expect(try await !hosts.reaches("n1", "10.215.0.12"), "split n1 → n2")
             for from in ["c", "w1", "w2"] { #expect(try await hosts.reaches(from, "10.215.0.11"), "\(from) → split n1") }
             #expect(try await hosts.reaches("n3", "10.215.0.12"), "n3 → n2 (not split)")
+            // Both ways (a connection check alone cannot tell: one way cut already stops TCP).
+            #expect(try await hosts.blackholes() == ["n1": ["10.215.0.12", "10.215.0.13"], "n2": ["10.215.0.11"], "n3": ["10.215.0.11"]])
             try await hosts.require(["heal", "n1"])
             #expect(try await eventually { try await hosts.reaches("n2", "10.215.0.11") }, "n2 → healed n1")
             #expect(try await hosts.reaches("n1", "10.215.0.12"), "healed n1 → n2")
+            #expect(try await hosts.blackholes() == [:])
 
             // down kills what still runs there and deletes everything; a second down is a no-op.
             let down = try await hosts.script(["down"])
@@ -197,6 +200,17 @@ struct NetnsHosts {
         let links = try await runChild(Self.ip, ["-br", "link"]).lines.filter { $0.hasPrefix("v-") || $0.hasPrefix("br0") || $0.contains(prefix) }
         let addresses = try await runChild(Self.ip, ["-br", "addr"]).lines.filter { $0.contains("10.215.0.") }
         return namespaces + links + addresses
+    }
+
+    /// The blackhole routes in each node host's namespace (hosts without any left out).
+    func blackholes() async throws -> [String: [String]] {
+        var routes: [String: [String]] = [:]
+        for host in ["n1", "n2", "n3"] {
+            let shown = try await runChild(Self.ip, ["-n", "\(prefix)-\(host)", "route", "show", "type", "blackhole"])
+            let addresses = shown.lines.compactMap { $0.split(separator: " ").dropFirst().first.map(String.init) }.sorted()
+            if !addresses.isEmpty { routes[host] = addresses }
+        }
+        return routes
     }
 
     /// A TCP listener on port 7001 of `host`'s address, run through `netns.sh exec`.
