@@ -10,6 +10,10 @@ pf_broker_start() {
   dir=$(pf_node_dir "$name")
   full=$(pf_node_full "$name")
   [ -x "$PF_RMQ_BIN/rabbitmq-server" ] || pf_die "$PF_RMQ_BIN/rabbitmq-server not found (run pf_install_deps)"
+  pf_node_place "$name"
+  if [ -n "$PF_NODE_NETNS" ] && ! [ -e "/run/netns/$PF_NODE_NETNS" ]; then
+    pf_die "node $name's host (network namespace $PF_NODE_NETNS) does not exist; make it first (deploy/local/netns.sh up)"
+  fi
   mkdir -p "$dir/mnesia" "$dir/log"
   # Serialise start/stop of one node (the lock goes with fd 9, closed on return or exit).
   exec 9>"$dir/lock"
@@ -22,19 +26,19 @@ pf_broker_start() {
     fi
     # Whoever started it held the lock until boot finished, so an open port means it is up; a node
     # whose starter died mid-boot is waited for.
-    if ! pf_port_open "$port" && ! pf_broker_await "$name"; then
+    if ! pf_node_port_open "$name" "$port" && ! pf_broker_await "$name"; then
       exec 9>&-
       return 1
     fi
     exec 9>&-
-    pf_log "node $full already running on 127.0.0.1:$port"
+    pf_log "node $full already running on $PF_NODE_IP:$port"
     return 0
   fi
 
   local p
   for p in "$port" "$dist_port" ${tls_port:+"$tls_port"}; do
-    if pf_port_open "$p"; then
-      pf_die "port $p on 127.0.0.1 is already in use by another process; choose other ports for node $name"
+    if pf_node_port_open "$name" "$p"; then
+      pf_die "port $p on $PF_NODE_IP is already in use by another process; choose other ports for node $name"
     fi
   done
   [ -n "$tls_port" ] && pf_tls_ensure
@@ -49,8 +53,9 @@ pf_broker_start() {
 
   local envs=()
   mapfile -t envs < <(pf_node_env "$name")
+  pf_node_place "$name"
   envs+=(
-    "RABBITMQ_NODE_IP_ADDRESS=127.0.0.1"
+    "RABBITMQ_NODE_IP_ADDRESS=$PF_NODE_IP"
     "RABBITMQ_NODE_PORT=$port"
     "RABBITMQ_DIST_PORT=$dist_port"
     "RABBITMQ_MNESIA_BASE=$dir/mnesia"
@@ -60,11 +65,11 @@ pf_broker_start() {
     # Not /etc/rabbitmq/advanced.config: that belongs to the system node.
     "RABBITMQ_ADVANCED_CONFIG_FILE=$dir/advanced.config"
     "RABBITMQ_PID_FILE=$dir/rabbitmq.pid"
-    # Erlang distribution listens on loopback only (it would bind every interface otherwise).
-    "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}"
+    # Erlang distribution listens on the node's address only (it would bind every interface otherwise).
+    "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {${PF_NODE_IP//./,}}"
     "ERL_CRASH_DUMP=$dir/log/erl_crash.dump"
   )
-  pf_log "starting node $full (AMQP 127.0.0.1:$port${tls_port:+, AMQPS 127.0.0.1:$tls_port}, dist $dist_port)"
+  pf_log "starting node $full (AMQP $PF_NODE_IP:$port${tls_port:+, AMQPS $PF_NODE_IP:$tls_port}, dist $dist_port${PF_NODE_NETNS:+, in network namespace $PF_NODE_NETNS})"
   # setsid: the node outlives this script and is not hit by the caller's Ctrl-C or job control.
   # It keeps no descriptor of ours: not our lock (fd 9), and not whatever the caller passed in.
   # Swift's Foundation.Process, for one, waits until every holder of a socket it gives the child
@@ -73,7 +78,7 @@ pf_broker_start() {
     # shellcheck disable=SC2164 # callers use `set -e`: a failed cd ends this subshell
     cd "$dir"
     pf_close_fds
-    exec setsid env "${envs[@]}" "$PF_RMQ_BIN/rabbitmq-server" >"$dir/log/console.log" 2>&1 </dev/null
+    exec setsid "${PF_NODE_RUN[@]}" env "${envs[@]}" "$PF_RMQ_BIN/rabbitmq-server" >"$dir/log/console.log" 2>&1 </dev/null
   ) &
   echo $! >"$dir/wrapper.pid"
   if ! pf_broker_await "$name"; then
@@ -94,7 +99,7 @@ pf_broker_await() {
   pf_node_ports "$name" || pf_die "node $name has no ports.env; was it started by this script?"
   local wrapper
   wrapper=$(tr -dc '0-9' <"$(pf_node_dir "$name")/wrapper.pid" 2>/dev/null || true)
-  until pf_port_open "$PF_NODE_PORT"; do
+  until pf_node_port_open "$name" "$PF_NODE_PORT"; do
     # The wrapper we launched counts as alive too: until it has exec'd into the server (slow on a
     # busy machine), its environment is still ours, and pf_broker_running cannot recognise it.
     if ! pf_broker_running "$name" && ! { [ -n "$wrapper" ] && kill -0 "$wrapper" 2>/dev/null; }; then

@@ -5,9 +5,24 @@
 # Nodes parcelflow-c1..c3 (state in .local/rabbitmq/parcelflow-cN), AMQP on PF_CLUSTER_PORT + 0..2,
 # Erlang distribution on PF_CLUSTER_DIST_PORT + 0..2, all with deploy/rabbitmq/advanced.config (which
 # places quorum queue leaders with `queue_leader_locator = balanced`).
+#
+# lib/netns.sh runs the same cluster with each node on a host of its own: it sets PF_CLUSTER_HOSTS
+# (the nodes' addresses, one word each; loopback when unset) and PF_CLUSTER_PORT_STEP=0 (every node
+# on the same ports, each on its own address).
 
 : "${PF_CLUSTER_PREFIX:=parcelflow-c}" "${PF_CLUSTER_PORT:=5686}" "${PF_CLUSTER_DIST_PORT:=25686}"
+: "${PF_CLUSTER_PORT_STEP:=1}" "${PF_CLUSTER_HOSTS:=}"
 PF_CLUSTER_SIZE=3
+
+# Node I's (0-based) AMQP port, distribution port and address.
+pf_cluster_port() { printf '%s\n' $((PF_CLUSTER_PORT + $1 * PF_CLUSTER_PORT_STEP)); }
+pf_cluster_dist_port() { printf '%s\n' $((PF_CLUSTER_DIST_PORT + $1 * PF_CLUSTER_PORT_STEP)); }
+pf_cluster_host() {
+  local hosts=()
+  read -ra hosts <<<"$PF_CLUSTER_HOSTS"
+  printf '%s\n' "${hosts[$1]:-127.0.0.1}"
+}
+pf_cluster_url() { pf_amqp_url "$(pf_cluster_port "$1")" "$(pf_cluster_host "$1")"; }
 
 pf_cluster_names() {
   local i
@@ -17,7 +32,7 @@ pf_cluster_names() {
 # The comma-separated URL list of the cluster's nodes: what PARCELFLOW_AMQP_URL takes.
 pf_cluster_urls() {
   local i urls=()
-  for ((i = 0; i < PF_CLUSTER_SIZE; i++)); do urls+=("$(pf_amqp_url $((PF_CLUSTER_PORT + i)))"); done
+  for ((i = 0; i < PF_CLUSTER_SIZE; i++)); do urls+=("$(pf_cluster_url "$i")"); done
   (
     IFS=,
     printf '%s\n' "${urls[*]}"
@@ -28,7 +43,7 @@ pf_cluster_urls() {
 pf_cluster_nodes() {
   local i
   for ((i = 0; i < PF_CLUSTER_SIZE; i++)); do
-    printf '%s\t%s\n' "$(pf_node_full "$PF_CLUSTER_PREFIX$((i + 1))")" "$(pf_amqp_url $((PF_CLUSTER_PORT + i)))"
+    printf '%s\t%s\n' "$(pf_node_full "$PF_CLUSTER_PREFIX$((i + 1))")" "$(pf_cluster_url "$i")"
   done
 }
 
@@ -44,7 +59,7 @@ pf_cluster_start() {
   local names=() name i pids=() failed=0
   mapfile -t names < <(pf_cluster_names)
   for i in "${!names[@]}"; do
-    (pf_broker_start "${names[$i]}" $((PF_CLUSTER_PORT + i)) $((PF_CLUSTER_DIST_PORT + i)) '') &
+    (pf_broker_start "${names[$i]}" "$(pf_cluster_port "$i")" "$(pf_cluster_dist_port "$i")" '') &
     pids+=($!)
   done
   for i in "${!pids[@]}"; do
@@ -103,7 +118,7 @@ pf_cluster_status() {
     if pf_broker_ready "$name"; then
       # (One rabbitmqctl call per node: each costs a second of CPU.)
       members=$(pf_cluster_members "$name")
-      pf_log "node $(pf_node_full "$name") is running on 127.0.0.1:$PF_NODE_PORT; running members: $(tr '\n' ' ' <<<"$members")"
+      pf_log "node $(pf_node_full "$name") is running on $PF_NODE_IP:$PF_NODE_PORT; running members: $(tr '\n' ' ' <<<"$members")"
       [ "$(grep -c . <<<"$members")" -eq "$PF_CLUSTER_SIZE" ] || ok=1
     else
       pf_log "node $(pf_node_full "$name") is not running"

@@ -7,7 +7,8 @@ pf_port_open() {
   timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
 }
 
-pf_amqp_url() { printf 'amqp://guest:guest@127.0.0.1:%s/%%2f\n' "$1"; }
+# pf_amqp_url PORT [ADDRESS]: the AMQP URL of a node of ours (on 127.0.0.1 unless ADDRESS is given).
+pf_amqp_url() { printf 'amqp://guest:guest@%s:%s/%%2f\n' "${2:-127.0.0.1}" "$1"; }
 # The TLS URL names localhost (not 127.0.0.1) so that host-name verification is exercised too.
 pf_amqps_url() { printf 'amqps://guest:guest@localhost:%s/%%2f\n' "$1"; }
 

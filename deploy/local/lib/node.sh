@@ -2,8 +2,28 @@
 # Part of deploy/local/lib.sh (which sources it): a broker node's files, environment, processes and
 # configuration (lib/broker.sh starts and stops it).
 
-pf_node_dir() { printf '%s/.local/rabbitmq/%s\n' "$(pf_root)" "$1"; }
-pf_node_full() { printf '%s@localhost\n' "$1"; }
+# A node's state: .local/rabbitmq/NAME, or under PF_NODE_BASE (lib/netns.sh: .local/netns/PREFIX).
+pf_node_dir() { printf '%s/%s\n' "${PF_NODE_BASE:-$(pf_root)/.local/rabbitmq}" "$1"; }
+
+# Where node NAME runs; sets PF_NODE_IP, PF_NODE_NETNS and PF_NODE_RUN (the command prefix that runs a
+# program there). On loopback (127.0.0.1, no namespace, no prefix) unless lib/netns.sh put it on a
+# host of its own: then its host.env names the network namespace and the address it has there.
+pf_node_place() {
+  local f
+  f="$(pf_node_dir "$1")/host.env"
+  PF_NODE_IP=127.0.0.1 PF_NODE_NETNS=''
+  if [ -f "$f" ]; then
+    # shellcheck source=/dev/null
+    . "$f"
+  fi
+  if [ -n "$PF_NODE_NETNS" ]; then PF_NODE_RUN=(ip netns exec "$PF_NODE_NETNS"); else PF_NODE_RUN=(); fi
+}
+
+# The Erlang node name: NAME@localhost, or on a host of its own a long name by address (NAME@IP).
+pf_node_full() {
+  pf_node_place "$1"
+  if [ -n "$PF_NODE_NETNS" ]; then printf '%s@%s\n' "$1" "$PF_NODE_IP"; else printf '%s@localhost\n' "$1"; fi
+}
 
 # Environment shared by the server and rabbitmqctl for node NAME. RABBITMQ_CONF_ENV_FILE points at an
 # empty file of ours so /etc/rabbitmq/rabbitmq-env.conf (the system node's settings) is never read.
@@ -14,6 +34,8 @@ pf_node_env() {
     "HOME=$(pf_home)" \
     "RABBITMQ_CONF_ENV_FILE=$dir/rabbitmq-env.conf" \
     "RABBITMQ_NODENAME=$(pf_node_full "$name")"
+  pf_node_place "$name"
+  if [ -n "$PF_NODE_NETNS" ]; then printf '%s\n' RABBITMQ_USE_LONGNAME=true; fi
 }
 
 pf_ctl() { # pf_ctl NAME ARGS...  — rabbitmqctl as the current user (not the /usr/sbin su wrapper)
@@ -21,7 +43,21 @@ pf_ctl() { # pf_ctl NAME ARGS...  — rabbitmqctl as the current user (not the /
   shift
   local envs=()
   mapfile -t envs < <(pf_node_env "$name")
-  env "${envs[@]}" "$PF_RMQ_BIN/rabbitmqctl" -n "$(pf_node_full "$name")" "$@"
+  pf_node_place "$name"
+  "${PF_NODE_RUN[@]}" env "${envs[@]}" "$PF_RMQ_BIN/rabbitmqctl" -n "$(pf_node_full "$name")" "$@"
+}
+
+# True when something accepts TCP connections on PORT at node NAME's address, seen from its host.
+pf_node_port_open() {
+  pf_node_place "$1"
+  if [ -z "$PF_NODE_NETNS" ]; then
+    pf_port_open "$2"
+  else
+    # SIGKILL at the timeout: a caller may ignore SIGTERM, and its children inherit that (the Swift
+    # test runner does), which left a connect to an isolated host hanging.
+    # shellcheck disable=SC2016 # $1 and $2 expand in the inner bash, on purpose
+    "${PF_NODE_RUN[@]}" timeout -s KILL 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$PF_NODE_IP" "$2" 2>/dev/null
+  fi
 }
 
 # PID ($1) is alive and was started with this node's data dir ($2), i.e. it is ours and not a
@@ -61,17 +97,23 @@ pf_node_ports() {
 
 # Running and accepting AMQP connections.
 pf_broker_ready() {
-  pf_broker_running "$1" && pf_node_ports "$1" && pf_port_open "$PF_NODE_PORT"
+  pf_broker_running "$1" && pf_node_ports "$1" && pf_node_port_open "$1" "$PF_NODE_PORT"
 }
 
 pf_write_node_config() { # NAME PORT DIST_PORT TLS_PORT
   local name=$1 port=$2 dist_port=$3 tls_port=$4 dir tls
   dir=$(pf_node_dir "$name")
   tls=$(pf_tls_dir)
+  pf_node_place "$name"
   {
     echo "# Written by deploy/local/lib.sh on every start; edits are lost."
-    echo "listeners.tcp.default = 127.0.0.1:$port"
-    echo "loopback_users.guest = true"
+    echo "listeners.tcp.default = $PF_NODE_IP:$port"
+    if [ -z "$PF_NODE_NETNS" ]; then
+      echo "loopback_users.guest = true"
+    else
+      # On a host of its own, every client comes from another host (and only our namespaces reach it).
+      echo "loopback_users = none"
+    fi
     echo "log.file.level = ${PF_RABBITMQ_LOG_LEVEL:-info}" # debug to see where boot time goes
     echo "log.console = false"
     # A task is about 1 KB and a worker refuses bodies over 256 KiB (--max-body-size) without holding
@@ -87,6 +129,8 @@ pf_write_node_config() { # NAME PORT DIST_PORT TLS_PORT
       echo "ssl_options.verify = verify_peer"
       echo "ssl_options.fail_if_no_peer_cert = false"
     fi
+    # Settings the caller keeps with the node (lib/netns.sh: cluster_partition_handling).
+    if [ -f "$dir/extra.conf" ]; then cat "$dir/extra.conf"; fi
   } >"$dir/rabbitmq.conf"
   cp "$(pf_root)/deploy/rabbitmq/advanced.config" "$dir/advanced.config"
   echo '[].' >"$dir/enabled_plugins" # no plugins: no management UI, fastest boot
