@@ -94,6 +94,8 @@ final class ClusterChaos: Sendable {
         var failures: [String] = []
         var probeTask: Task<Void, Never>?
         var runStarted: ContinuousClock.Instant?
+        /// ``run(from:)`` has returned: every step it was to take is taken (or it was cancelled).
+        var runEnded = false
         var finished = false
     }
 
@@ -175,6 +177,14 @@ final class ClusterChaos: Sendable {
         }
     }
 
+    /// A partition keeps the run open, after its last parcel, until it is healed and the cluster whole
+    /// again: the verdict then reads the queues as the heal left them (a split outlived the parcels
+    /// that the majority carried on with).
+    var holdsRunOpen: Bool {
+        guard case .partition = fault else { return false }
+        return !state.withLock { $0.runEnded }
+    }
+
     /// Parcels final so far, from the run's progress: recorded with each stop (under load or not).
     func noteFinal(_ count: Int) { finals.store(count, ordering: .relaxed) }
 
@@ -182,6 +192,7 @@ final class ClusterChaos: Sendable {
     /// the stop or restart under way and leaves the rest to ``finish()``.
     func run(from started: ContinuousClock.Instant) async {
         state.withLock { $0.runStarted = started }
+        defer { state.withLock { $0.runEnded = true } }
         switch fault {
         case .stopNode(let at, let startAt):
             guard let victim, await Self.sleep(until: started + at) else { return }

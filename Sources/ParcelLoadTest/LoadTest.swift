@@ -352,8 +352,10 @@ final class Chaos: Sendable {
         killPlan = KillPlan(every: configuration.killWorkerEvery, count: configuration.kills)
     }
 
-    /// Kills asked for and not yet made keep the run open after its last parcel (``KillPlan/holdsRunOpen``).
+    /// Kills asked for and not yet made keep the run open after its last parcel (``KillPlan/holdsRunOpen``),
+    /// and so does a partition not yet healed (``ClusterChaos/holdsRunOpen``).
     var holdsRunOpen: Bool {
+        if cluster?.holdsRunOpen == true { return true }
         guard let killPlan, killPlan.holdsRunOpen else { return false }
         return killed.all.count < killPlan.asked
     }
