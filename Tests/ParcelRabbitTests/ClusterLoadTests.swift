@@ -231,6 +231,22 @@ struct ClusterChaosRulesTests {
         #expect(BrokerScript.shortName("parcelflow-c2@localhost") == "parcelflow-c2")
     }
 
+    @Test("a partition is cut and healed through the script by the node's name or the worker's host; only a node's goes through the probe")
+    func partitionCommands() {
+        let node = "parcelflow-n1@10.213.0.11"
+        #expect(Partition.isolateNode.cut(node: node) == ["isolate", "parcelflow-n1"])
+        #expect(Partition.isolateNode.heal(node: node) == ["heal", "parcelflow-n1"])
+        #expect(Partition.splitNode.cut(node: node) == ["split", "parcelflow-n1"])
+        #expect(Partition.splitNode.heal(node: node) == ["heal", "parcelflow-n1"])
+        #expect(Partition.isolateWorkerHost("w1").cut(node: nil) == ["isolate", "w1"])
+        #expect(Partition.isolateWorkerHost("w1").heal(node: nil) == ["heal", "w1"])
+        #expect(ClusterFault.partition(.isolateNode, at: .seconds(1), healAt: .seconds(2)).cutsTheBusiestNode)
+        #expect(ClusterFault.partition(.splitNode, at: .seconds(1), healAt: .seconds(2)).cutsTheBusiestNode)
+        #expect(!ClusterFault.partition(.isolateWorkerHost("w1"), at: .seconds(1), healAt: .seconds(2)).cutsTheBusiestNode)
+        #expect(ClusterFault.stopNode(at: .seconds(1), startAt: nil).cutsTheBusiestNode)
+        #expect(!ClusterFault.rollingRestart(at: .seconds(1)).cutsTheBusiestNode)
+    }
+
     @Test("a node's URL from the script is found in the run's list by port, 127.0.0.1 and localhost alike")
     func endpointMatching() throws {
         let list = try AMQPEndpoint.list("amqp://u:p@localhost:5716/%2f,amqp://u:p@localhost:5717/%2f")

@@ -3,8 +3,9 @@ import ParcelTestSupport
 import Testing
 
 /// `deploy/local/netns.sh`: test hosts of our own (network namespaces on a bridge) and the cluster on
-/// them. Hosts without brokers are cheap (well under a second), so most tests use `up --hosts-only`
-/// with listeners of their own; one test starts the whole cluster (15-30 s, more on a busy machine).
+/// them. Hosts without brokers are cheap (well under a second), so these tests use `up --hosts-only`
+/// with listeners of their own; those that start the whole cluster (15-30 s, more on a busy machine)
+/// are in ``OnTheCluster/Partitions``.
 /// Each test uses a prefix of its own, never the default `pfnet` that the load tests use.
 @Suite("netns.sh: test hosts in network namespaces, and the cluster on them", .serialized,
        .enabled(if: NetnsHosts.available, "needs root and the ip command (iproute2) to make network namespaces"))
@@ -116,45 +117,6 @@ struct NetnsHostsTests {
             #expect(refused.status == 1 && refused.errors.contains(message), "\(arguments): \(refused.errors)")
         }
         #expect(try await hosts.leftovers() == [])
-    }
-
-    @Test("up starts the three nodes on their hosts as one cluster; parcelctl on host c uses it; a node stops and starts by name; down leaves nothing",
-          .timeLimit(.minutes(5)))
-    func clusterOnHosts() async throws {
-        let parcelctl = try #require(builtProduct("parcelctl"), "parcelctl is not built next to the tests: swift build --build-tests first")
-        let hosts = NetnsHosts(prefix: "pftc")
-        try await hosts.requireClean()
-        try await hosts.cleaningUp {
-            let up = try await hosts.script(["up"])
-            try #require(up.status == 0, "\(up.errors)")
-            let urls = "amqp://guest:guest@10.215.0.11:5672/%2f,amqp://guest:guest@10.215.0.12:5672/%2f,amqp://guest:guest@10.215.0.13:5672/%2f"
-            #expect(up.lines.last == urls)
-            #expect(try await hosts.script(["cluster", "status"]).status == 0)
-            let nodes = try await hosts.script(["cluster", "nodes"])
-            #expect(nodes.lines == ["parcelflow-n1@10.215.0.11\tamqp://guest:guest@10.215.0.11:5672/%2f",
-                                    "parcelflow-n2@10.215.0.12\tamqp://guest:guest@10.215.0.12:5672/%2f",
-                                    "parcelflow-n3@10.215.0.13\tamqp://guest:guest@10.215.0.13:5672/%2f"])
-
-            let bench = try await hosts.script(["exec", "c", "--", parcelctl.path, "bench", "amqp", "--url", urls,
-                                                "--messages", "300", "--runs", "1", "--json"])
-            try #require(bench.status == 0, "\(bench.output)\(bench.errors)")
-            let report = try #require(try JSONSerialization.jsonObject(with: Data(bench.output.utf8)) as? [String: Any], "\(bench.output)")
-            #expect(report["messages"] as? Int == 300, "\(report)")
-
-            // The load test's chaos names nodes as `cluster nodes` does, without the host.
-            try await hosts.require(["stop", "--name", "parcelflow-n3"])
-            #expect(try await hosts.script(["cluster", "status"]).status == 1)
-            let started = try await hosts.script(["start", "--name", "parcelflow-n3"])
-            #expect(started.status == 0 && started.lines.last == "amqp://guest:guest@10.215.0.13:5672/%2f", "\(started.errors)")
-            #expect(try await hosts.script(["cluster", "status"]).status == 0)
-            #expect(try await hosts.script(["cluster", "leaders"]).status == 0)
-
-            try await hosts.require(["down"])
-            #expect(try await hosts.leftovers() == [])
-            let beams = try await runChild(URL(fileURLWithPath: "/usr/bin/pgrep"), ["-fa", "beam.smp"])
-            // (A node's name is not on its command line; the address its distribution listens on is.)
-            #expect(beams.lines.filter { $0.contains("inet_dist_use_interface {10,215,0,") } == [])
-        }
     }
 }
 
