@@ -236,12 +236,15 @@ final class ClusterChaos: Sendable {
             fail("\(stillStopped.sorted().joined(separator: ", ")) was still stopped when the run ended (--start-node-at "
                 + "\(Self.seconds(startAt)): the run ended first, or the start failed); it was started after the run")
         }
-        if case .partition(let partition, _, let healAt) = fault, !stillStopped.isEmpty {
-            fail("\(stillStopped.sorted().joined(separator: ", ")) was still cut off when the run ended (heal at "
-                + "\(Self.seconds(healAt)) s: the run ended first, or the heal failed); it was healed after the run")
-            await heal(partition, node: victim?.node.name)
+        if case .partition(let partition, _, let healAt) = fault {
+            if !stillStopped.isEmpty {
+                fail("\(stillStopped.sorted().joined(separator: ", ")) was still cut off when the run ended (heal at "
+                    + "\(Self.seconds(healAt)) s: the run ended first, or the heal failed); it was healed after the run")
+                await heal(partition, node: victim?.node.name)
+            }
+        } else {
+            for node in nodes where stillStopped.contains(node.name) { await start(node.name) }
         }
-        for node in nodes where stillStopped.contains(node.name) { await start(node.name) }
         probeTask?.cancel()
         await probeTask?.value
         await probe.deleteQueues()

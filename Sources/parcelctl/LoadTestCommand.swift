@@ -377,13 +377,13 @@ struct LoadTestCommand: AsyncParsableCommand {
     }
 
     private func validatePartition() throws {
-        if let hosts = workerHosts {
+        if workerHosts != nil {
             let names = parsedWorkerHosts()
             guard !names.isEmpty else { throw ValidationError("--worker-hosts names no host") }
             if let bad = names.first(where: { name in !name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") } }) {
                 throw ValidationError("--worker-hosts: '\(TerminalText.escaped(Echo.value(bad)))' is not a host name (letters, digits and '-')")
             }
-            guard workers > 0 else { throw ValidationError("--worker-hosts \(hosts) needs workers the test starts (--workers 1 or more)") }
+            guard workers > 0 else { throw ValidationError("--worker-hosts \(names.joined(separator: ",")) needs workers the test starts (--workers 1 or more)") }
         }
         guard let (_, at) = try partition() else {
             if healAt != nil { throw ValidationError("--heal-at needs --isolate-node-at, --split-node-at or --isolate-worker-at") }
