@@ -52,6 +52,14 @@ final class Settling: Sendable {
         waiter?.resume(returning: nil)
     }
 
+    /// Everything gathered so far, possibly nothing; never waits.
+    func takeGathered() -> [Item] {
+        state.withLock { state in
+            defer { state.items = [] }
+            return state.items
+        }
+    }
+
     /// Everything gathered so far (at least one item), or nil once closed and empty.
     func next() async -> [Item]? {
         await withCheckedContinuation { continuation in

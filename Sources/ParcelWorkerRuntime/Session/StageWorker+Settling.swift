@@ -5,12 +5,20 @@ import ParcelCore
 // MARK: - The life of a delivery, after its handler: record, publish, acknowledge
 
 extension StageWorker {
+    /// Fewer finished tasks than this are a small batch: settling waits a moment for more
+    /// (``Configuration/gatherSmallBatchesFor``).
+    static let smallBatch = 8
+
     /// Settles what has finished, a group at a time, until `settling` is closed and empty. Calls
     /// `publisherLost` as soon as a publish finds the publisher's connection gone.
     func settle(from settling: Settling, publisher: any FollowUpPublisher, slots: Slots,
                 publisherLost: @escaping @Sendable (any Error) async -> Void) async {
         await withDiscardingTaskGroup { confirming in
-            while let items = await settling.next() {
+            while var items = await settling.next() {
+                if let wait = configuration.gatherSmallBatchesFor, items.count < Self.smallBatch {
+                    try? await Task.sleep(for: wait)
+                    items += settling.takeGathered()
+                }
                 let decisions = await finish(items)
                 confirming.addTask {
                     if let lost = await self.publishAndAcknowledge(items, decisions, publisher: publisher) {

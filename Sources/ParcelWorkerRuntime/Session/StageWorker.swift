@@ -32,6 +32,13 @@ public final class StageWorker: Service, Sendable {
         /// The stage queues' delivery limit: on the last delivery it allows, a task is quarantined
         /// instead of run again.
         public var deliveryLimit: Int
+        /// How long settling waits for more finished tasks when it has a small batch (nil: never).
+        /// Under an open loop the queues are shallow and tasks finish a few at a time: each store
+        /// transaction, publish and confirm carried 6–8 tasks at 2,750–3,250 parcels/s. Waiting a
+        /// millisecond doubles that, and costs no latency at 1,000/s (p99 26–29 ms against 30–31 ms;
+        /// workers' and broker's CPU 8 % less; the ramp's highest held rate 4,000 → 4,250/s, medians
+        /// of three alternating rounds). A lone task waits that millisecond once per stage.
+        public var gatherSmallBatchesFor: Duration? = .milliseconds(1)
 
         public init(stages: [Stage] = Stage.allCases, concurrency: Int = 16, shutdownTimeout: Duration = .seconds(30),
                     reconnect: ReconnectPolicy = ReconnectPolicy(delay: .milliseconds(200) ... .seconds(5), brokerWait: .zero),
