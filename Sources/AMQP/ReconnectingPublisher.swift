@@ -86,6 +86,7 @@ public final class ReconnectingPublisher: Sendable {
         var pending = Array(messages.indices)
         let deadline = ContinuousClock.now + resendWithin
         var delay = retryDelay.lowerBound
+        var nackedRounds = 0
         while !pending.isEmpty {
             let channel: AMQPChannel
             do {
@@ -113,7 +114,18 @@ public final class ReconnectingPublisher: Sendable {
                 }
             }
             guard !again.isEmpty else { break }
-            if connectionLost { lost(channel) }
+            // Every message of the round nacked, round after round: a fresh connection (another node
+            // first) gets a fresh view of the queues. Seen on RabbitMQ 3.10 after a cluster node
+            // stopped: one connection had every publish nacked for minutes.
+            nackedRounds = !connectionLost && again.count == pending.count ? nackedRounds + 1 : 0
+            if connectionLost || nackedRounds >= Self.nackedRoundsBeforeReconnect {
+                if !connectionLost {
+                    logger.warning("every publish nacked \(nackedRounds) times in a row; connecting again",
+                                   metadata: ["amqp.endpoint": "\(channel.connection.endpoint)"])
+                }
+                lost(channel)
+                nackedRounds = 0
+            }
             guard ContinuousClock.now + (connectionLost ? .zero : delay) < deadline, !Task.isCancelled else { break }
             logger.warning(connectionLost ? "lost the publishing connection with messages unconfirmed; re-sending them"
                                           : "the broker refused messages (basic.nack); re-sending them", metadata: [
@@ -224,6 +236,9 @@ public final class ReconnectingPublisher: Sendable {
         }
         if forget { Task { await channel.connection.close() } }
     }
+
+    /// Rounds in which the broker nacked every message before the publisher connects again.
+    static let nackedRoundsBeforeReconnect = 3
 
     /// Failures no reconnecting fixes: a refused login, a bad certificate, an unknown vhost.
     static func isFatal(_ error: AMQPError) -> Bool {

@@ -40,11 +40,4 @@ struct SettlingTests {
         settling.close()
         #expect(await settling.next() == nil, "closed and empty")
     }
-
-    @Test("a small batch is fewer than eight tasks; the wait for more is a millisecond, on by default")
-    func smallBatchRule() {
-        #expect(StageWorker.smallBatch == 8)
-        let configuration = StageWorker.Configuration(deliveryLimit: 5)
-        #expect(configuration.gatherSmallBatchesFor == .milliseconds(1))
-    }
 }
